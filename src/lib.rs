@@ -1,0 +1,22 @@
+//! stallwatch: a Prometheus exporter that catches Kubernetes operators and rollouts that
+//! silently stop converging.
+//!
+//! Data flows one way: API events ([`watch`]) → extracted facts ([`facts`]) → [`store`] →
+//! metrics rendered at scrape time ([`metrics`]), served over [`http`].
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod facts;
+pub mod http;
+pub mod landing;
+pub mod metrics;
+pub mod negotiate;
+pub mod object;
+pub mod path;
+pub mod preset;
+pub mod process;
+pub mod store;
+pub mod verdict;
+pub mod watch;

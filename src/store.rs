@@ -1,0 +1,515 @@
+//! The fact store: per watch, the facts of every object and the watch's own health.
+//!
+//! Watch tasks write here; `/metrics` reads. Everything is plain data behind short-held
+//! locks so rendering never waits on the network. The methods that apply events, re-lists and
+//! drift are pure (time is passed in) so tests drive them without a server.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, RwLock},
+};
+
+use crate::{
+    config::{Gvk, Target},
+    facts::{ObjectFacts, extract},
+    object::RawObject,
+};
+
+/// One watch: a resource type in one namespace (or all) with one selector.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WatchKey {
+    pub gvk: Gvk,
+    /// Empty for all namespaces or a cluster-scoped kind.
+    pub namespace: String,
+    pub label_selector: String,
+    pub field_selector: String,
+}
+
+impl WatchKey {
+    /// The `selector` label: label and field selector, `;`-joined when both are set.
+    pub fn selector_label(&self) -> String {
+        match (
+            self.label_selector.is_empty(),
+            self.field_selector.is_empty(),
+        ) {
+            (true, true) => String::new(),
+            (false, true) => self.label_selector.clone(),
+            (true, false) => self.field_selector.clone(),
+            (false, false) => format!("{};{}", self.label_selector, self.field_selector),
+        }
+    }
+}
+
+/// The watches a config asks for: targets that share a resource, namespace and selector share
+/// one watch, so the API server sees each list/watch once.
+pub fn plan(targets: &[Target]) -> Vec<(WatchKey, Vec<Arc<Target>>)> {
+    let mut by_key: BTreeMap<WatchKey, Vec<Arc<Target>>> = BTreeMap::new();
+    for t in targets {
+        let namespaces: Vec<String> = if t.namespaces.is_empty() {
+            vec![String::new()]
+        } else {
+            t.namespaces.clone()
+        };
+        for ns in namespaces {
+            let key = WatchKey {
+                gvk: t.resource.clone(),
+                namespace: ns,
+                label_selector: t.label_selector.clone().unwrap_or_default(),
+                field_selector: t.field_selector.clone().unwrap_or_default(),
+            };
+            by_key.entry(key).or_default().push(Arc::new(t.clone()));
+        }
+    }
+    by_key.into_iter().collect()
+}
+
+/// Why a list or watch failed; the `cause` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorCause {
+    Gone,
+    Throttled,
+    Forbidden,
+    NotFound,
+    Timeout,
+    Connect,
+    Decode,
+    Other,
+}
+
+impl ErrorCause {
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorCause::Gone => "gone",
+            ErrorCause::Throttled => "throttled",
+            ErrorCause::Forbidden => "forbidden",
+            ErrorCause::NotFound => "not_found",
+            ErrorCause::Timeout => "timeout",
+            ErrorCause::Connect => "connect",
+            ErrorCause::Decode => "decode",
+            ErrorCause::Other => "other",
+        }
+    }
+}
+
+/// Why a full list happened; the `cause` label of `relists_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RelistCause {
+    Start,
+    Gone,
+    Periodic,
+    Error,
+}
+
+impl RelistCause {
+    pub fn label(self) -> &'static str {
+        match self {
+            RelistCause::Start => "start",
+            RelistCause::Gone => "gone",
+            RelistCause::Periodic => "periodic",
+            RelistCause::Error => "error",
+        }
+    }
+}
+
+/// Added, modified, deleted: the `type` of watch events and the `change` of drift.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub added: u64,
+    pub modified: u64,
+    pub deleted: u64,
+}
+
+impl Changes {
+    pub fn total(&self) -> u64 {
+        self.added + self.modified + self.deleted
+    }
+    fn add(&mut self, o: Changes) {
+        self.added += o.added;
+        self.modified += o.modified;
+        self.deleted += o.deleted;
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct WatchHealth {
+    pub events: Changes,
+    pub errors: BTreeMap<ErrorCause, u64>,
+    pub relists: BTreeMap<RelistCause, u64>,
+    pub drift: Changes,
+    /// (verb, HTTP status code) → count; code 0 when no response arrived.
+    pub requests: BTreeMap<(&'static str, u16), u64>,
+    pub last_list: Option<f64>,
+    pub last_event: Option<f64>,
+    pub synced: bool,
+    /// The first attempt finished, with data or with a definitive answer (403, 404).
+    pub attempted: bool,
+    pub last_error: Option<String>,
+}
+
+/// What the store keeps per object and target, with the history-dependent times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedFacts {
+    pub facts: ObjectFacts,
+    pub generation_first_seen: f64,
+    pub phase_since: f64,
+}
+
+impl TrackedFacts {
+    /// Times for an object seen for the first time (also after an exporter restart): the API's
+    /// own records are the best evidence, `now` the last resort. See docs/timing.md.
+    pub fn first(facts: ObjectFacts, now: f64) -> TrackedFacts {
+        let generation_first_seen = match facts.generation {
+            None | Some(1) => facts.created,
+            Some(_) => facts.last_spec_write.or(facts.created),
+        }
+        .filter(|t| *t <= now)
+        .unwrap_or(now);
+        let phase_since = facts
+            .last_status_write()
+            .or(facts.created)
+            .filter(|t| *t <= now)
+            .unwrap_or(now);
+        TrackedFacts {
+            facts,
+            generation_first_seen,
+            phase_since,
+        }
+    }
+
+    /// Times after an update: a change starts now, unless the API recorded the write that made
+    /// it later than the previous start (an event delivered late, e.g. by a re-list).
+    pub fn update(&self, facts: ObjectFacts, now: f64) -> TrackedFacts {
+        let since = |evidence: Option<f64>, prev: f64| {
+            evidence.filter(|t| *t > prev && *t <= now).unwrap_or(now)
+        };
+        let generation_first_seen = if facts.generation != self.facts.generation {
+            since(facts.last_spec_write, self.generation_first_seen)
+        } else {
+            self.generation_first_seen
+        };
+        let phase_since = if facts.phase != self.facts.phase {
+            since(facts.last_status_write(), self.phase_since)
+        } else {
+            self.phase_since
+        };
+        TrackedFacts {
+            facts,
+            generation_first_seen,
+            phase_since,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub uid: Box<str>,
+    pub resource_version: Box<str>,
+    /// One entry per subscribed target, in the order of [`Watch::targets`].
+    pub per_target: Vec<TrackedFacts>,
+}
+
+/// `(namespace, name)`.
+pub type ObjKey = (Box<str>, Box<str>);
+
+#[derive(Debug, Default)]
+pub struct WatchState {
+    pub objects: HashMap<ObjKey, Tracked>,
+    pub health: WatchHealth,
+}
+
+fn key_of(obj: &RawObject) -> ObjKey {
+    (
+        obj.meta.namespace.as_deref().unwrap_or("").into(),
+        obj.meta.name.as_str().into(),
+    )
+}
+
+impl WatchState {
+    /// Applies an ADDED/MODIFIED object; returns true when it was new.
+    pub fn apply(&mut self, targets: &[Arc<Target>], obj: &RawObject, now: f64) -> bool {
+        let key = key_of(obj);
+        let facts = targets.iter().map(|t| extract(t, obj));
+        match self.objects.get_mut(&key) {
+            Some(old) if *old.uid == *obj.meta.uid => {
+                old.per_target = old
+                    .per_target
+                    .iter()
+                    .zip(facts)
+                    .map(|(o, f)| o.update(f, now))
+                    .collect();
+                old.resource_version = obj.meta.resource_version.as_str().into();
+                false
+            }
+            existing => {
+                let recreated = existing.is_some();
+                self.objects.insert(
+                    key,
+                    Tracked {
+                        uid: obj.meta.uid.as_str().into(),
+                        resource_version: obj.meta.resource_version.as_str().into(),
+                        per_target: facts.map(|f| TrackedFacts::first(f, now)).collect(),
+                    },
+                );
+                !recreated
+            }
+        }
+    }
+
+    pub fn delete(&mut self, obj: &RawObject) -> bool {
+        self.objects.remove(&key_of(obj)).is_some()
+    }
+
+    /// Makes the store equal to a complete list and returns how it differed. When the list was
+    /// taken at exactly the resourceVersion the watch had reached, every difference is an
+    /// event the watch lost; that is what `resync_drift_total` counts.
+    pub fn reconcile(&mut self, targets: &[Arc<Target>], items: &[RawObject], now: f64) -> Changes {
+        let mut diff = Changes::default();
+        let mut seen: HashMap<ObjKey, ()> = HashMap::with_capacity(items.len());
+        for obj in items {
+            let key = key_of(obj);
+            match self.objects.get(&key) {
+                Some(old)
+                    if *old.resource_version == *obj.meta.resource_version
+                        && *old.uid == *obj.meta.uid => {}
+                Some(_) => {
+                    diff.modified += 1;
+                    self.apply(targets, obj, now);
+                }
+                None => {
+                    diff.added += 1;
+                    self.apply(targets, obj, now);
+                }
+            }
+            seen.insert(key, ());
+        }
+        let before = self.objects.len();
+        self.objects.retain(|k, _| seen.contains_key(k));
+        diff.deleted = (before - self.objects.len()) as u64;
+        diff
+    }
+
+    pub fn record_drift(&mut self, drift: Changes) {
+        self.health.drift.add(drift);
+    }
+}
+
+/// One running watch and what it learned.
+#[derive(Debug)]
+pub struct Watch {
+    pub key: WatchKey,
+    pub targets: Vec<Arc<Target>>,
+    pub state: RwLock<WatchState>,
+}
+
+impl Watch {
+    pub fn new(key: WatchKey, targets: Vec<Arc<Target>>) -> Watch {
+        Watch {
+            key,
+            targets,
+            state: RwLock::new(WatchState::default()),
+        }
+    }
+
+    /// Reads under the lock; a poisoned lock (a panicked writer) still yields the data.
+    pub fn read<R>(&self, f: impl FnOnce(&WatchState) -> R) -> R {
+        let g = self.state.read().unwrap_or_else(|e| e.into_inner());
+        f(&g)
+    }
+
+    pub fn write<R>(&self, f: impl FnOnce(&mut WatchState) -> R) -> R {
+        let mut g = self.state.write().unwrap_or_else(|e| e.into_inner());
+        f(&mut g)
+    }
+}
+
+/// All watches of the running config; swapped as a whole on reload.
+#[derive(Debug, Default)]
+pub struct Store {
+    watches: RwLock<Vec<Arc<Watch>>>,
+}
+
+impl Store {
+    pub fn watches(&self) -> Vec<Arc<Watch>> {
+        self.watches
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_watches(&self, w: Vec<Arc<Watch>>) {
+        *self.watches.write().unwrap_or_else(|e| e.into_inner()) = w;
+    }
+
+    /// Ready once every watch finished its first attempt (data, or a definitive 403/404, so
+    /// that one missing CRD does not hide every other signal behind an unready pod).
+    pub fn ready(&self) -> bool {
+        self.watches()
+            .iter()
+            .all(|w| w.read(|s| s.health.attempted))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn targets() -> Vec<Arc<Target>> {
+        let c = Config::parse(
+            "targets:\n  - name: t\n    resource: {group: g, version: v1, kind: K}\n    phase: {path: $.status.phase}\n",
+            "t",
+        )
+        .unwrap();
+        c.targets.into_iter().map(Arc::new).collect()
+    }
+
+    fn obj(name: &str, rv: &str, generation: i64, phase: &str) -> RawObject {
+        serde_json::from_str(&format!(
+            r#"{{"metadata":{{"name":"{name}","namespace":"n","uid":"u-{name}","resourceVersion":"{rv}","generation":{generation},
+            "creationTimestamp":"2024-01-01T00:00:00Z"}},"status":{{"phase":"{phase}","observedGeneration":{generation}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn plan_shares_watches_and_splits_namespaces() {
+        let c = Config::parse(
+            "targets:\n  - {name: a, resource: {version: v1, kind: ConfigMap}, namespaces: [x, y]}\n  - {name: b, resource: {version: v1, kind: ConfigMap}, namespaces: [x]}\n",
+            "t",
+        )
+        .unwrap();
+        let p = plan(&c.targets);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].0.namespace, "x");
+        assert_eq!(p[0].1.len(), 2);
+        assert_eq!(p[1].1.len(), 1);
+    }
+
+    #[test]
+    fn first_sight_uses_api_evidence() {
+        let t = targets();
+        let mut s = WatchState::default();
+        assert!(s.apply(&t, &obj("a", "1", 1, "Pending"), 1704067300.0));
+        let f = &s.objects[&("n".into(), "a".into())].per_target[0];
+        // No status write recorded: phase since creation; generation 1 since creation.
+        assert_eq!(f.phase_since, 1704067200.0);
+        assert_eq!(f.generation_first_seen, 1704067200.0);
+    }
+
+    #[test]
+    fn phase_change_starts_now_and_same_phase_keeps_time() {
+        let t = targets();
+        let mut s = WatchState::default();
+        s.apply(&t, &obj("a", "1", 1, "Pending"), 1704067300.0);
+        assert!(!s.apply(&t, &obj("a", "2", 1, "Pending"), 1704067400.0));
+        let k: ObjKey = ("n".into(), "a".into());
+        assert_eq!(s.objects[&k].per_target[0].phase_since, 1704067200.0);
+        s.apply(&t, &obj("a", "3", 2, "Running"), 1704067500.0);
+        let f = &s.objects[&k].per_target[0];
+        assert_eq!(f.phase_since, 1704067500.0);
+        assert_eq!(f.generation_first_seen, 1704067500.0);
+    }
+
+    #[test]
+    fn late_event_uses_recorded_write_time() {
+        let prev = TrackedFacts::first(
+            ObjectFacts {
+                phase: Some("Pending".into()),
+                created: Some(100.0),
+                ..Default::default()
+            },
+            150.0,
+        );
+        let next = prev.update(
+            ObjectFacts {
+                phase: Some("Running".into()),
+                status_writes: vec![("op".into(), 170.0)],
+                created: Some(100.0),
+                ..Default::default()
+            },
+            200.0,
+        );
+        assert_eq!(next.phase_since, 170.0);
+        // A write time in the future (clock skew) is not trusted.
+        let skewed = prev.update(
+            ObjectFacts {
+                phase: Some("Error".into()),
+                status_writes: vec![("op".into(), 999.0)],
+                ..Default::default()
+            },
+            200.0,
+        );
+        assert_eq!(skewed.phase_since, 200.0);
+    }
+
+    #[test]
+    fn recreated_object_resets_history() {
+        let t = targets();
+        let mut s = WatchState::default();
+        s.apply(&t, &obj("a", "1", 3, "Pending"), 1704067300.0);
+        let mut o = obj("a", "5", 1, "Pending");
+        o.meta.uid = "other".into();
+        s.apply(&t, &o, 1704067900.0);
+        assert_eq!(&*s.objects[&("n".into(), "a".into())].uid, "other");
+    }
+
+    #[test]
+    fn reconcile_counts_every_kind_of_drift() {
+        let t = targets();
+        let mut s = WatchState::default();
+        for o in [
+            obj("a", "1", 1, "P"),
+            obj("b", "2", 1, "P"),
+            obj("c", "3", 1, "P"),
+        ] {
+            s.apply(&t, &o, 1704067300.0);
+        }
+        // At the list: a unchanged, b modified (rv 9), c gone, d new.
+        let d = s.reconcile(
+            &t,
+            &[
+                obj("a", "1", 1, "P"),
+                obj("b", "9", 2, "R"),
+                obj("d", "8", 1, "P"),
+            ],
+            1704067400.0,
+        );
+        assert_eq!(
+            d,
+            Changes {
+                added: 1,
+                modified: 1,
+                deleted: 1
+            }
+        );
+        assert_eq!(s.objects.len(), 3);
+        assert_eq!(
+            s.objects[&("n".into(), "b".into())].per_target[0]
+                .facts
+                .phase
+                .as_deref(),
+            Some("R")
+        );
+        // A second identical list finds nothing.
+        let d = s.reconcile(
+            &t,
+            &[
+                obj("a", "1", 1, "P"),
+                obj("b", "9", 2, "R"),
+                obj("d", "8", 1, "P"),
+            ],
+            1704067500.0,
+        );
+        assert_eq!(d.total(), 0);
+    }
+
+    #[test]
+    fn delete_removes() {
+        let t = targets();
+        let mut s = WatchState::default();
+        s.apply(&t, &obj("a", "1", 1, "P"), 1.0);
+        assert!(s.delete(&obj("a", "2", 1, "P")));
+        assert!(!s.delete(&obj("a", "2", 1, "P")));
+        assert!(s.objects.is_empty());
+    }
+}
