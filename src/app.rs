@@ -22,10 +22,7 @@ use crate::{
 
 /// Builds a client the way kubectl finds its config.
 pub async fn client(args: &RunArgs) -> Result<Client> {
-    let opts = KubeConfigOptions {
-        context: args.context.clone(),
-        ..Default::default()
-    };
+    let opts = KubeConfigOptions { context: args.context.clone(), ..Default::default() };
     let config = match &args.kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path)
@@ -33,10 +30,7 @@ pub async fn client(args: &RunArgs) -> Result<Client> {
             kube::Config::from_custom_kubeconfig(kc, &opts).await
         }
         None if args.context.is_some() => kube::Config::from_kubeconfig(&opts).await,
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| Error::Kubeconfig(e.to_string()))?
-            .pipe_ok(),
+        None => kube::Config::infer().await.map_err(|e| Error::Kubeconfig(e.to_string()))?.pipe_ok(),
     }
     .map_err(|e| Error::Kubeconfig(e.to_string()))?;
     Ok(Client::try_from(config)?)
@@ -58,26 +52,16 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(client: Client, store: Arc<Store>) -> Supervisor {
-        Supervisor {
-            client,
-            store,
-            tasks: HashMap::new(),
-        }
+        Supervisor { client, store, tasks: HashMap::new() }
     }
 
     /// Starts the watches a config needs. A watch whose key and targets are unchanged keeps
     /// running with its history (phase times, counters); the others restart.
     pub fn apply(&mut self, config: &Config) {
-        let opts = WatchOptions {
-            resync: config.resync,
-            timeout: config.watch_timeout,
-        };
+        let opts = WatchOptions { resync: config.resync, timeout: config.watch_timeout };
         let mut next = HashMap::new();
         for (key, targets) in store::plan(&config.targets) {
-            let keep = self
-                .tasks
-                .remove(&key)
-                .filter(|(w, _)| w.targets == targets);
+            let keep = self.tasks.remove(&key).filter(|(w, _)| w.targets == targets);
             let entry = keep.unwrap_or_else(|| {
                 let w = Arc::new(Watch::new(key.clone(), targets));
                 let handle = tokio::spawn(watch::run(self.client.clone(), w.clone(), opts));
@@ -160,8 +144,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             file: "(none)".into(),
             line: 0,
             column: 0,
-            message: "no config file: pass --config FILE or set STALLWATCH_CONFIG (see examples/)"
-                .into(),
+            message: "no config file: pass --config FILE or set STALLWATCH_CONFIG (see examples/)".into(),
         })
     })?;
     let config = Config::load(&path)?;
@@ -175,11 +158,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let listener = http::bind(&args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, targets = config.targets.len(), "stallwatch serving /metrics");
     let reload = tokio::spawn(reload_loop(path, sup, me.clone()));
-    let shared = Arc::new(http::Shared {
-        store,
-        me,
-        registry,
-    });
+    let shared = Arc::new(http::Shared { store, me, registry });
     http::serve(listener, shared, shutdown_signal()).await;
     reload.abort();
     Ok(())

@@ -44,21 +44,10 @@ pub struct RunArgs {
     #[arg(long, short = 'c', env = "STALLWATCH_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Address for /metrics, /healthz, /readyz and the landing page.
-    #[arg(
-        long,
-        env = "STALLWATCH_LISTEN",
-        default_value = "0.0.0.0:9184",
-        global = true
-    )]
+    #[arg(long, env = "STALLWATCH_LISTEN", default_value = "0.0.0.0:9184", global = true)]
     pub listen: String,
     /// Log format.
-    #[arg(
-        long,
-        env = "STALLWATCH_LOG_FORMAT",
-        value_enum,
-        default_value = "text",
-        global = true
-    )]
+    #[arg(long, env = "STALLWATCH_LOG_FORMAT", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
     /// Log filter in RUST_LOG syntax (e.g. `info,stallwatch=debug`); RUST_LOG is read too.
     #[arg(long, env = "STALLWATCH_LOG", global = true)]
@@ -84,22 +73,12 @@ mod tests {
 
     #[test]
     fn default_command_is_run_with_flags() {
-        let c = Cli::try_parse_from([
-            "stallwatch",
-            "--config",
-            "x.yaml",
-            "--listen",
-            "127.0.0.1:1",
-        ])
-        .unwrap();
+        let c = Cli::try_parse_from(["stallwatch", "--config", "x.yaml", "--listen", "127.0.0.1:1"]).unwrap();
         assert!(c.command.is_none());
         assert_eq!(c.run.listen, "127.0.0.1:1");
         let c = Cli::try_parse_from(["stallwatch", "run", "--config", "x.yaml"]).unwrap();
         assert!(matches!(c.command, Some(Command::Run)));
-        assert_eq!(
-            c.run.config.as_deref(),
-            Some(std::path::Path::new("x.yaml"))
-        );
+        assert_eq!(c.run.config.as_deref(), Some(std::path::Path::new("x.yaml")));
         let c = Cli::try_parse_from(["stallwatch", "check-config", "f.yaml"]).unwrap();
         assert!(matches!(c.command, Some(Command::CheckConfig { .. })));
     }

@@ -39,11 +39,7 @@ pub struct Gvk {
 
 impl Gvk {
     pub fn new(group: &str, version: &str, kind: &str) -> Self {
-        Gvk {
-            group: group.into(),
-            version: version.into(),
-            kind: kind.into(),
-        }
+        Gvk { group: group.into(), version: version.into(), kind: kind.into() }
     }
 
     /// `group/version/Kind`, or `version/Kind` for the core group: the `resource` label value.
@@ -99,34 +95,23 @@ pub struct Target {
 impl Config {
     /// Reads, parses and validates a file. Errors carry the file name and position.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { file: path.display().to_string(), source })?;
         Config::parse(&text, &path.display().to_string())
     }
 
     /// Parses and validates YAML text; `file` only names the source in messages.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            ConfigError::Invalid {
-                file: file.into(),
-                line,
-                column,
-                message: first_line(&e.to_string()),
-            }
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+            ConfigError::Invalid { file: file.into(), line, column, message: first_line(&e.to_string()) }
         })?;
-        raw.resolve()
-            .map_err(|(loc, message)| ConfigError::Invalid {
-                file: file.into(),
-                line: loc.line(),
-                column: loc.column(),
-                message,
-            })
+        raw.resolve().map_err(|(loc, message)| ConfigError::Invalid {
+            file: file.into(),
+            line: loc.line(),
+            column: loc.column(),
+            message,
+        })
     }
 }
 
@@ -205,14 +190,10 @@ pub(crate) struct RawConditions {
 fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     let s = String::deserialize(d)?;
     let v = humantime::parse_duration(&s).map_err(|e| {
-        D::Error::custom(format!(
-            "invalid duration {s:?}: {e}; expected e.g. 90s, 15m or 1h30m"
-        ))
+        D::Error::custom(format!("invalid duration {s:?}: {e}; expected e.g. 90s, 15m or 1h30m"))
     })?;
     if v.is_zero() {
-        return Err(D::Error::custom(format!(
-            "duration {s:?} must be greater than zero"
-        )));
+        return Err(D::Error::custom(format!("duration {s:?} must be greater than zero")));
     }
     Ok(Some(v))
 }
@@ -229,16 +210,19 @@ impl RawConfig {
             return Err((top, "key `watchTimeout`: must be at most 290s (the API server's own limit); keep it below your load balancer's idle timeout".into()));
         }
         if self.targets.is_empty() {
-            return Err((top, "key `targets`: at least one target is required, e.g. `targets: [{preset: workloads}]`".into()));
+            return Err((
+                top,
+                "key `targets`: at least one target is required, e.g. `targets: [{preset: workloads}]`"
+                    .into(),
+            ));
         }
         let mut targets = Vec::new();
         for t in self.targets {
             let at = t.referenced;
             let expanded = resolve_target(t.value, stalled_after).map_err(|m| (at, m))?;
             for target in expanded {
-                if let Some(dup) = targets
-                    .iter()
-                    .find(|o: &&Target| o.name == target.name && o.resource == target.resource)
+                if let Some(dup) =
+                    targets.iter().find(|o: &&Target| o.name == target.name && o.resource == target.resource)
                 {
                     return Err((
                         at,
@@ -252,12 +236,7 @@ impl RawConfig {
                 targets.push(target);
             }
         }
-        Ok(Config {
-            resync,
-            stalled_after,
-            watch_timeout,
-            targets,
-        })
+        Ok(Config { resync, stalled_after, watch_timeout, targets })
     }
 }
 
@@ -276,26 +255,19 @@ fn resolve_target(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>
     };
     let Some(name) = raw.name.clone() else {
         return Err(
-            "key `name`: a target with `resource` needs a `name` (it becomes the `target` label)"
-                .into(),
+            "key `name`: a target with `resource` needs a `name` (it becomes the `target` label)".into()
         );
     };
     if raw.namespace.is_some() {
         return Err(
-            "key `namespace`: only the kubearmor preset takes `namespace`; use `namespaces: [..]`"
-                .into(),
+            "key `namespace`: only the kubearmor preset takes `namespace`; use `namespaces: [..]`".into()
         );
     }
     Ok(vec![generic_target(name, resource, raw, stalled_after)])
 }
 
 /// A target with conventional defaults (kstatus), overridden by what the file says.
-pub(crate) fn generic_target(
-    name: String,
-    resource: Gvk,
-    raw: RawTarget,
-    stalled_after: Duration,
-) -> Target {
+pub(crate) fn generic_target(name: String, resource: Gvk, raw: RawTarget, stalled_after: Duration) -> Target {
     let observed_generation = match raw.observed_generation {
         Some(p) => ObservedGeneration::Path(p),
         None => ObservedGeneration::Conventional,
@@ -303,16 +275,9 @@ pub(crate) fn generic_target(
     let conditions = match raw.conditions {
         Some(c) => ConditionRule {
             path: c.path.unwrap_or_else(ObjectPath::conditions),
-            ready: if c.ready.is_empty() {
-                vec!["Ready".into()]
-            } else {
-                c.ready
-            },
+            ready: if c.ready.is_empty() { vec!["Ready".into()] } else { c.ready },
         },
-        None => ConditionRule {
-            path: ObjectPath::conditions(),
-            ready: vec!["Ready".into()],
-        },
+        None => ConditionRule { path: ObjectPath::conditions(), ready: vec!["Ready".into()] },
     };
     Target {
         name,
@@ -321,10 +286,7 @@ pub(crate) fn generic_target(
         label_selector: raw.label_selector.filter(|s| !s.is_empty()),
         field_selector: raw.field_selector.filter(|s| !s.is_empty()),
         observed_generation,
-        phase: raw.phase.map(|p| PhaseRule {
-            path: p.path,
-            ready: p.ready,
-        }),
+        phase: raw.phase.map(|p| PhaseRule { path: p.path, ready: p.ready }),
         conditions,
         stalled_after: raw.stalled_after.unwrap_or(stalled_after),
     }
@@ -333,9 +295,7 @@ pub(crate) fn generic_target(
 fn validate_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
     if ok {
         Ok(())
     } else {
@@ -348,18 +308,10 @@ fn validate_name(name: &str) -> Result<(), String> {
 pub(crate) fn validate_dns_label(ns: &str) -> Result<(), String> {
     let ok = !ns.is_empty()
         && ns.len() <= 63
-        && ns
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !ns.starts_with('-')
         && !ns.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{ns:?} is not a valid namespace name (lowercase RFC 1123 label)"
-        ))
-    }
+    if ok { Ok(()) } else { Err(format!("{ns:?} is not a valid namespace name (lowercase RFC 1123 label)")) }
 }
 
 #[cfg(test)]
@@ -381,10 +333,7 @@ mod tests {
         assert_eq!(c.watch_timeout, DEFAULT_WATCH_TIMEOUT);
         let t = &c.targets[0];
         assert_eq!(t.resource.label(), "cert-manager.io/v1/Certificate");
-        assert!(matches!(
-            t.observed_generation,
-            ObservedGeneration::Conventional
-        ));
+        assert!(matches!(t.observed_generation, ObservedGeneration::Conventional));
         assert_eq!(t.conditions.ready, vec!["Ready".to_string()]);
         assert_eq!(t.stalled_after, DEFAULT_STALLED_AFTER);
     }
@@ -475,24 +424,19 @@ targets:
 
     #[test]
     fn watch_timeout_capped() {
-        assert!(
-            err("watchTimeout: 10m\ntargets: [{preset: workloads}]\n").contains("at most 290s")
-        );
+        assert!(err("watchTimeout: 10m\ntargets: [{preset: workloads}]\n").contains("at most 290s"));
     }
 
     #[test]
     fn bad_namespace_rejected() {
         assert!(
-            err("targets: [{preset: workloads, namespaces: [Bad_NS]}]\n")
-                .contains("not a valid namespace")
+            err("targets: [{preset: workloads, namespaces: [Bad_NS]}]\n").contains("not a valid namespace")
         );
     }
 
     #[test]
     fn zero_duration_rejected() {
-        assert!(
-            err("stalledAfter: 0s\ntargets: [{preset: workloads}]\n").contains("greater than zero")
-        );
+        assert!(err("stalledAfter: 0s\ntargets: [{preset: workloads}]\n").contains("greater than zero"));
     }
 
     #[test]

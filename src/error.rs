@@ -12,12 +12,7 @@ pub enum ConfigError {
     },
     /// Position is 1-based; 0 when the problem concerns the file as a whole.
     #[error("{file}:{line}:{column}: {message}")]
-    Invalid {
-        file: String,
-        line: u64,
-        column: u64,
-        message: String,
-    },
+    Invalid { file: String, line: u64, column: u64, message: String },
 }
 
 #[derive(Debug, Error)]

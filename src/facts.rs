@@ -126,8 +126,7 @@ pub fn extract(target: &Target, obj: &RawObject) -> ObjectFacts {
 }
 
 fn as_i64(v: &Value) -> Option<i64> {
-    v.as_i64()
-        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 fn conditions(doc: &Value, path: &ObjectPath) -> Vec<ConditionFact> {
@@ -143,10 +142,7 @@ fn conditions(doc: &Value, path: &ObjectPath) -> Vec<ConditionFact> {
                 type_: type_.into(),
                 status: s("status").into(),
                 reason: s("reason").into(),
-                last_transition: c
-                    .get("lastTransitionTime")
-                    .and_then(Value::as_str)
-                    .and_then(parse_time),
+                last_transition: c.get("lastTransitionTime").and_then(Value::as_str).and_then(parse_time),
                 observed_generation: c.get("observedGeneration").and_then(as_i64),
             })
         })
@@ -190,9 +186,8 @@ mod tests {
     use crate::config::Config;
 
     fn target(yaml_rules: &str) -> Target {
-        let text = format!(
-            "targets:\n  - name: t\n    resource: {{group: g, version: v1, kind: K}}\n{yaml_rules}"
-        );
+        let text =
+            format!("targets:\n  - name: t\n    resource: {{group: g, version: v1, kind: K}}\n{yaml_rules}");
         Config::parse(&text, "t").unwrap().targets.remove(0)
     }
 
@@ -232,10 +227,7 @@ mod tests {
 
     #[test]
     fn observed_generation_absent_is_none_not_error() {
-        let f = extract(
-            &target(""),
-            &obj(r#"{"metadata":{"generation":2},"status":{"phase":"x"}}"#),
-        );
+        let f = extract(&target(""), &obj(r#"{"metadata":{"generation":2},"status":{"phase":"x"}}"#));
         assert_eq!(f.observed_generation, None);
         let f = extract(&target(""), &obj(r#"{"metadata":{"generation":2}}"#));
         assert_eq!(f.observed_generation, None);
@@ -245,9 +237,7 @@ mod tests {
     fn observed_generation_from_configured_path_in_spec() {
         let f = extract(
             &target("    observedGeneration: $.spec.seen\n"),
-            &obj(
-                r#"{"metadata":{"generation":2},"spec":{"seen":"2"},"status":{"observedGeneration":1}}"#,
-            ),
+            &obj(r#"{"metadata":{"generation":2},"spec":{"seen":"2"},"status":{"observedGeneration":1}}"#),
         );
         assert_eq!(f.observed_generation, Some(2));
     }
@@ -256,13 +246,11 @@ mod tests {
     fn phase_and_status_writes() {
         let f = extract(
             &target("    phase: {path: $.status.phase, ready: [Running]}\n"),
-            &obj(
-                r#"{"metadata":{"creationTimestamp":"2024-01-01T00:00:00Z","managedFields":[
+            &obj(r#"{"metadata":{"creationTimestamp":"2024-01-01T00:00:00Z","managedFields":[
                 {"manager":"op","operation":"Update","subresource":"status","time":"2024-01-01T00:01:00Z"},
                 {"manager":"op","operation":"Update","subresource":"status","time":"2024-01-01T00:00:30Z"},
                 {"manager":"kubectl","operation":"Update","time":"2024-01-01T00:00:20Z"}]},
-                "status":{"phase":"Pending"}}"#,
-            ),
+                "status":{"phase":"Pending"}}"#),
         );
         assert_eq!(f.phase.as_deref(), Some("Pending"));
         assert_eq!(f.status_writes, vec![(Box::from("op"), 1704067260.0)]);

@@ -30,10 +30,7 @@ pub struct Shared {
 }
 
 pub async fn bind(addr: &str) -> Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|source| Error::Bind {
-        addr: addr.to_string(),
-        source,
-    })
+    TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr: addr.to_string(), source })
 }
 
 /// Serves until `shutdown` resolves, then lets open requests finish.
@@ -94,18 +91,10 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
         .expect("static response")
 }
 
-async fn handle(
-    shared: &Arc<Shared>,
-    req: Request<Incoming>,
-    _peer: SocketAddr,
-) -> Response<Full<Bytes>> {
+async fn handle(shared: &Arc<Shared>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Full<Bytes>> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "only GET and HEAD are served\n",
-        );
-        r.headers_mut()
-            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are served\n");
+        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
         return r;
     }
     let head = req.method() == Method::HEAD;
@@ -116,23 +105,14 @@ async fn handle(
             if shared.store.ready() {
                 text(StatusCode::OK, "ready\n")
             } else {
-                text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "waiting for the first list of every watch\n",
-                )
+                text(StatusCode::SERVICE_UNAVAILABLE, "waiting for the first list of every watch\n")
             }
         }
         "/" => Response::builder()
             .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-            .body(Full::new(Bytes::from(landing::page(
-                &shared.store,
-                metrics::now(),
-            ))))
+            .body(Full::new(Bytes::from(landing::page(&shared.store, metrics::now()))))
             .expect("static response"),
-        _ => text(
-            StatusCode::NOT_FOUND,
-            "not found; see / for the endpoints\n",
-        ),
+        _ => text(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
     };
     if head {
         *resp.body_mut() = Full::new(Bytes::new());
@@ -141,11 +121,7 @@ async fn handle(
 }
 
 async fn metrics_response(shared: &Arc<Shared>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let h = |name| {
-        req.headers()
-            .get(name)
-            .and_then(|v: &header::HeaderValue| v.to_str().ok())
-    };
+    let h = |name| req.headers().get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
     let format = negotiate::format(h(header::ACCEPT));
     let gzip = negotiate::gzip(h(header::ACCEPT_ENCODING));
     let shared2 = shared.clone();
@@ -179,10 +155,8 @@ async fn metrics_response(shared: &Arc<Shared>, req: &Request<Incoming>) -> Resp
 }
 
 pub fn compress(data: &[u8]) -> Bytes {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(data.len() / 4),
-        flate2::Compression::fast(),
-    );
+    let mut enc =
+        flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4), flate2::Compression::fast());
     enc.write_all(data).expect("writing to memory");
     Bytes::from(enc.finish().expect("writing to memory"))
 }

@@ -11,9 +11,7 @@ fn init_logging(format: LogFormat, filter: Option<&str>) {
         .map(EnvFilter::new)
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().with_current_span(false).init(),
         LogFormat::Text => builder.init(),
@@ -39,10 +37,7 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .context("starting the async runtime")
-        .and_then(|rt| {
-            rt.block_on(stallwatch::app::run(cli.run))
-                .context("stallwatch run")
-        });
+        .and_then(|rt| rt.block_on(stallwatch::app::run(cli.run)).context("stallwatch run"));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -28,10 +28,7 @@ use crate::{
 };
 
 pub fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 /// State about the exporter itself that the collector reports.
@@ -90,8 +87,22 @@ impl Format {
 pub fn registry(store: Arc<Store>, me: Arc<SelfState>, clock: fn() -> f64) -> Registry {
     let mut root = Registry::default();
     root.register_collector(Box::new(ProcessCollector { me: me.clone() }));
-    root.sub_registry_with_prefix("stallwatch")
-        .register_collector(Box::new(StoreCollector { store, me, clock }));
+    root.sub_registry_with_prefix("stallwatch").register_collector(Box::new(StoreCollector {
+        store,
+        me,
+        clock,
+    }));
+    root
+}
+
+/// Only the `stallwatch_*` families: deterministic for a fixed clock (tests, benches).
+pub fn store_registry(store: Arc<Store>, me: Arc<SelfState>, clock: fn() -> f64) -> Registry {
+    let mut root = Registry::default();
+    root.sub_registry_with_prefix("stallwatch").register_collector(Box::new(StoreCollector {
+        store,
+        me,
+        clock,
+    }));
     root
 }
 
@@ -99,9 +110,7 @@ pub fn render(registry: &Registry, format: Format) -> Result<String, fmt::Error>
     let mut out = String::with_capacity(64 * 1024);
     match format {
         Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, registry)?,
-        Format::Text004 => {
-            prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?
-        }
+        Format::Text004 => prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?,
     }
     Ok(out)
 }
@@ -214,13 +223,9 @@ impl Collector for StoreCollector {
         let w = &ws[..];
         let e = &mut enc;
 
-        object_gauge(
-            e,
-            w,
-            "generation",
-            "metadata.generation of the tracked object.",
-            |_, t| t.facts.generation.map(|g| g as f64),
-        )?;
+        object_gauge(e, w, "generation", "metadata.generation of the tracked object.", |_, t| {
+            t.facts.generation.map(|g| g as f64)
+        })?;
         object_gauge(
             e,
             w,
@@ -255,13 +260,8 @@ impl Collector for StoreCollector {
             "generation_unobserved_seconds",
             "Seconds since the current generation was first seen while it is not observed; 0 once observed.",
             |_, t| {
-                verdict::generation_observed(t).map(|o| {
-                    if o {
-                        0.0
-                    } else {
-                        (now - t.generation_first_seen).max(0.0)
-                    }
-                })
+                verdict::generation_observed(t)
+                    .map(|o| if o { 0.0 } else { (now - t.generation_first_seen).max(0.0) })
             },
         )?;
         {
@@ -285,13 +285,9 @@ impl Collector for StoreCollector {
             "1 when the current phase is one of the target's ready phases.",
             |t, tf| verdict::phase_ready(t, tf).map(b),
         )?;
-        object_gauge(
-            e,
-            w,
-            "phase_since_timestamp_seconds",
-            "When the current phase began.",
-            |t, tf| t.phase.as_ref().map(|_| tf.phase_since),
-        )?;
+        object_gauge(e, w, "phase_since_timestamp_seconds", "When the current phase began.", |t, tf| {
+            t.phase.as_ref().map(|_| tf.phase_since)
+        })?;
         object_gauge(
             e,
             w,
@@ -308,11 +304,7 @@ impl Collector for StoreCollector {
             )?;
             each_object(w, |_, labels, tf| {
                 for c in &tf.facts.conditions {
-                    let extra = [
-                        ("type", &*c.type_),
-                        ("status", &*c.status),
-                        ("reason", &*c.reason),
-                    ];
+                    let extra = [("type", &*c.type_), ("status", &*c.status), ("reason", &*c.reason)];
                     ConstGauge::new(1.0).encode(fam.encode_family(&(*labels, extra))?)?;
                 }
                 Ok(())
@@ -328,8 +320,7 @@ impl Collector for StoreCollector {
             each_object(w, |_, labels, tf| {
                 for c in &tf.facts.conditions {
                     if let Some(t) = c.last_transition {
-                        ConstGauge::new(t)
-                            .encode(fam.encode_family(&(*labels, [("type", &*c.type_)]))?)?;
+                        ConstGauge::new(t).encode(fam.encode_family(&(*labels, [("type", &*c.type_)]))?)?;
                     }
                 }
                 Ok(())
@@ -345,8 +336,7 @@ impl Collector for StoreCollector {
             )?;
             each_object(w, |_, labels, tf| {
                 for (m, t) in &tf.facts.status_writes {
-                    ConstGauge::new(*t)
-                        .encode(fam.encode_family(&(*labels, [("manager", &**m)]))?)?;
+                    ConstGauge::new(*t).encode(fam.encode_family(&(*labels, [("manager", &**m)]))?)?;
                 }
                 Ok(())
             })?;
@@ -357,12 +347,7 @@ impl Collector for StoreCollector {
 }
 
 impl StoreCollector {
-    fn encode_verdicts(
-        &self,
-        e: &mut DescriptorEncoder,
-        w: &[Arc<Watch>],
-        now: f64,
-    ) -> fmt::Result {
+    fn encode_verdicts(&self, e: &mut DescriptorEncoder, w: &[Arc<Watch>], now: f64) -> fmt::Result {
         {
             let mut fam = e.encode_descriptor(
                 "status",
@@ -372,10 +357,7 @@ impl StoreCollector {
             )?;
             each_object(w, |t, labels, tf| {
                 let v = verdict::judge(t, tf, now);
-                let extra = [
-                    ("status", v.status.label()),
-                    ("reason", v.reason.map_or("", |r| r.label())),
-                ];
+                let extra = [("status", v.status.label()), ("reason", v.reason.map_or("", |r| r.label()))];
                 ConstGauge::new(1.0).encode(fam.encode_family(&(*labels, extra))?)
             })?;
         }
@@ -391,13 +373,7 @@ impl StoreCollector {
             w,
             "unconverged_seconds",
             "Seconds since the object stopped being Current; 0 while Current.",
-            |t, tf| {
-                Some(
-                    verdict::judge(t, tf, now)
-                        .unconverged_since
-                        .map_or(0.0, |s| (now - s).max(0.0)),
-                )
-            },
+            |t, tf| Some(verdict::judge(t, tf, now).unconverged_since.map_or(0.0, |s| (now - s).max(0.0))),
         )?;
         {
             let mut fam = e.encode_descriptor(
@@ -409,13 +385,8 @@ impl StoreCollector {
             each_object(w, |t, labels, tf| {
                 let v = verdict::judge(t, tf, now);
                 let stalled = matches!(v.status, Status::Stalled | Status::Failed);
-                let reason = if stalled {
-                    v.reason.map_or("", |r| r.label())
-                } else {
-                    ""
-                };
-                ConstGauge::new(b(stalled))
-                    .encode(fam.encode_family(&(*labels, [("reason", reason)]))?)
+                let reason = if stalled { v.reason.map_or("", |r| r.label()) } else { "" };
+                ConstGauge::new(b(stalled)).encode(fam.encode_family(&(*labels, [("reason", reason)]))?)
             })?;
         }
         object_gauge(
@@ -428,40 +399,19 @@ impl StoreCollector {
     }
 
     fn encode_watch_health(&self, e: &mut DescriptorEncoder, ws: &[Arc<Watch>]) -> fmt::Result {
-        let labels: Vec<(String, String, String)> = ws
-            .iter()
-            .map(|w| {
-                (
-                    w.key.gvk.label(),
-                    w.key.namespace.clone(),
-                    w.key.selector_label(),
-                )
-            })
-            .collect();
+        let labels: Vec<(String, String, String)> =
+            ws.iter().map(|w| (w.key.gvk.label(), w.key.namespace.clone(), w.key.selector_label())).collect();
         let lab = |i: usize| -> [(&'static str, &str); 3] {
-            [
-                ("resource", &labels[i].0),
-                ("watch_namespace", &labels[i].1),
-                ("selector", &labels[i].2),
-            ]
+            [("resource", &labels[i].0), ("watch_namespace", &labels[i].1), ("selector", &labels[i].2)]
         };
-        let health: Vec<_> = ws
-            .iter()
-            .map(|w| w.read(|s| (s.health.clone(), s.objects.len())))
-            .collect();
+        let health: Vec<_> = ws.iter().map(|w| w.read(|s| (s.health.clone(), s.objects.len()))).collect();
 
-        let mut fam = e.encode_descriptor(
-            "watch_events",
-            "Watch events delivered.",
-            None,
-            MetricType::Counter,
-        )?;
+        let mut fam =
+            e.encode_descriptor("watch_events", "Watch events delivered.", None, MetricType::Counter)?;
         for (i, (h, _)) in health.iter().enumerate() {
-            for (ty, n) in [
-                ("added", h.events.added),
-                ("modified", h.events.modified),
-                ("deleted", h.events.deleted),
-            ] {
+            for (ty, n) in
+                [("added", h.events.added), ("modified", h.events.modified), ("deleted", h.events.deleted)]
+            {
                 ConstCounter::new(n).encode(fam.encode_family(&(lab(i), [("type", ty)]))?)?;
             }
         }
@@ -474,17 +424,14 @@ impl StoreCollector {
         )?;
         for (i, (h, _)) in health.iter().enumerate() {
             for (cause, n) in &h.errors {
-                ConstCounter::new(*n)
-                    .encode(fam.encode_family(&(lab(i), [("cause", cause.label())]))?)?;
+                ConstCounter::new(*n).encode(fam.encode_family(&(lab(i), [("cause", cause.label())]))?)?;
             }
         }
         drop(fam);
-        let mut fam =
-            e.encode_descriptor("relists", "Full lists by cause.", None, MetricType::Counter)?;
+        let mut fam = e.encode_descriptor("relists", "Full lists by cause.", None, MetricType::Counter)?;
         for (i, (h, _)) in health.iter().enumerate() {
             for (cause, n) in &h.relists {
-                ConstCounter::new(*n)
-                    .encode(fam.encode_family(&(lab(i), [("cause", cause.label())]))?)?;
+                ConstCounter::new(*n).encode(fam.encode_family(&(lab(i), [("cause", cause.label())]))?)?;
             }
         }
         drop(fam);
@@ -495,11 +442,9 @@ impl StoreCollector {
             MetricType::Counter,
         )?;
         for (i, (h, _)) in health.iter().enumerate() {
-            for (ch, n) in [
-                ("added", h.drift.added),
-                ("modified", h.drift.modified),
-                ("deleted", h.drift.deleted),
-            ] {
+            for (ch, n) in
+                [("added", h.drift.added), ("modified", h.drift.modified), ("deleted", h.drift.deleted)]
+            {
                 ConstCounter::new(n).encode(fam.encode_family(&(lab(i), [("change", ch)]))?)?;
             }
         }
@@ -526,11 +471,7 @@ impl StoreCollector {
                 (|h: &crate::store::WatchHealth| h.last_list)
                     as fn(&crate::store::WatchHealth) -> Option<f64>,
             ),
-            (
-                "last_event_timestamp_seconds",
-                "Time of the last watch event.",
-                |h| h.last_event,
-            ),
+            ("last_event_timestamp_seconds", "Time of the last watch event.", |h| h.last_event),
         ] {
             let mut fam = e.encode_descriptor(name, help, None, MetricType::Gauge)?;
             for (i, (h, _)) in health.iter().enumerate() {
@@ -539,12 +480,8 @@ impl StoreCollector {
                 }
             }
         }
-        let mut fam = e.encode_descriptor(
-            "objects",
-            "Objects held for the watch.",
-            None,
-            MetricType::Gauge,
-        )?;
+        let mut fam =
+            e.encode_descriptor("objects", "Objects held for the watch.", None, MetricType::Gauge)?;
         for (i, (_, n)) in health.iter().enumerate() {
             ConstGauge::new(*n as f64).encode(fam.encode_family(&lab(i))?)?;
         }
@@ -564,10 +501,7 @@ impl StoreCollector {
     fn encode_self(&self, e: &mut DescriptorEncoder) -> fmt::Result {
         let info = [
             ("version", env!("CARGO_PKG_VERSION")),
-            (
-                "rustc",
-                option_env!("STALLWATCH_RUSTC").unwrap_or("unknown"),
-            ),
+            ("rustc", option_env!("STALLWATCH_RUSTC").unwrap_or("unknown")),
         ];
         gauge(e, "build_info", "Build information; always 1.", &info, 1.0)?;
         gauge(

@@ -17,23 +17,14 @@ fn ranges(header: &str) -> Vec<Range<'_>> {
         .filter_map(|part| {
             let mut it = part.split(';').map(str::trim);
             let media = it.next().filter(|m| !m.is_empty())?;
-            let mut r = Range {
-                media,
-                version: None,
-                q: 1.0,
-            };
+            let mut r = Range { media, version: None, q: 1.0 };
             for p in it {
                 let Some((k, v)) = p.split_once('=') else {
                     continue;
                 };
                 match k.trim().to_ascii_lowercase().as_str() {
                     "q" => {
-                        r.q = v
-                            .trim()
-                            .parse::<f32>()
-                            .ok()
-                            .filter(|q| (0.0..=1.0).contains(q))
-                            .unwrap_or(0.0)
+                        r.q = v.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).unwrap_or(0.0)
                     }
                     "version" => r.version = Some(v.trim().trim_matches('"')),
                     _ => {}
@@ -67,9 +58,7 @@ pub fn format(accept: Option<&str>) -> Format {
         };
         let better = match best {
             None => true,
-            Some((q, bf)) => {
-                r.q > q || (r.q == q && f == Format::OpenMetrics && bf != Format::OpenMetrics)
-            }
+            Some((q, bf)) => r.q > q || (r.q == q && f == Format::OpenMetrics && bf != Format::OpenMetrics),
         };
         if better {
             best = Some((r.q, f));
@@ -112,22 +101,13 @@ mod tests {
 
     #[test]
     fn openmetrics_with_q_zero_is_refused() {
-        assert_eq!(
-            format(Some("application/openmetrics-text; q=0, */*")),
-            Format::Text004
-        );
+        assert_eq!(format(Some("application/openmetrics-text; q=0, */*")), Format::Text004);
     }
 
     #[test]
     fn unsupported_openmetrics_version_falls_back() {
-        assert_eq!(
-            format(Some("application/openmetrics-text;version=0.0.1")),
-            Format::Text004
-        );
-        assert_eq!(
-            format(Some("application/openmetrics-text;version=\"1.0.0\"")),
-            Format::OpenMetrics
-        );
+        assert_eq!(format(Some("application/openmetrics-text;version=0.0.1")), Format::Text004);
+        assert_eq!(format(Some("application/openmetrics-text;version=\"1.0.0\"")), Format::OpenMetrics);
     }
 
     #[test]
@@ -135,24 +115,16 @@ mod tests {
         assert_eq!(format(None), Format::Text004);
         assert_eq!(format(Some("")), Format::Text004);
         assert_eq!(format(Some("application/json")), Format::Text004);
+        assert_eq!(format(Some("APPLICATION/OpenMetrics-Text")), Format::OpenMetrics);
         assert_eq!(
-            format(Some("APPLICATION/OpenMetrics-Text")),
-            Format::OpenMetrics
-        );
-        assert_eq!(
-            format(Some(
-                "text/plain;q=garbage,application/openmetrics-text;q=0.1"
-            )),
+            format(Some("text/plain;q=garbage,application/openmetrics-text;q=0.1")),
             Format::OpenMetrics
         );
     }
 
     #[test]
     fn tie_goes_to_openmetrics() {
-        assert_eq!(
-            format(Some("text/plain, application/openmetrics-text")),
-            Format::OpenMetrics
-        );
+        assert_eq!(format(Some("text/plain, application/openmetrics-text")), Format::OpenMetrics);
     }
 
     #[test]

@@ -23,10 +23,7 @@ pub struct RawObject {
 
 impl RawObject {
     pub fn field(&self, name: &str) -> Option<&RawValue> {
-        self.fields
-            .iter()
-            .find(|(k, _)| &**k == name)
-            .map(|(_, v)| &**v)
+        self.fields.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v)
     }
 }
 
@@ -176,10 +173,7 @@ mod tests {
         .unwrap();
         assert_eq!(o.meta.name, "a");
         assert_eq!(o.meta.generation, Some(3));
-        assert_eq!(
-            o.meta.managed_fields[0].subresource.as_deref(),
-            Some("status")
-        );
+        assert_eq!(o.meta.managed_fields[0].subresource.as_deref(), Some("status"));
         assert_eq!(o.field("status").unwrap().get(), r#"{"phase":"Running"}"#);
         assert_eq!(o.field("spec").unwrap().get(), r#"{"x":[1,2]}"#);
         assert!(o.field("kind").is_none());
@@ -187,8 +181,7 @@ mod tests {
 
     #[test]
     fn null_managed_fields_and_missing_metadata() {
-        let o: RawObject =
-            serde_json::from_str(r#"{"metadata":{"name":"a","managedFields":null}}"#).unwrap();
+        let o: RawObject = serde_json::from_str(r#"{"metadata":{"name":"a","managedFields":null}}"#).unwrap();
         assert!(o.meta.managed_fields.is_empty());
         let e = serde_json::from_str::<RawObject>(r#"{"spec":{}}"#).unwrap_err();
         assert!(e.to_string().contains("metadata"));
@@ -203,8 +196,7 @@ mod tests {
     #[test]
     fn watch_lines() {
         let l: WatchLine<RawObject> =
-            serde_json::from_str(r#"{"type":"MODIFIED","object":{"metadata":{"name":"a"}}}"#)
-                .unwrap();
+            serde_json::from_str(r#"{"type":"MODIFIED","object":{"metadata":{"name":"a"}}}"#).unwrap();
         assert!(matches!(l, WatchLine::Modified(o) if o.meta.name == "a"));
         let l: WatchLine<RawObject> = serde_json::from_str(
             r#"{"type":"BOOKMARK","object":{"kind":"X","apiVersion":"v1","metadata":{"resourceVersion":"12"}}}"#,

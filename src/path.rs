@@ -34,15 +34,9 @@ impl PartialEq for ObjectPath {
 impl ObjectPath {
     pub fn parse(source: &str) -> Result<ObjectPath, String> {
         let query = JsonPath::parse(source).map_err(|e| {
-            format!(
-                "invalid JSONPath {source:?}: {e}; expected RFC 9535 syntax such as $.status.phase"
-            )
+            format!("invalid JSONPath {source:?}: {e}; expected RFC 9535 syntax such as $.status.phase")
         })?;
-        Ok(ObjectPath {
-            source: source.to_string(),
-            query,
-            root: root_field(source),
-        })
+        Ok(ObjectPath { source: source.to_string(), query, root: root_field(source) })
     }
 
     pub(crate) fn conditions() -> ObjectPath {
@@ -86,9 +80,7 @@ fn root_field(source: &str) -> Option<String> {
     let quote = inner.chars().next().filter(|c| *c == '\'' || *c == '"')?;
     let body = &inner[1..];
     let end = body.find(quote)?;
-    body[end + 1..]
-        .starts_with(']')
-        .then(|| body[..end].to_string())
+    body[end + 1..].starts_with(']').then(|| body[..end].to_string())
 }
 
 #[cfg(test)]
@@ -112,10 +104,7 @@ mod tests {
     #[test]
     fn first_selects_one_value() {
         let p = ObjectPath::parse("$.status.phase").unwrap();
-        assert_eq!(
-            p.first(&json!({"status": {"phase": "Running"}})),
-            Some(&json!("Running"))
-        );
+        assert_eq!(p.first(&json!({"status": {"phase": "Running"}})), Some(&json!("Running")));
         assert_eq!(p.first(&json!({"status": {}})), None);
         let many = ObjectPath::parse("$.a[*]").unwrap();
         assert_eq!(many.first(&json!({"a": [1, 2]})), None);

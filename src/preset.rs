@@ -30,8 +30,7 @@ pub(crate) fn expand(
 ) -> Result<Vec<Target>, String> {
     if raw.resource.is_some() {
         return Err(
-            "key `resource`: a preset chooses its own resources; remove `resource` or `preset`"
-                .into(),
+            "key `resource`: a preset chooses its own resources; remove `resource` or `preset`".into()
         );
     }
     match preset {
@@ -44,9 +43,7 @@ pub(crate) fn expand(
 fn reject(preset: &str, keys: &[(&str, bool)]) -> Result<(), String> {
     for (key, present) in keys {
         if *present {
-            return Err(format!(
-                "key `{key}`: the {preset} preset does not take `{key}`"
-            ));
+            return Err(format!("key `{key}`: the {preset} preset does not take `{key}`"));
         }
     }
     Ok(())
@@ -63,10 +60,7 @@ fn kubearmor(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
             ("observedGeneration", raw.observed_generation.is_some()),
         ],
     )?;
-    let ns = raw
-        .namespace
-        .clone()
-        .unwrap_or_else(|| KUBEARMOR_DEFAULT_NAMESPACE.into());
+    let ns = raw.namespace.clone().unwrap_or_else(|| KUBEARMOR_DEFAULT_NAMESPACE.into());
     crate::config::validate_dns_label(&ns).map_err(|m| format!("key `namespace`: {m}"))?;
     let name = raw.name.clone().unwrap_or_else(|| "kubearmor".into());
     let stalled = raw.stalled_after.unwrap_or(stalled_after);
@@ -74,10 +68,7 @@ fn kubearmor(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
         let mut t = generic_target(
             name.clone(),
             resource,
-            RawTarget {
-                namespaces: vec![ns.clone()],
-                ..Default::default()
-            },
+            RawTarget { namespaces: vec![ns.clone()], ..Default::default() },
             stalled,
         );
         t.label_selector = selector.map(str::to_string);
@@ -91,14 +82,8 @@ fn kubearmor(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
     });
     Ok(vec![
         config,
-        base(
-            Gvk::new("apps", "v1", "DaemonSet"),
-            Some(KUBEARMOR_DAEMONSET_SELECTOR),
-        ),
-        base(
-            Gvk::new("apps", "v1", "Deployment"),
-            Some(KUBEARMOR_DEPLOYMENT_SELECTOR),
-        ),
+        base(Gvk::new("apps", "v1", "DaemonSet"), Some(KUBEARMOR_DAEMONSET_SELECTOR)),
+        base(Gvk::new("apps", "v1", "Deployment"), Some(KUBEARMOR_DEPLOYMENT_SELECTOR)),
     ])
 }
 
@@ -140,10 +125,7 @@ fn workloads(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
 fn conventions(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, String> {
     reject("conventions", &[("namespace", raw.namespace.is_some())])?;
     let Some(resource) = raw.resource.clone() else {
-        return Err(
-            "key `resource`: the conventions preset needs `resource: {group, version, kind}`"
-                .into(),
-        );
+        return Err("key `resource`: the conventions preset needs `resource: {group, version, kind}`".into());
     };
     let Some(name) = raw.name.clone() else {
         return Err("key `name`: the conventions preset needs a `name`".into());
@@ -157,25 +139,15 @@ mod tests {
 
     #[test]
     fn kubearmor_preset_expands_with_namespace() {
-        let c = Config::parse(
-            "targets:\n  - preset: kubearmor\n    namespace: security\n",
-            "c",
-        )
-        .unwrap();
+        let c = Config::parse("targets:\n  - preset: kubearmor\n    namespace: security\n", "c").unwrap();
         assert_eq!(c.targets.len(), 3);
         let cr = &c.targets[0];
         assert_eq!(cr.name, "kubearmor");
-        assert_eq!(
-            cr.resource.label(),
-            "operator.kubearmor.com/v1/KubeArmorConfig"
-        );
+        assert_eq!(cr.resource.label(), "operator.kubearmor.com/v1/KubeArmorConfig");
         assert_eq!(cr.namespaces, vec!["security"]);
         assert!(matches!(cr.observed_generation, ObservedGeneration::Absent));
         assert_eq!(cr.phase.as_ref().unwrap().path.source(), "$.status.phase");
-        assert_eq!(
-            c.targets[1].label_selector.as_deref(),
-            Some("kubearmor-app=kubearmor")
-        );
+        assert_eq!(c.targets[1].label_selector.as_deref(), Some("kubearmor-app=kubearmor"));
         assert_eq!(c.targets[2].resource.kind, "Deployment");
     }
 
@@ -190,33 +162,23 @@ mod tests {
         let c = Config::parse("targets: [{preset: workloads, namespaces: [a]}]\n", "c").unwrap();
         let kinds: Vec<_> = c.targets.iter().map(|t| t.resource.kind.as_str()).collect();
         assert_eq!(kinds, ["Deployment", "DaemonSet", "StatefulSet"]);
-        assert!(
-            c.targets
-                .iter()
-                .all(|t| t.name == "workloads" && t.namespaces == vec!["a"])
-        );
+        assert!(c.targets.iter().all(|t| t.name == "workloads" && t.namespaces == vec!["a"]));
     }
 
     #[test]
     fn conventions_preset_needs_resource() {
-        let e = Config::parse("targets: [{preset: conventions, name: c}]\n", "c")
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse("targets: [{preset: conventions, name: c}]\n", "c").unwrap_err().to_string();
         assert!(e.contains("needs `resource"), "{e}");
     }
 
     #[test]
     fn preset_rejects_foreign_keys() {
-        let e = Config::parse("targets: [{preset: kubearmor, namespaces: [a]}]\n", "c")
+        let e =
+            Config::parse("targets: [{preset: kubearmor, namespaces: [a]}]\n", "c").unwrap_err().to_string();
+        assert!(e.contains("does not take `namespaces`"), "{e}");
+        let e = Config::parse("targets: [{preset: workloads, resource: {version: v1, kind: Pod}}]\n", "c")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("does not take `namespaces`"), "{e}");
-        let e = Config::parse(
-            "targets: [{preset: workloads, resource: {version: v1, kind: Pod}}]\n",
-            "c",
-        )
-        .unwrap_err()
-        .to_string();
         assert!(e.contains("remove `resource`"), "{e}");
     }
 }

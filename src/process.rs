@@ -11,12 +11,8 @@ const CLOCK_TICKS: f64 = 100.0;
 
 pub fn sample() -> Sample {
     Sample {
-        cpu_seconds: std::fs::read_to_string("/proc/self/stat")
-            .ok()
-            .and_then(|s| cpu_from_stat(&s)),
-        resident_bytes: std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|s| rss_from_status(&s)),
+        cpu_seconds: std::fs::read_to_string("/proc/self/stat").ok().and_then(|s| cpu_from_stat(&s)),
+        resident_bytes: std::fs::read_to_string("/proc/self/status").ok().and_then(|s| rss_from_status(&s)),
     }
 }
 
@@ -42,17 +38,13 @@ mod tests {
 
     #[test]
     fn parses_stat_with_spaces_in_name() {
-        let stat =
-            "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 100 1000 10";
+        let stat = "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 100 1000 10";
         assert_eq!(cpu_from_stat(stat), Some(3.0));
     }
 
     #[test]
     fn parses_rss() {
-        assert_eq!(
-            rss_from_status("Name:\tx\nVmRSS:\t  2048 kB\n"),
-            Some(2048 * 1024)
-        );
+        assert_eq!(rss_from_status("Name:\tx\nVmRSS:\t  2048 kB\n"), Some(2048 * 1024));
         assert_eq!(rss_from_status("Name:\tx\n"), None);
     }
 }

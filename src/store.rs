@@ -5,7 +5,7 @@
 //! drift are pure (time is passed in) so tests drive them without a server.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashSet},
     sync::{Arc, RwLock},
 };
 
@@ -28,10 +28,7 @@ pub struct WatchKey {
 impl WatchKey {
     /// The `selector` label: label and field selector, `;`-joined when both are set.
     pub fn selector_label(&self) -> String {
-        match (
-            self.label_selector.is_empty(),
-            self.field_selector.is_empty(),
-        ) {
+        match (self.label_selector.is_empty(), self.field_selector.is_empty()) {
             (true, true) => String::new(),
             (false, true) => self.label_selector.clone(),
             (true, false) => self.field_selector.clone(),
@@ -45,11 +42,8 @@ impl WatchKey {
 pub fn plan(targets: &[Target]) -> Vec<(WatchKey, Vec<Arc<Target>>)> {
     let mut by_key: BTreeMap<WatchKey, Vec<Arc<Target>>> = BTreeMap::new();
     for t in targets {
-        let namespaces: Vec<String> = if t.namespaces.is_empty() {
-            vec![String::new()]
-        } else {
-            t.namespaces.clone()
-        };
+        let namespaces: Vec<String> =
+            if t.namespaces.is_empty() { vec![String::new()] } else { t.namespaces.clone() };
         for ns in namespaces {
             let key = WatchKey {
                 gvk: t.resource.clone(),
@@ -164,24 +158,15 @@ impl TrackedFacts {
         }
         .filter(|t| *t <= now)
         .unwrap_or(now);
-        let phase_since = facts
-            .last_status_write()
-            .or(facts.created)
-            .filter(|t| *t <= now)
-            .unwrap_or(now);
-        TrackedFacts {
-            facts,
-            generation_first_seen,
-            phase_since,
-        }
+        let phase_since = facts.last_status_write().or(facts.created).filter(|t| *t <= now).unwrap_or(now);
+        TrackedFacts { facts, generation_first_seen, phase_since }
     }
 
     /// Times after an update: a change starts now, unless the API recorded the write that made
     /// it later than the previous start (an event delivered late, e.g. by a re-list).
     pub fn update(&self, facts: ObjectFacts, now: f64) -> TrackedFacts {
-        let since = |evidence: Option<f64>, prev: f64| {
-            evidence.filter(|t| *t > prev && *t <= now).unwrap_or(now)
-        };
+        let since =
+            |evidence: Option<f64>, prev: f64| evidence.filter(|t| *t > prev && *t <= now).unwrap_or(now);
         let generation_first_seen = if facts.generation != self.facts.generation {
             since(facts.last_spec_write, self.generation_first_seen)
         } else {
@@ -192,11 +177,7 @@ impl TrackedFacts {
         } else {
             self.phase_since
         };
-        TrackedFacts {
-            facts,
-            generation_first_seen,
-            phase_since,
-        }
+        TrackedFacts { facts, generation_first_seen, phase_since }
     }
 }
 
@@ -211,17 +192,16 @@ pub struct Tracked {
 /// `(namespace, name)`.
 pub type ObjKey = (Box<str>, Box<str>);
 
+/// Objects are kept ordered so `/metrics` renders in a stable order (diffable, cache-friendly)
+/// without sorting at scrape time.
 #[derive(Debug, Default)]
 pub struct WatchState {
-    pub objects: HashMap<ObjKey, Tracked>,
+    pub objects: BTreeMap<ObjKey, Tracked>,
     pub health: WatchHealth,
 }
 
 fn key_of(obj: &RawObject) -> ObjKey {
-    (
-        obj.meta.namespace.as_deref().unwrap_or("").into(),
-        obj.meta.name.as_str().into(),
-    )
+    (obj.meta.namespace.as_deref().unwrap_or("").into(), obj.meta.name.as_str().into())
 }
 
 impl WatchState {
@@ -231,12 +211,7 @@ impl WatchState {
         let facts = targets.iter().map(|t| extract(t, obj));
         match self.objects.get_mut(&key) {
             Some(old) if *old.uid == *obj.meta.uid => {
-                old.per_target = old
-                    .per_target
-                    .iter()
-                    .zip(facts)
-                    .map(|(o, f)| o.update(f, now))
-                    .collect();
+                old.per_target = old.per_target.iter().zip(facts).map(|(o, f)| o.update(f, now)).collect();
                 old.resource_version = obj.meta.resource_version.as_str().into();
                 false
             }
@@ -264,13 +239,12 @@ impl WatchState {
     /// event the watch lost; that is what `resync_drift_total` counts.
     pub fn reconcile(&mut self, targets: &[Arc<Target>], items: &[RawObject], now: f64) -> Changes {
         let mut diff = Changes::default();
-        let mut seen: HashMap<ObjKey, ()> = HashMap::with_capacity(items.len());
+        let mut seen: HashSet<ObjKey> = HashSet::with_capacity(items.len());
         for obj in items {
             let key = key_of(obj);
             match self.objects.get(&key) {
                 Some(old)
-                    if *old.resource_version == *obj.meta.resource_version
-                        && *old.uid == *obj.meta.uid => {}
+                    if *old.resource_version == *obj.meta.resource_version && *old.uid == *obj.meta.uid => {}
                 Some(_) => {
                     diff.modified += 1;
                     self.apply(targets, obj, now);
@@ -280,10 +254,10 @@ impl WatchState {
                     self.apply(targets, obj, now);
                 }
             }
-            seen.insert(key, ());
+            seen.insert(key);
         }
         let before = self.objects.len();
-        self.objects.retain(|k, _| seen.contains_key(k));
+        self.objects.retain(|k, _| seen.contains(k));
         diff.deleted = (before - self.objects.len()) as u64;
         diff
     }
@@ -303,11 +277,7 @@ pub struct Watch {
 
 impl Watch {
     pub fn new(key: WatchKey, targets: Vec<Arc<Target>>) -> Watch {
-        Watch {
-            key,
-            targets,
-            state: RwLock::new(WatchState::default()),
-        }
+        Watch { key, targets, state: RwLock::new(WatchState::default()) }
     }
 
     /// Reads under the lock; a poisoned lock (a panicked writer) still yields the data.
@@ -330,10 +300,7 @@ pub struct Store {
 
 impl Store {
     pub fn watches(&self) -> Vec<Arc<Watch>> {
-        self.watches
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.watches.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn set_watches(&self, w: Vec<Arc<Watch>>) {
@@ -343,9 +310,7 @@ impl Store {
     /// Ready once every watch finished its first attempt (data, or a definitive 403/404, so
     /// that one missing CRD does not hide every other signal behind an unready pod).
     pub fn ready(&self) -> bool {
-        self.watches()
-            .iter()
-            .all(|w| w.read(|s| s.health.attempted))
+        self.watches().iter().all(|w| w.read(|s| s.health.attempted))
     }
 }
 
@@ -413,11 +378,7 @@ mod tests {
     #[test]
     fn late_event_uses_recorded_write_time() {
         let prev = TrackedFacts::first(
-            ObjectFacts {
-                phase: Some("Pending".into()),
-                created: Some(100.0),
-                ..Default::default()
-            },
+            ObjectFacts { phase: Some("Pending".into()), created: Some(100.0), ..Default::default() },
             150.0,
         );
         let next = prev.update(
@@ -457,47 +418,22 @@ mod tests {
     fn reconcile_counts_every_kind_of_drift() {
         let t = targets();
         let mut s = WatchState::default();
-        for o in [
-            obj("a", "1", 1, "P"),
-            obj("b", "2", 1, "P"),
-            obj("c", "3", 1, "P"),
-        ] {
+        for o in [obj("a", "1", 1, "P"), obj("b", "2", 1, "P"), obj("c", "3", 1, "P")] {
             s.apply(&t, &o, 1704067300.0);
         }
         // At the list: a unchanged, b modified (rv 9), c gone, d new.
         let d = s.reconcile(
             &t,
-            &[
-                obj("a", "1", 1, "P"),
-                obj("b", "9", 2, "R"),
-                obj("d", "8", 1, "P"),
-            ],
+            &[obj("a", "1", 1, "P"), obj("b", "9", 2, "R"), obj("d", "8", 1, "P")],
             1704067400.0,
         );
-        assert_eq!(
-            d,
-            Changes {
-                added: 1,
-                modified: 1,
-                deleted: 1
-            }
-        );
+        assert_eq!(d, Changes { added: 1, modified: 1, deleted: 1 });
         assert_eq!(s.objects.len(), 3);
-        assert_eq!(
-            s.objects[&("n".into(), "b".into())].per_target[0]
-                .facts
-                .phase
-                .as_deref(),
-            Some("R")
-        );
+        assert_eq!(s.objects[&("n".into(), "b".into())].per_target[0].facts.phase.as_deref(), Some("R"));
         // A second identical list finds nothing.
         let d = s.reconcile(
             &t,
-            &[
-                obj("a", "1", 1, "P"),
-                obj("b", "9", 2, "R"),
-                obj("d", "8", 1, "P"),
-            ],
+            &[obj("a", "1", 1, "P"), obj("b", "9", 2, "R"), obj("d", "8", 1, "P")],
             1704067500.0,
         );
         assert_eq!(d.total(), 0);

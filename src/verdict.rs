@@ -78,12 +78,7 @@ pub fn phase_ready(target: &Target, t: &TrackedFacts) -> Option<bool> {
     if rule.ready.is_empty() {
         return None;
     }
-    Some(
-        t.facts
-            .phase
-            .as_deref()
-            .is_some_and(|p| rule.ready.iter().any(|r| r == p)),
-    )
+    Some(t.facts.phase.as_deref().is_some_and(|p| rule.ready.iter().any(|r| r == p)))
 }
 
 pub fn judge(target: &Target, t: &TrackedFacts, now: f64) -> Verdict {
@@ -99,11 +94,7 @@ pub fn judge(target: &Target, t: &TrackedFacts, now: f64) -> Verdict {
     // Every active reason with the time it started; the first listed is reported.
     let mut active: Vec<(Reason, f64, bool)> = Vec::new();
     if generation_observed(t) == Some(false) {
-        active.push((
-            Reason::GenerationNotObserved,
-            t.generation_first_seen,
-            false,
-        ));
+        active.push((Reason::GenerationNotObserved, t.generation_first_seen, false));
     }
     if phase_ready(target, t) == Some(false) {
         active.push((Reason::PhaseNotReady, t.phase_since, false));
@@ -112,8 +103,7 @@ pub fn judge(target: &Target, t: &TrackedFacts, now: f64) -> Verdict {
         let since = c.last_transition.unwrap_or(t.generation_first_seen);
         let failed = FAILED_CONDITIONS.contains(&&*c.type_) && &*c.status == "True";
         let progressing = PROGRESSING_CONDITIONS.contains(&&*c.type_) && &*c.status == "True";
-        let not_ready =
-            target.conditions.ready.iter().any(|r| **r == *c.type_) && &*c.status != "True";
+        let not_ready = target.conditions.ready.iter().any(|r| **r == *c.type_) && &*c.status != "True";
         if failed || progressing || not_ready {
             active.push((Reason::ConditionNotReady, since, failed));
         }
@@ -126,11 +116,7 @@ pub fn judge(target: &Target, t: &TrackedFacts, now: f64) -> Verdict {
             stalled_since: None,
         };
     };
-    let since = active
-        .iter()
-        .map(|a| a.1)
-        .fold(f64::INFINITY, f64::min)
-        .min(now);
+    let since = active.iter().map(|a| a.1).fold(f64::INFINITY, f64::min).min(now);
     let failed = active.iter().any(|a| a.2);
     let stalled_at = since + target.stalled_after.as_secs_f64();
     let status = if failed {
@@ -145,17 +131,8 @@ pub fn judge(target: &Target, t: &TrackedFacts, now: f64) -> Verdict {
         Status::Failed => Some(since),
         _ => None,
     };
-    let reason = if failed {
-        Reason::ConditionNotReady
-    } else {
-        reason
-    };
-    Verdict {
-        status,
-        reason: Some(reason),
-        unconverged_since: Some(since),
-        stalled_since,
-    }
+    let reason = if failed { Reason::ConditionNotReady } else { reason };
+    Verdict { status, reason: Some(reason), unconverged_since: Some(since), stalled_since }
 }
 
 #[cfg(test)]
@@ -213,12 +190,7 @@ mod tests {
         let rows: Vec<(&str, TrackedFacts, f64, Status, Option<Reason>, Option<f64>)> = vec![
             (
                 "all converged",
-                tracked(
-                    Some(2),
-                    Some(2),
-                    Some("Running"),
-                    vec![cond("Ready", "True", 5.0)],
-                ),
+                tracked(Some(2), Some(2), Some("Running"), vec![cond("Ready", "True", 5.0)]),
                 2000.0,
                 Current,
                 None,
@@ -266,12 +238,7 @@ mod tests {
             ),
             (
                 "ready condition false",
-                tracked(
-                    Some(1),
-                    Some(1),
-                    Some("Running"),
-                    vec![cond("Ready", "False", 1020.0)],
-                ),
+                tracked(Some(1), Some(1), Some("Running"), vec![cond("Ready", "False", 1020.0)]),
                 1030.0,
                 InProgress,
                 Some(ConditionNotReady),
@@ -279,12 +246,7 @@ mod tests {
             ),
             (
                 "reconciling true",
-                tracked(
-                    Some(1),
-                    Some(1),
-                    Some("Running"),
-                    vec![cond("Reconciling", "True", 1020.0)],
-                ),
+                tracked(Some(1), Some(1), Some("Running"), vec![cond("Reconciling", "True", 1020.0)]),
                 1030.0,
                 InProgress,
                 Some(ConditionNotReady),
@@ -292,12 +254,7 @@ mod tests {
             ),
             (
                 "stalled condition true is Failed",
-                tracked(
-                    Some(1),
-                    Some(1),
-                    Some("Running"),
-                    vec![cond("Stalled", "True", 1020.0)],
-                ),
+                tracked(Some(1), Some(1), Some("Running"), vec![cond("Stalled", "True", 1020.0)]),
                 1030.0,
                 Failed,
                 Some(ConditionNotReady),
@@ -315,21 +272,13 @@ mod tests {
         let t = target();
         for (row, tf, now, status, reason, since) in rows {
             let v = judge(&t, &tf, now);
-            assert_eq!(
-                (v.status, v.reason, v.unconverged_since),
-                (status, reason, since),
-                "row: {row}"
-            );
+            assert_eq!((v.status, v.reason, v.unconverged_since), (status, reason, since), "row: {row}");
         }
     }
 
     #[test]
     fn stalled_since_is_start_plus_threshold() {
-        let v = judge(
-            &target(),
-            &tracked(Some(3), Some(2), Some("Running"), vec![]),
-            1500.0,
-        );
+        let v = judge(&target(), &tracked(Some(3), Some(2), Some("Running"), vec![]), 1500.0);
         assert_eq!(v.stalled_since, Some(1100.0));
     }
 

@@ -63,19 +63,11 @@ impl Failure {
             E::Discovery(_) => (ErrorCause::NotFound, 404),
             _ => (ErrorCause::Other, 0),
         };
-        Failure {
-            cause,
-            code,
-            message: e.to_string(),
-        }
+        Failure { cause, code, message: e.to_string() }
     }
 
     fn timeout(what: &str) -> Failure {
-        Failure {
-            cause: ErrorCause::Timeout,
-            code: 0,
-            message: format!("{what} timed out"),
-        }
+        Failure { cause: ErrorCause::Timeout, code: 0, message: format!("{what} timed out") }
     }
 }
 
@@ -140,12 +132,7 @@ pub async fn run(client: Client, watch: Arc<Watch>, opts: WatchOptions) {
                 continue;
             }
         };
-        let mut lp = Loop {
-            client: client.clone(),
-            watch: watch.clone(),
-            opts,
-            url,
-        };
+        let mut lp = Loop { client: client.clone(), watch: watch.clone(), opts, url };
         match lp.list_and_watch(cause, &mut backoff).await {
             End::Gone => {
                 watch.write(|s| *s.health.errors.entry(ErrorCause::Gone).or_default() += 1);
@@ -182,18 +169,13 @@ fn fail(watch: &Watch, f: &Failure, clear: bool) {
 async fn discover(client: &Client, watch: &Watch) -> Result<String, Failure> {
     let g = &watch.key.gvk;
     let gvk = kube::core::GroupVersionKind::gvk(&g.group, &g.version, &g.kind);
-    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
-        .await
-        .map_err(|e| {
-            let mut f = Failure::from_kube(&e);
-            if f.cause == ErrorCause::NotFound {
-                f.message = format!(
-                    "{} is not served by the API server (CRD not installed?): {e}",
-                    g.label()
-                );
-            }
-            f
-        })?;
+    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk).await.map_err(|e| {
+        let mut f = Failure::from_kube(&e);
+        if f.cause == ErrorCause::NotFound {
+            f.message = format!("{} is not served by the API server (CRD not installed?): {e}", g.label());
+        }
+        f
+    })?;
     let ns = match caps.scope {
         Scope::Namespaced if !watch.key.namespace.is_empty() => Some(watch.key.namespace.as_str()),
         Scope::Cluster if !watch.key.namespace.is_empty() => {
@@ -225,8 +207,7 @@ impl Loop {
     }
 
     fn count_request(&self, verb: &'static str, code: u16) {
-        self.watch
-            .write(|s| *s.health.requests.entry((verb, code)).or_default() += 1);
+        self.watch.write(|s| *s.health.requests.entry((verb, code)).or_default() += 1);
     }
 
     /// Lists every page; `at` pins the list to an exact resourceVersion.
@@ -255,22 +236,21 @@ impl Loop {
                 code: 0,
                 message: format!("building list request: {e}"),
             })?;
-            let text =
-                match tokio::time::timeout(REQUEST_TIMEOUT, self.client.request_text(req)).await {
-                    Err(_) => {
-                        self.count_request("list", 0);
-                        return Err(Failure::timeout("list"));
-                    }
-                    Ok(Err(e)) => {
-                        let f = Failure::from_kube(&e);
-                        self.count_request("list", f.code);
-                        return Err(f);
-                    }
-                    Ok(Ok(t)) => {
-                        self.count_request("list", 200);
-                        t
-                    }
-                };
+            let text = match tokio::time::timeout(REQUEST_TIMEOUT, self.client.request_text(req)).await {
+                Err(_) => {
+                    self.count_request("list", 0);
+                    return Err(Failure::timeout("list"));
+                }
+                Ok(Err(e)) => {
+                    let f = Failure::from_kube(&e);
+                    self.count_request("list", f.code);
+                    return Err(f);
+                }
+                Ok(Ok(t)) => {
+                    self.count_request("list", 200);
+                    t
+                }
+            };
             let page: List<RawObject> = serde_json::from_str(&text).map_err(|e| Failure {
                 cause: ErrorCause::Decode,
                 code: 200,
@@ -343,8 +323,7 @@ impl Loop {
             // The watch's resourceVersion was compacted away (a long-quiet watch): the exact
             // comparison is impossible, so re-list at the newest version without counting drift.
             Err(f) if f.cause == ErrorCause::Gone => {
-                self.watch
-                    .write(|s| *s.health.errors.entry(ErrorCause::Gone).or_default() += 1);
+                self.watch.write(|s| *s.health.errors.entry(ErrorCause::Gone).or_default() += 1);
                 let (items, rv) = self.list_all(None).await.map_err(End::Failed)?;
                 let t = now();
                 self.watch.write(|s| {
@@ -378,23 +357,18 @@ impl Loop {
                 });
             }
         };
-        let stream =
-            match tokio::time::timeout(REQUEST_TIMEOUT, self.client.request_stream(req)).await {
-                Err(_) => {
-                    self.count_request("watch", 0);
-                    return End::Failed(Failure::timeout("opening watch"));
-                }
-                Ok(Err(e)) => {
-                    let f = Failure::from_kube(&e);
-                    self.count_request("watch", f.code);
-                    return if f.cause == ErrorCause::Gone {
-                        End::Gone
-                    } else {
-                        End::Failed(f)
-                    };
-                }
-                Ok(Ok(s)) => s,
-            };
+        let stream = match tokio::time::timeout(REQUEST_TIMEOUT, self.client.request_stream(req)).await {
+            Err(_) => {
+                self.count_request("watch", 0);
+                return End::Failed(Failure::timeout("opening watch"));
+            }
+            Ok(Err(e)) => {
+                let f = Failure::from_kube(&e);
+                self.count_request("watch", f.code);
+                return if f.cause == ErrorCause::Gone { End::Gone } else { End::Failed(f) };
+            }
+            Ok(Ok(s)) => s,
+        };
         self.count_request("watch", 200);
         self.watch.write(|s| s.health.synced = true);
         let mut lines = Box::pin(stream.lines());
@@ -402,10 +376,7 @@ impl Loop {
         loop {
             let line = match tokio::time::timeout(idle, lines.next()).await {
                 Err(_) => {
-                    return End::Failed(Failure::timeout(&format!(
-                        "watch silent for {}s",
-                        idle.as_secs()
-                    )));
+                    return End::Failed(Failure::timeout(&format!("watch silent for {}s", idle.as_secs())));
                 }
                 Ok(None) => return End::Closed,
                 Ok(Some(Err(e))) => {
@@ -460,18 +431,14 @@ impl Loop {
                 return Some(End::Failed(Failure {
                     cause: cause_of_code(status.code),
                     code: status.code,
-                    message: format!(
-                        "watch error {}: {} {}",
-                        status.code, status.reason, status.message
-                    ),
+                    message: format!("watch error {}: {} {}", status.code, status.reason, status.message),
                 }));
             }
             // A malformed object must not stop the watch; the next re-list repairs the store
             // and counts the object as drift.
             Err(e) => {
                 tracing::warn!(resource = %self.watch.key.gvk.label(), error = %e, "undecodable watch event skipped");
-                self.watch
-                    .write(|s| *s.health.errors.entry(ErrorCause::Decode).or_default() += 1);
+                self.watch.write(|s| *s.health.errors.entry(ErrorCause::Decode).or_default() += 1);
             }
         }
         None
@@ -487,27 +454,14 @@ mod tests {
         let ar = |g: &str, p: &str| ApiResource {
             group: g.into(),
             version: "v1".into(),
-            api_version: if g.is_empty() {
-                "v1".into()
-            } else {
-                format!("{g}/v1")
-            },
+            api_version: if g.is_empty() { "v1".into() } else { format!("{g}/v1") },
             kind: "K".into(),
             plural: p.into(),
         };
+        assert_eq!(collection_url(&ar("", "pods"), Some("a")), "/api/v1/namespaces/a/pods");
+        assert_eq!(collection_url(&ar("apps", "daemonsets"), None), "/apis/apps/v1/daemonsets");
         assert_eq!(
-            collection_url(&ar("", "pods"), Some("a")),
-            "/api/v1/namespaces/a/pods"
-        );
-        assert_eq!(
-            collection_url(&ar("apps", "daemonsets"), None),
-            "/apis/apps/v1/daemonsets"
-        );
-        assert_eq!(
-            collection_url(
-                &ar("operator.kubearmor.com", "kubearmorconfigs"),
-                Some("kubearmor")
-            ),
+            collection_url(&ar("operator.kubearmor.com", "kubearmorconfigs"), Some("kubearmor")),
             "/apis/operator.kubearmor.com/v1/namespaces/kubearmor/kubearmorconfigs"
         );
     }
@@ -531,10 +485,7 @@ mod tests {
             b.next();
         }
         let capped = b.next();
-        assert!(
-            capped >= Duration::from_secs(30) && capped <= Duration::from_millis(37_500),
-            "{capped:?}"
-        );
+        assert!(capped >= Duration::from_secs(30) && capped <= Duration::from_millis(37_500), "{capped:?}");
         b.reset();
         assert!(b.next() < Duration::from_secs(2));
     }

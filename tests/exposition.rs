@@ -1,0 +1,167 @@
+//! Feeds watch events into the store and checks the exact `/metrics` text in both formats,
+//! then has Prometheus' own `promtool check metrics` lint it.
+//!
+//! The golden files are the contract of docs/metrics.md; regenerate them with
+//! `STALLWATCH_BLESS=1 cargo test --test exposition` and review the diff like code.
+
+use std::{io::Write, process::Command, sync::Arc};
+
+use stallwatch::{
+    config::Config,
+    metrics::{self, Format, SelfState},
+    object::{RawObject, WatchLine},
+    store::{ErrorCause, RelistCause, Store, Watch, plan},
+};
+
+const NOW: f64 = 1_704_070_000.0; // 2024-01-01T00:46:40Z
+
+fn clock() -> f64 {
+    NOW
+}
+
+const CONFIG: &str = r#"
+stalledAfter: 15m
+targets:
+  - name: widgets
+    resource: {group: example.com, version: v1, kind: Widget}
+    namespaces: [shop]
+    phase: {path: $.status.phase, ready: [Running]}
+"#;
+
+/// A realistic event stream: create, an update that bumps the generation, a second object
+/// that converges, and one that is created then deleted.
+const EVENTS: &[&str] = &[
+    r#"{"type":"ADDED","object":{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"stuck","namespace":"shop","uid":"u1","resourceVersion":"10","generation":1,"creationTimestamp":"2024-01-01T00:00:00Z"},"spec":{"image":"example/agent:v1"},"status":{"phase":"Running","observedGeneration":1,"conditions":[{"type":"Ready","status":"True","reason":"Up","lastTransitionTime":"2024-01-01T00:01:00Z"}]}}}"#,
+    r#"{"type":"MODIFIED","object":{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"stuck","namespace":"shop","uid":"u1","resourceVersion":"11","generation":2,"creationTimestamp":"2024-01-01T00:00:00Z","managedFields":[{"manager":"kubectl","operation":"Update","time":"2024-01-01T00:10:00Z","fieldsV1":{"f:spec":{}}},{"manager":"widget-operator","operation":"Update","subresource":"status","time":"2024-01-01T00:10:05Z","fieldsV1":{"f:status":{}}}]},"spec":{"image":"example/agent:v2"},"status":{"phase":"Pending","observedGeneration":1,"conditions":[{"type":"Ready","status":"False","reason":"Updating","lastTransitionTime":"2024-01-01T00:10:05Z"}]}}}"#,
+    r#"{"type":"ADDED","object":{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"fine","namespace":"shop","uid":"u2","resourceVersion":"12","generation":3,"creationTimestamp":"2024-01-01T00:20:00Z"},"status":{"phase":"Running","observedGeneration":3}}}"#,
+    r#"{"type":"ADDED","object":{"metadata":{"name":"gone","namespace":"shop","uid":"u3","resourceVersion":"13","generation":1}}}"#,
+    r#"{"type":"DELETED","object":{"metadata":{"name":"gone","namespace":"shop","uid":"u3","resourceVersion":"14","generation":1}}}"#,
+];
+
+/// Event times: the stuck object's update arrives at 00:10:06, the rest shortly after.
+const TIMES: &[f64] = &[1_704_067_260.0, 1_704_067_806.0, 1_704_068_400.0, 1_704_068_500.0, 1_704_068_600.0];
+
+fn store() -> Arc<Store> {
+    let config = Config::parse(CONFIG, "test.yaml").unwrap();
+    let (key, targets) = plan(&config.targets).remove(0);
+    let watch = Arc::new(Watch::new(key, targets.clone()));
+    watch.write(|s| {
+        for (line, t) in EVENTS.iter().zip(TIMES) {
+            match serde_json::from_str::<WatchLine<RawObject>>(line).unwrap() {
+                WatchLine::Added(o) | WatchLine::Modified(o) => {
+                    if s.apply(&targets, &o, *t) {
+                        s.health.events.added += 1;
+                    } else {
+                        s.health.events.modified += 1;
+                    }
+                }
+                WatchLine::Deleted(o) => {
+                    s.delete(&o);
+                    s.health.events.deleted += 1;
+                }
+                _ => unreachable!(),
+            }
+            s.health.last_event = Some(*t);
+        }
+        *s.health.relists.entry(RelistCause::Start).or_default() += 1;
+        *s.health.relists.entry(RelistCause::Periodic).or_default() += 2;
+        *s.health.errors.entry(ErrorCause::Throttled).or_default() += 1;
+        *s.health.requests.entry(("list", 200)).or_default() += 3;
+        *s.health.requests.entry(("watch", 429)).or_default() += 1;
+        s.health.drift.modified = 1;
+        s.health.last_list = Some(1_704_069_000.0);
+        s.health.synced = true;
+        s.health.attempted = true;
+    });
+    let store = Arc::new(Store::default());
+    store.set_watches(vec![watch]);
+    store
+}
+
+fn render(format: Format) -> String {
+    let me = Arc::new(SelfState::default());
+    me.reloaded(true, 1_704_060_000.0);
+    me.set_render_seconds(0.25);
+    let reg = metrics::store_registry(store(), me, clock);
+    metrics::render(&reg, format).unwrap()
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = format!("{}/tests/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("STALLWATCH_BLESS").is_some() {
+        std::fs::write(&path, actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    if expected != actual {
+        panic!("{name} differs from the golden file; actual output:\n{actual}");
+    }
+}
+
+#[test]
+fn openmetrics_exposition_is_exact() {
+    let out = render(Format::OpenMetrics);
+    assert!(out.ends_with("# EOF\n"));
+    golden("metrics.openmetrics.txt", &out);
+}
+
+#[test]
+fn text_exposition_is_exact() {
+    let out = render(Format::Text004);
+    assert!(!out.contains("# EOF"));
+    golden("metrics.text.txt", &out);
+}
+
+/// The value of one exact series in text-format output.
+fn value(out: &str, series: &str) -> Option<f64> {
+    out.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn key_facts_are_in_the_output() {
+    let out = render(Format::Text004);
+    let has = |series: String, v: f64| {
+        assert_eq!(value(&out, &series), Some(v), "series {series} in\n{out}");
+    };
+    let obj = r#"target="widgets",kind="Widget",namespace="shop",name="stuck""#;
+    has(format!("stallwatch_generation_lag{{{obj}}}"), 1.0);
+    has(format!("stallwatch_generation_observed{{{obj}}}"), 0.0);
+    has(format!("stallwatch_phase{{{obj},phase=\"Pending\"}}"), 1.0);
+    // Phase since the recorded status write (00:10:05), not the event's arrival (00:10:06).
+    has(format!("stallwatch_phase_since_timestamp_seconds{{{obj}}}"), 1_704_067_805.0);
+    has(format!("stallwatch_phase_duration_seconds{{{obj}}}"), NOW - 1_704_067_805.0);
+    // The spec write at 00:10:00 started the unobserved generation; stalled 15m later.
+    has(format!("stallwatch_generation_unobserved_seconds{{{obj}}}"), NOW - 1_704_067_800.0);
+    has(format!("stallwatch_status{{{obj},status=\"Stalled\",reason=\"GenerationNotObserved\"}}"), 1.0);
+    has(format!("stallwatch_stalled{{{obj},reason=\"GenerationNotObserved\"}}"), 1.0);
+    has(format!("stallwatch_stalled_since_timestamp_seconds{{{obj}}}"), 1_704_067_800.0 + 900.0);
+    has(format!("stallwatch_status_write_timestamp_seconds{{{obj},manager=\"widget-operator\"}}"), 1_704_067_805.0);
+    let fine = r#"target="widgets",kind="Widget",namespace="shop",name="fine""#;
+    has(format!("stallwatch_status{{{fine},status=\"Current\",reason=\"\"}}"), 1.0);
+    has(format!("stallwatch_stalled{{{fine},reason=\"\"}}"), 0.0);
+    assert!(!out.contains("name=\"gone\""), "deleted object still rendered");
+    let w = r#"resource="example.com/v1/Widget",watch_namespace="shop",selector="""#;
+    has(format!("stallwatch_resync_drift_total{{{w},change=\"modified\"}}"), 1.0);
+    has(format!("stallwatch_watch_events_total{{{w},type=\"deleted\"}}"), 1.0);
+    has(format!("stallwatch_objects{{{w}}}"), 2.0);
+}
+
+#[test]
+fn promtool_check_metrics_is_clean() {
+    let out = render(Format::Text004);
+    let mut child = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            panic!("promtool not found ({e}); install Debian's `prometheus` package (tests/setup does)")
+        }
+    };
+    child.stdin.take().unwrap().write_all(out.as_bytes()).unwrap();
+    let res = child.wait_with_output().unwrap();
+    let report = format!("{}{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr));
+    assert!(res.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}");
+}
