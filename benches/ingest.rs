@@ -1,1 +1,110 @@
-fn main() {}
+//! Ingest and render costs without a server (PRODUCT §10).
+//!
+//! `cargo bench --bench ingest` reports, per object count (1k, 10k, 100k):
+//! - `decode/skip`: serde_json reading each event with `IgnoredAny` (the floor: bytes read once);
+//! - `decode/value`: building a `serde_json::Value` (the DOM we avoid);
+//! - `ingest`: decode + extract + store, as the watch loop does;
+//! - `render`: `/metrics` text for a store of that size.
+//!
+//! It also prints the store's heap bytes per object, counted by a global allocator.
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    hint::black_box,
+    sync::{
+        Arc,
+        atomic::{AtomicIsize, Ordering},
+    },
+    time::Duration,
+};
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use stallwatch::{
+    bench_support::{event, filled_store, ingest, setup},
+    metrics::{self, Format, SelfState},
+    store::WatchState,
+};
+
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn bytes_per_object() {
+    for n in [1_000usize, 10_000, 100_000] {
+        let lines: Vec<String> = (0..n).map(event).collect();
+        let avg = lines.iter().map(String::len).sum::<usize>() / n;
+        let (w, targets) = setup();
+        let before = LIVE.load(Ordering::Relaxed);
+        w.write(|s| lines.iter().for_each(|l| ingest(s, &targets, l)));
+        let after = LIVE.load(Ordering::Relaxed);
+        println!(
+            "store: {n} objects, event size {avg} B, heap {} B per object",
+            (after - before) / n as isize
+        );
+        drop(w);
+    }
+}
+
+fn benches(c: &mut Criterion) {
+    bytes_per_object();
+    let (_, targets) = setup();
+    for n in [1_000usize, 10_000, 100_000] {
+        let lines: Vec<String> = (0..n).map(event).collect();
+        let bytes: u64 = lines.iter().map(|l| l.len() as u64).sum();
+        let mut g = c.benchmark_group(format!("events_{n}"));
+        g.sample_size(10).measurement_time(Duration::from_secs(if n >= 100_000 { 20 } else { 5 }));
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function("decode_skip", |b| {
+            b.iter(|| {
+                for l in &lines {
+                    black_box(serde_json::from_str::<serde::de::IgnoredAny>(l).unwrap());
+                }
+            })
+        });
+        g.bench_function("decode_value", |b| {
+            b.iter(|| {
+                for l in &lines {
+                    black_box(serde_json::from_str::<serde_json::Value>(l).unwrap());
+                }
+            })
+        });
+        g.bench_function("ingest", |b| {
+            b.iter_batched_ref(
+                WatchState::default,
+                |s| lines.iter().for_each(|l| ingest(s, &targets, l)),
+                BatchSize::LargeInput,
+            )
+        });
+        g.finish();
+        println!("events_{n}: {} bytes of events", bytes);
+
+        let store = filled_store(n);
+        let me = Arc::new(SelfState::default());
+        let reg = metrics::store_registry(store, me, || 1_704_070_000.0);
+        let size = metrics::render(&reg, Format::Text004).unwrap().len();
+        let mut g = c.benchmark_group(format!("render_{n}"));
+        g.sample_size(10).measurement_time(Duration::from_secs(if n >= 100_000 { 20 } else { 5 }));
+        g.bench_function("text", |b| b.iter(|| black_box(metrics::render(&reg, Format::Text004).unwrap())));
+        g.bench_function("openmetrics", |b| {
+            b.iter(|| black_box(metrics::render(&reg, Format::OpenMetrics).unwrap()))
+        });
+        g.finish();
+        println!("render_{n}: {size} bytes of /metrics");
+    }
+}
+
+criterion_group!(group, benches);
+criterion_main!(group);

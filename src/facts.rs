@@ -4,6 +4,9 @@
 //! holds, when a generation was first seen) is the store's job; here we only read what the
 //! object itself says.
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::{
@@ -78,6 +81,91 @@ fn meta_value(m: &Meta) -> Value {
 }
 
 pub fn extract(target: &Target, obj: &RawObject) -> ObjectFacts {
+    let (status_writes, last_spec_write) = writes(&obj.meta);
+    let base = ObjectFacts {
+        generation: obj.meta.generation,
+        status_writes,
+        last_spec_write,
+        created: obj.meta.creation_timestamp.as_deref().and_then(parse_time),
+        deleting: obj.meta.deletion_timestamp.is_some(),
+        ..Default::default()
+    };
+    if conventional(target) {
+        let parsed = match obj.field("status") {
+            None => Some(ConventionalStatus::default()),
+            Some(raw) => serde_json::from_str::<ConventionalStatus>(raw.get()).ok(),
+        };
+        if let Some(st) = parsed {
+            return from_conventional(target, st, base);
+        }
+    }
+    from_paths(target, obj, base)
+}
+
+/// Whether every path the target reads is a standard `status` field, so that status can be
+/// decoded into a small typed struct instead of a DOM (the common case, and the fast one).
+fn conventional(t: &Target) -> bool {
+    t.conditions.path.source() == "$.status.conditions"
+        && t.phase.as_ref().is_none_or(|p| p.path.source() == "$.status.phase")
+        && match &t.observed_generation {
+            ObservedGeneration::Conventional | ObservedGeneration::Absent => true,
+            ObservedGeneration::Path(p) => p.source() == "$.status.observedGeneration",
+        }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConventionalStatus<'a> {
+    #[serde(default)]
+    observed_generation: Option<i64>,
+    #[serde(default, borrow)]
+    phase: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    conditions: Option<Vec<ConventionalCondition<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConventionalCondition<'a> {
+    #[serde(rename = "type", default, borrow)]
+    type_: Cow<'a, str>,
+    #[serde(default, borrow)]
+    status: Cow<'a, str>,
+    #[serde(default, borrow)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    last_transition_time: Option<Cow<'a, str>>,
+    #[serde(default)]
+    observed_generation: Option<i64>,
+}
+
+fn from_conventional(target: &Target, st: ConventionalStatus, mut f: ObjectFacts) -> ObjectFacts {
+    f.conditions = st
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| !c.type_.is_empty())
+        .map(|c| ConditionFact {
+            type_: c.type_.into(),
+            status: c.status.into(),
+            reason: c.reason.unwrap_or_default().into(),
+            last_transition: c.last_transition_time.as_deref().and_then(parse_time),
+            observed_generation: c.observed_generation,
+        })
+        .collect();
+    f.observed_generation = match target.observed_generation {
+        ObservedGeneration::Absent => None,
+        ObservedGeneration::Path(_) => st.observed_generation,
+        ObservedGeneration::Conventional => {
+            st.observed_generation.or_else(|| conditions_generation(&f.conditions, &target.conditions.ready))
+        }
+    };
+    f.phase = target.phase.as_ref().and(st.phase).filter(|p| !p.is_empty()).map(Box::from);
+    f
+}
+
+/// The general case: evaluate the configured JSONPaths on the parts of the object they read.
+fn from_paths(target: &Target, obj: &RawObject, mut f: ObjectFacts) -> ObjectFacts {
     let mut paths: Vec<&ObjectPath> = vec![&target.conditions.path];
     if let ObservedGeneration::Path(p) = &target.observed_generation {
         paths.push(p);
@@ -93,8 +181,8 @@ pub fn extract(target: &Target, obj: &RawObject) -> ObjectFacts {
     }
     let doc = Doc::new(obj, &paths);
 
-    let conditions = conditions(&doc.0, &target.conditions.path);
-    let observed_generation = match &target.observed_generation {
+    f.conditions = conditions(&doc.0, &target.conditions.path);
+    f.observed_generation = match &target.observed_generation {
         ObservedGeneration::Absent => None,
         ObservedGeneration::Path(p) => p.first(&doc.0).and_then(as_i64),
         ObservedGeneration::Conventional => doc
@@ -102,27 +190,16 @@ pub fn extract(target: &Target, obj: &RawObject) -> ObjectFacts {
             .get("status")
             .and_then(|s| s.get("observedGeneration"))
             .and_then(as_i64)
-            .or_else(|| conditions_generation(&conditions, &target.conditions.ready)),
+            .or_else(|| conditions_generation(&f.conditions, &target.conditions.ready)),
     };
-    let phase = target
+    f.phase = target
         .phase
         .as_ref()
         .and_then(|p| p.path.first(&doc.0))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(Box::from);
-
-    let (status_writes, last_spec_write) = writes(&obj.meta);
-    ObjectFacts {
-        generation: obj.meta.generation,
-        observed_generation,
-        phase,
-        conditions,
-        status_writes,
-        last_spec_write,
-        created: obj.meta.creation_timestamp.as_deref().and_then(parse_time),
-        deleting: obj.meta.deletion_timestamp.is_some(),
-    }
+    f
 }
 
 fn as_i64(v: &Value) -> Option<i64> {
@@ -191,7 +268,7 @@ mod tests {
         Config::parse(&text, "t").unwrap().targets.remove(0)
     }
 
-    fn obj(json: &str) -> RawObject {
+    fn obj(json: &str) -> RawObject<'_> {
         serde_json::from_str(json).unwrap()
     }
 
@@ -271,6 +348,27 @@ mod tests {
         assert_eq!(f.observed_generation, None);
         assert!(f.conditions.is_empty());
         assert_eq!(f.created, None);
+    }
+
+    #[test]
+    fn typed_fast_path_equals_jsonpath_path() {
+        let o = obj(
+            r#"{"metadata":{"generation":5,"creationTimestamp":"2024-01-01T00:00:00Z"},"status":{"phase":"Pending","observedGeneration":4,
+            "conditions":[{"type":"Ready","status":"False","reason":"Wait","message":"m","lastTransitionTime":"2024-01-01T00:00:10Z"},
+            {"status":"True"}]}}"#,
+        );
+        let t = target("    phase: {path: $.status.phase}\n");
+        assert!(conventional(&t));
+        let (fast, slow) = (extract(&t, &o), from_paths(&t, &o, extract(&t, &o)));
+        assert_eq!(fast, slow);
+        assert_eq!(fast.observed_generation, Some(4));
+        assert_eq!(fast.conditions.len(), 1);
+        // Wrong types defeat the typed decode; the JSONPath path then reads what it can.
+        let bad =
+            obj(r#"{"metadata":{},"status":{"phase":"Running","observedGeneration":"x","conditions":{}}}"#);
+        let f = extract(&t, &bad);
+        assert_eq!(f.phase.as_deref(), Some("Running"));
+        assert_eq!(f.observed_generation, None);
     }
 
     #[test]

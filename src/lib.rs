@@ -5,6 +5,8 @@
 //! metrics rendered at scrape time ([`metrics`]), served over [`http`].
 
 pub mod app;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -7,7 +7,7 @@
 use std::{
     fmt::{self, Write as _},
     sync::{
-        Arc,
+        Arc, RwLockReadGuard,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
@@ -23,8 +23,8 @@ use prometheus_client::{
 use crate::{
     config::Target,
     process,
-    store::{Store, TrackedFacts, Watch},
-    verdict::{self, Status},
+    store::{Store, TrackedFacts, Watch, WatchState},
+    verdict::{self, Status, Verdict},
 };
 
 pub fn now() -> f64 {
@@ -173,13 +173,43 @@ const NO_LABELS: [(&str, &str); 0] = [];
 
 type ObjLabels<'a> = [(&'static str, &'a str); 4];
 
-/// Calls `f` for every (target, object facts) pair with the object's label set.
-fn each_object(
-    watches: &[Arc<Watch>],
-    mut f: impl FnMut(&Target, &ObjLabels, &TrackedFacts) -> fmt::Result,
-) -> fmt::Result {
-    for w in watches {
-        w.read(|s| {
+/// One object as a metric family sees it: its target, labels, facts and verdict.
+struct Obj<'a> {
+    target: &'a Target,
+    labels: ObjLabels<'a>,
+    tf: &'a TrackedFacts,
+    verdict: &'a Verdict,
+}
+
+/// Read guards on every watch for the whole render, so that all families describe the same
+/// instant and the verdict of each object is computed once, not once per family.
+struct Snapshot<'a> {
+    watches: Vec<(&'a Watch, RwLockReadGuard<'a, WatchState>)>,
+    verdicts: Vec<Vec<Verdict>>,
+}
+
+impl<'a> Snapshot<'a> {
+    fn new(watches: &'a [Arc<Watch>], now: f64) -> Snapshot<'a> {
+        let watches: Vec<_> =
+            watches.iter().map(|w| (&**w, w.state.read().unwrap_or_else(|e| e.into_inner()))).collect();
+        let verdicts = watches
+            .iter()
+            .map(|(w, s)| {
+                s.objects
+                    .values()
+                    .flat_map(|tracked| {
+                        w.targets.iter().zip(&tracked.per_target).map(|(t, tf)| verdict::judge(t, tf, now))
+                    })
+                    .collect()
+            })
+            .collect();
+        Snapshot { watches, verdicts }
+    }
+
+    /// Calls `f` for every (target, object) pair.
+    fn each(&self, mut f: impl FnMut(&Obj) -> fmt::Result) -> fmt::Result {
+        for ((w, s), verdicts) in self.watches.iter().zip(&self.verdicts) {
+            let mut vs = verdicts.iter();
             for ((ns, name), tracked) in &s.objects {
                 for (target, tf) in w.targets.iter().zip(&tracked.per_target) {
                     let labels: ObjLabels = [
@@ -188,28 +218,42 @@ fn each_object(
                         ("namespace", ns),
                         ("name", name),
                     ];
-                    f(target, &labels, tf)?;
+                    let verdict = vs.next().expect("one verdict per object and target");
+                    f(&Obj { target, labels, tf, verdict })?;
                 }
             }
-            Ok(())
-        })?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// One object-level gauge family; `value` returns None to skip a series.
-fn object_gauge(
-    enc: &mut DescriptorEncoder,
-    watches: &[Arc<Watch>],
-    name: &str,
-    help: &str,
-    value: impl Fn(&Target, &TrackedFacts) -> Option<f64>,
-) -> fmt::Result {
-    let mut fam = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
-    each_object(watches, |t, labels, tf| match value(t, tf) {
-        Some(v) => ConstGauge::new(v).encode(fam.encode_family(labels)?),
-        None => Ok(()),
-    })
+    /// One object-level gauge family; `value` returns None to skip a series.
+    fn gauge(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        value: impl Fn(&Obj) -> Option<f64>,
+    ) -> fmt::Result {
+        let mut fam = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        self.each(|o| match value(o) {
+            Some(v) => ConstGauge::new(v).encode(fam.encode_family(&o.labels)?),
+            None => Ok(()),
+        })
+    }
+
+    /// A gauge family with extra labels per object; `series` emits (extra labels, value) pairs.
+    fn labelled<const N: usize>(
+        &self,
+        enc: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        series: impl Fn(&Obj, &mut dyn FnMut([(&str, &str); N], f64) -> fmt::Result) -> fmt::Result,
+    ) -> fmt::Result {
+        let mut fam = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        self.each(|o| {
+            series(o, &mut |extra, v| ConstGauge::new(v).encode(fam.encode_family(&(o.labels, extra))?))
+        })
+    }
 }
 
 fn b(v: bool) -> f64 {
@@ -220,184 +264,136 @@ impl Collector for StoreCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let now = (self.clock)();
         let ws = self.store.watches();
-        let w = &ws[..];
+        let snap = Snapshot::new(&ws, now);
         let e = &mut enc;
-
-        object_gauge(e, w, "generation", "metadata.generation of the tracked object.", |_, t| {
-            t.facts.generation.map(|g| g as f64)
+        snap.gauge(e, "generation", "metadata.generation of the tracked object.", |o| {
+            o.tf.facts.generation.map(|g| g as f64)
         })?;
-        object_gauge(
+        snap.gauge(
             e,
-            w,
             "observed_generation",
             "Observed generation the object reports (absent when it reports none).",
-            |_, t| t.facts.observed_generation.map(|g| g as f64),
+            |o| o.tf.facts.observed_generation.map(|g| g as f64),
         )?;
-        object_gauge(
+        snap.gauge(
             e,
-            w,
             "generation_lag",
             "metadata.generation minus the observed generation, when reported.",
-            |_, t| Some((t.facts.generation? - t.facts.observed_generation?) as f64),
+            |o| Some((o.tf.facts.generation? - o.tf.facts.observed_generation?) as f64),
         )?;
-        object_gauge(
+        snap.gauge(
             e,
-            w,
             "generation_observed",
             "1 when the current generation has been observed by its controller.",
-            |_, t| verdict::generation_observed(t).map(b),
+            |o| verdict::generation_observed(o.tf).map(b),
         )?;
-        object_gauge(
+        snap.gauge(
             e,
-            w,
             "generation_first_seen_timestamp_seconds",
             "When the current generation was first seen.",
-            |_, t| Some(t.generation_first_seen),
+            |o| Some(o.tf.generation_first_seen),
         )?;
-        object_gauge(
+        snap.gauge(
             e,
-            w,
             "generation_unobserved_seconds",
             "Seconds since the current generation was first seen while it is not observed; 0 once observed.",
-            |_, t| {
-                verdict::generation_observed(t)
-                    .map(|o| if o { 0.0 } else { (now - t.generation_first_seen).max(0.0) })
+            |o| {
+                verdict::generation_observed(o.tf)
+                    .map(|seen| if seen { 0.0 } else { (now - o.tf.generation_first_seen).max(0.0) })
             },
         )?;
-        {
-            let mut fam = e.encode_descriptor(
-                "phase",
-                "1 for the current phase of the object.",
-                None,
-                MetricType::Gauge,
-            )?;
-            each_object(w, |t, labels, tf| match (&t.phase, &tf.facts.phase) {
-                (Some(_), Some(p)) => {
-                    ConstGauge::new(1.0).encode(fam.encode_family(&(*labels, [("phase", &**p)]))?)
-                }
+        snap.labelled(e, "phase", "1 for the current phase of the object.", |o, emit| {
+            match (&o.target.phase, &o.tf.facts.phase) {
+                (Some(_), Some(p)) => emit([("phase", p)], 1.0),
                 _ => Ok(()),
-            })?;
-        }
-        object_gauge(
-            e,
-            w,
-            "phase_ready",
-            "1 when the current phase is one of the target's ready phases.",
-            |t, tf| verdict::phase_ready(t, tf).map(b),
-        )?;
-        object_gauge(e, w, "phase_since_timestamp_seconds", "When the current phase began.", |t, tf| {
-            t.phase.as_ref().map(|_| tf.phase_since)
+            }
         })?;
-        object_gauge(
+        snap.gauge(e, "phase_ready", "1 when the current phase is one of the target's ready phases.", |o| {
+            verdict::phase_ready(o.target, o.tf).map(b)
+        })?;
+        snap.gauge(e, "phase_since_timestamp_seconds", "When the current phase began.", |o| {
+            o.target.phase.as_ref().map(|_| o.tf.phase_since)
+        })?;
+        snap.gauge(
             e,
-            w,
             "phase_duration_seconds",
             "Seconds in the current phase, computed at scrape time.",
-            |t, tf| t.phase.as_ref().map(|_| (now - tf.phase_since).max(0.0)),
+            |o| o.target.phase.as_ref().map(|_| (now - o.tf.phase_since).max(0.0)),
         )?;
-        {
-            let mut fam = e.encode_descriptor(
-                "condition",
-                "1 per condition present on the object.",
-                None,
-                MetricType::Gauge,
-            )?;
-            each_object(w, |_, labels, tf| {
-                for c in &tf.facts.conditions {
-                    let extra = [("type", &*c.type_), ("status", &*c.status), ("reason", &*c.reason)];
-                    ConstGauge::new(1.0).encode(fam.encode_family(&(*labels, extra))?)?;
-                }
-                Ok(())
-            })?;
-        }
-        {
-            let mut fam = e.encode_descriptor(
-                "condition_since_timestamp_seconds",
-                "The condition's lastTransitionTime.",
-                None,
-                MetricType::Gauge,
-            )?;
-            each_object(w, |_, labels, tf| {
-                for c in &tf.facts.conditions {
+        snap.labelled(e, "condition", "1 per condition present on the object.", |o, emit| {
+            for c in &o.tf.facts.conditions {
+                emit([("type", &c.type_), ("status", &c.status), ("reason", &c.reason)], 1.0)?;
+            }
+            Ok(())
+        })?;
+        snap.labelled(
+            e,
+            "condition_since_timestamp_seconds",
+            "The condition's lastTransitionTime.",
+            |o, emit| {
+                for c in &o.tf.facts.conditions {
                     if let Some(t) = c.last_transition {
-                        ConstGauge::new(t).encode(fam.encode_family(&(*labels, [("type", &*c.type_)]))?)?;
+                        emit([("type", &c.type_)], t)?;
                     }
                 }
                 Ok(())
-            })?;
-        }
-        self.encode_verdicts(e, w, now)?;
-        {
-            let mut fam = e.encode_descriptor(
-                "status_write_timestamp_seconds",
-                "Last write of the status subresource per field manager (metadata.managedFields).",
-                None,
-                MetricType::Gauge,
-            )?;
-            each_object(w, |_, labels, tf| {
-                for (m, t) in &tf.facts.status_writes {
-                    ConstGauge::new(*t).encode(fam.encode_family(&(*labels, [("manager", &**m)]))?)?;
+            },
+        )?;
+        snap.labelled(
+            e,
+            "status",
+            "The verdict: 1 for the current status (Current, InProgress, Stalled, Failed, Terminating) with its reason.",
+            |o, emit| emit([("status", o.verdict.status.label()), ("reason", reason(o.verdict))], 1.0),
+        )?;
+        snap.gauge(
+            e,
+            "unconverged_since_timestamp_seconds",
+            "When the object stopped being Current.",
+            |o| o.verdict.unconverged_since,
+        )?;
+        snap.gauge(
+            e,
+            "unconverged_seconds",
+            "Seconds since the object stopped being Current; 0 while Current.",
+            |o| Some(o.verdict.unconverged_since.map_or(0.0, |s| (now - s).max(0.0))),
+        )?;
+        snap.labelled(
+            e,
+            "stalled",
+            "1 while the verdict is Stalled or Failed, with its reason; else 0.",
+            |o, emit| {
+                let stalled = matches!(o.verdict.status, Status::Stalled | Status::Failed);
+                emit([("reason", if stalled { reason(o.verdict) } else { "" })], b(stalled))
+            },
+        )?;
+        snap.gauge(
+            e,
+            "stalled_since_timestamp_seconds",
+            "When the verdict became Stalled or Failed.",
+            |o| o.verdict.stalled_since,
+        )?;
+        snap.labelled(
+            e,
+            "status_write_timestamp_seconds",
+            "Last write of the status subresource per field manager (metadata.managedFields).",
+            |o, emit| {
+                for (m, t) in &o.tf.facts.status_writes {
+                    emit([("manager", m)], *t)?;
                 }
                 Ok(())
-            })?;
-        }
-        self.encode_watch_health(e, w)?;
+            },
+        )?;
+        drop(snap);
+        self.encode_watch_health(e, &ws)?;
         self.encode_self(e)
     }
 }
 
-impl StoreCollector {
-    fn encode_verdicts(&self, e: &mut DescriptorEncoder, w: &[Arc<Watch>], now: f64) -> fmt::Result {
-        {
-            let mut fam = e.encode_descriptor(
-                "status",
-                "The verdict: 1 for the current status (Current, InProgress, Stalled, Failed, Terminating) with its reason.",
-                None,
-                MetricType::Gauge,
-            )?;
-            each_object(w, |t, labels, tf| {
-                let v = verdict::judge(t, tf, now);
-                let extra = [("status", v.status.label()), ("reason", v.reason.map_or("", |r| r.label()))];
-                ConstGauge::new(1.0).encode(fam.encode_family(&(*labels, extra))?)
-            })?;
-        }
-        object_gauge(
-            e,
-            w,
-            "unconverged_since_timestamp_seconds",
-            "When the object stopped being Current.",
-            |t, tf| verdict::judge(t, tf, now).unconverged_since,
-        )?;
-        object_gauge(
-            e,
-            w,
-            "unconverged_seconds",
-            "Seconds since the object stopped being Current; 0 while Current.",
-            |t, tf| Some(verdict::judge(t, tf, now).unconverged_since.map_or(0.0, |s| (now - s).max(0.0))),
-        )?;
-        {
-            let mut fam = e.encode_descriptor(
-                "stalled",
-                "1 while the verdict is Stalled or Failed, with its reason; else 0.",
-                None,
-                MetricType::Gauge,
-            )?;
-            each_object(w, |t, labels, tf| {
-                let v = verdict::judge(t, tf, now);
-                let stalled = matches!(v.status, Status::Stalled | Status::Failed);
-                let reason = if stalled { v.reason.map_or("", |r| r.label()) } else { "" };
-                ConstGauge::new(b(stalled)).encode(fam.encode_family(&(*labels, [("reason", reason)]))?)
-            })?;
-        }
-        object_gauge(
-            e,
-            w,
-            "stalled_since_timestamp_seconds",
-            "When the verdict became Stalled or Failed.",
-            |t, tf| verdict::judge(t, tf, now).stalled_since,
-        )
-    }
+fn reason(v: &Verdict) -> &'static str {
+    v.reason.map_or("", |r| r.label())
+}
 
+impl StoreCollector {
     fn encode_watch_health(&self, e: &mut DescriptorEncoder, ws: &[Arc<Watch>]) -> fmt::Result {
         let labels: Vec<(String, String, String)> =
             ws.iter().map(|w| (w.key.gvk.label(), w.key.namespace.clone(), w.key.selector_label())).collect();

@@ -13,52 +13,53 @@ use serde::{
 };
 use serde_json::value::RawValue;
 
-/// An object as decoded from the API.
+/// An object as decoded from the API. It borrows from the response text: nothing of it
+/// outlives the event, only the facts extracted from it.
 #[derive(Debug, Clone)]
-pub struct RawObject {
-    pub meta: Meta,
+pub struct RawObject<'a> {
+    pub meta: Meta<'a>,
     /// Top-level fields other than `metadata`, `apiVersion` and `kind`, unparsed.
-    pub fields: Vec<(Box<str>, Box<RawValue>)>,
+    pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
 }
 
-impl RawObject {
-    pub fn field(&self, name: &str) -> Option<&RawValue> {
-        self.fields.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v)
+impl<'a> RawObject<'a> {
+    pub fn field(&self, name: &str) -> Option<&'a RawValue> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
     }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Meta {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub uid: String,
-    #[serde(default)]
-    pub resource_version: String,
+pub struct Meta<'a> {
+    #[serde(default, borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub uid: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub resource_version: Cow<'a, str>,
     #[serde(default)]
     pub generation: Option<i64>,
-    #[serde(default)]
-    pub creation_timestamp: Option<String>,
-    #[serde(default)]
-    pub deletion_timestamp: Option<String>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub managed_fields: Vec<ManagedField>,
+    #[serde(default, borrow)]
+    pub creation_timestamp: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub deletion_timestamp: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
+    pub managed_fields: Vec<ManagedField<'a>>,
 }
 
 /// One `metadata.managedFields` entry; `fieldsV1` is skipped.
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct ManagedField {
-    #[serde(default)]
-    pub manager: Option<String>,
-    #[serde(default)]
-    pub operation: Option<String>,
-    #[serde(default)]
-    pub subresource: Option<String>,
-    #[serde(default)]
-    pub time: Option<String>,
+pub struct ManagedField<'a> {
+    #[serde(default, borrow)]
+    pub manager: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub operation: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub subresource: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub time: Option<Cow<'a, str>>,
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -69,15 +70,15 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-impl<'de> Deserialize<'de> for RawObject {
+impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RawObject;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = RawObject<'a>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a Kubernetes object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'a>, A::Error> {
                 let mut meta = None;
                 let mut fields = Vec::new();
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
@@ -86,14 +87,14 @@ impl<'de> Deserialize<'de> for RawObject {
                         "apiVersion" | "kind" => {
                             map.next_value::<IgnoredAny>()?;
                         }
-                        _ => fields.push((Box::from(&*key), map.next_value::<Box<RawValue>>()?)),
+                        _ => fields.push((key, map.next_value::<&'de RawValue>()?)),
                     }
                 }
                 let meta = meta.ok_or_else(|| serde::de::Error::missing_field("metadata"))?;
                 Ok(RawObject { meta, fields })
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(std::marker::PhantomData))
     }
 }
 

@@ -201,7 +201,7 @@ pub struct WatchState {
 }
 
 fn key_of(obj: &RawObject) -> ObjKey {
-    (obj.meta.namespace.as_deref().unwrap_or("").into(), obj.meta.name.as_str().into())
+    (obj.meta.namespace.as_deref().unwrap_or("").into(), obj.meta.name.as_ref().into())
 }
 
 impl WatchState {
@@ -212,7 +212,7 @@ impl WatchState {
         match self.objects.get_mut(&key) {
             Some(old) if *old.uid == *obj.meta.uid => {
                 old.per_target = old.per_target.iter().zip(facts).map(|(o, f)| o.update(f, now)).collect();
-                old.resource_version = obj.meta.resource_version.as_str().into();
+                old.resource_version = obj.meta.resource_version.as_ref().into();
                 false
             }
             existing => {
@@ -220,8 +220,8 @@ impl WatchState {
                 self.objects.insert(
                     key,
                     Tracked {
-                        uid: obj.meta.uid.as_str().into(),
-                        resource_version: obj.meta.resource_version.as_str().into(),
+                        uid: obj.meta.uid.as_ref().into(),
+                        resource_version: obj.meta.resource_version.as_ref().into(),
                         per_target: facts.map(|f| TrackedFacts::first(f, now)).collect(),
                     },
                 );
@@ -238,33 +238,56 @@ impl WatchState {
     /// taken at exactly the resourceVersion the watch had reached, every difference is an
     /// event the watch lost; that is what `resync_drift_total` counts.
     pub fn reconcile(&mut self, targets: &[Arc<Target>], items: &[RawObject], now: f64) -> Changes {
-        let mut diff = Changes::default();
-        let mut seen: HashSet<ObjKey> = HashSet::with_capacity(items.len());
+        let mut r = Reconcile::default();
+        self.reconcile_page(targets, items, now, &mut r);
+        self.finish_reconcile(r)
+    }
+
+    /// One page of a list; pages are applied as they arrive so a large list is never held
+    /// in memory as a whole.
+    pub fn reconcile_page(
+        &mut self,
+        targets: &[Arc<Target>],
+        items: &[RawObject],
+        now: f64,
+        r: &mut Reconcile,
+    ) {
         for obj in items {
             let key = key_of(obj);
             match self.objects.get(&key) {
                 Some(old)
                     if *old.resource_version == *obj.meta.resource_version && *old.uid == *obj.meta.uid => {}
                 Some(_) => {
-                    diff.modified += 1;
+                    r.diff.modified += 1;
                     self.apply(targets, obj, now);
                 }
                 None => {
-                    diff.added += 1;
+                    r.diff.added += 1;
                     self.apply(targets, obj, now);
                 }
             }
-            seen.insert(key);
+            r.seen.insert(key);
         }
+    }
+
+    /// Drops what the list did not contain and returns the differences.
+    pub fn finish_reconcile(&mut self, mut r: Reconcile) -> Changes {
         let before = self.objects.len();
-        self.objects.retain(|k, _| seen.contains(k));
-        diff.deleted = (before - self.objects.len()) as u64;
-        diff
+        self.objects.retain(|k, _| r.seen.contains(k));
+        r.diff.deleted = (before - self.objects.len()) as u64;
+        r.diff
     }
 
     pub fn record_drift(&mut self, drift: Changes) {
         self.health.drift.add(drift);
     }
+}
+
+/// A list in progress: what it has seen and how it differed so far.
+#[derive(Debug, Default)]
+pub struct Reconcile {
+    seen: HashSet<ObjKey>,
+    diff: Changes,
 }
 
 /// One running watch and what it learned.
@@ -328,12 +351,12 @@ mod tests {
         c.targets.into_iter().map(Arc::new).collect()
     }
 
-    fn obj(name: &str, rv: &str, generation: i64, phase: &str) -> RawObject {
-        serde_json::from_str(&format!(
+    fn obj(name: &str, rv: &str, generation: i64, phase: &str) -> RawObject<'static> {
+        let text: &'static str = Box::leak(format!(
             r#"{{"metadata":{{"name":"{name}","namespace":"n","uid":"u-{name}","resourceVersion":"{rv}","generation":{generation},
             "creationTimestamp":"2024-01-01T00:00:00Z"}},"status":{{"phase":"{phase}","observedGeneration":{generation}}}}}"#
-        ))
-        .unwrap()
+        ).into_boxed_str());
+        serde_json::from_str(text).unwrap()
     }
 
     #[test]

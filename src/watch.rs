@@ -25,7 +25,7 @@ use kube::{
 use crate::{
     metrics::now,
     object::{List, RawObject, WatchLine},
-    store::{ErrorCause, RelistCause, Watch},
+    store::{Changes, ErrorCause, Reconcile, RelistCause, Watch},
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -210,10 +210,12 @@ impl Loop {
         self.watch.write(|s| *s.health.requests.entry((verb, code)).or_default() += 1);
     }
 
-    /// Lists every page; `at` pins the list to an exact resourceVersion.
-    async fn list_all(&self, at: Option<&str>) -> Result<(Vec<RawObject>, String), Failure> {
+    /// Lists every page into the store and returns the differences and the list's
+    /// resourceVersion; `at` pins the list to an exact resourceVersion.
+    async fn list_into_store(&self, at: Option<&str>) -> Result<(Changes, String), Failure> {
         let (labels, fields) = self.selectors();
-        let mut items = Vec::new();
+        let targets = self.watch.targets.clone();
+        let mut reconcile = Reconcile::default();
         let mut token: Option<String> = None;
         loop {
             let mut lp = ListParams {
@@ -256,30 +258,31 @@ impl Loop {
                 code: 200,
                 message: format!("decoding list of {}: {e}", self.watch.key.gvk.label()),
             })?;
-            items.extend(page.items);
+            let t = now();
+            self.watch.write(|s| s.reconcile_page(&targets, &page.items, t, &mut reconcile));
             match page.metadata.continue_token.filter(|t| !t.is_empty()) {
                 Some(t) => token = Some(t),
-                None => return Ok((items, page.metadata.resource_version)),
+                None => {
+                    let diff = self.watch.write(|s| s.finish_reconcile(reconcile));
+                    return Ok((diff, page.metadata.resource_version));
+                }
             }
         }
     }
 
     async fn list_and_watch(&mut self, cause: RelistCause, backoff: &mut Backoff) -> End {
-        let (items, rv) = match self.list_all(None).await {
-            Ok(x) => x,
+        let rv = match self.list_into_store(None).await {
+            Ok((_, rv)) => rv,
             Err(f) => return End::Failed(f),
         };
         let t = now();
-        let targets = self.watch.targets.clone();
         self.watch.write(|s| {
-            s.reconcile(&targets, &items, t);
             *s.health.relists.entry(cause).or_default() += 1;
             s.health.last_list = Some(t);
             s.health.synced = true;
             s.health.attempted = true;
             s.health.last_error = None;
         });
-        drop(items);
         backoff.reset();
         let mut progress = rv;
         let mut next_resync = Instant::now() + self.opts.resync;
@@ -302,16 +305,13 @@ impl Loop {
 
     /// The periodic re-list at the watch's resourceVersion; counts and corrects drift.
     async fn resync(&self, progress: &mut String) -> Result<(), End> {
-        let targets = self.watch.targets.clone();
-        match self.list_all(Some(progress)).await {
-            Ok((items, _)) => {
+        match self.list_into_store(Some(progress)).await {
+            Ok((drift, _)) => {
                 let t = now();
-                let drift = self.watch.write(|s| {
-                    let d = s.reconcile(&targets, &items, t);
-                    s.record_drift(d);
+                self.watch.write(|s| {
+                    s.record_drift(drift);
                     *s.health.relists.entry(RelistCause::Periodic).or_default() += 1;
                     s.health.last_list = Some(t);
-                    d
                 });
                 if drift.total() > 0 {
                     tracing::warn!(resource = %self.watch.key.gvk.label(), namespace = %self.watch.key.namespace,
@@ -324,10 +324,9 @@ impl Loop {
             // comparison is impossible, so re-list at the newest version without counting drift.
             Err(f) if f.cause == ErrorCause::Gone => {
                 self.watch.write(|s| *s.health.errors.entry(ErrorCause::Gone).or_default() += 1);
-                let (items, rv) = self.list_all(None).await.map_err(End::Failed)?;
+                let (_, rv) = self.list_into_store(None).await.map_err(End::Failed)?;
                 let t = now();
                 self.watch.write(|s| {
-                    s.reconcile(&targets, &items, t);
                     *s.health.relists.entry(RelistCause::Periodic).or_default() += 1;
                     s.health.last_list = Some(t);
                 });
@@ -411,7 +410,7 @@ impl Loop {
                     }
                     s.health.last_event = Some(t);
                 });
-                *progress = o.meta.resource_version;
+                *progress = o.meta.resource_version.into_owned();
             }
             Ok(WatchLine::Deleted(o)) => {
                 self.watch.write(|s| {
@@ -419,7 +418,7 @@ impl Loop {
                     s.health.events.deleted += 1;
                     s.health.last_event = Some(t);
                 });
-                *progress = o.meta.resource_version;
+                *progress = o.meta.resource_version.into_owned();
             }
             Ok(WatchLine::Bookmark(b)) => {
                 if !b.metadata.resource_version.is_empty() {

@@ -134,7 +134,10 @@ fn key_facts_are_in_the_output() {
     has(format!("stallwatch_status{{{obj},status=\"Stalled\",reason=\"GenerationNotObserved\"}}"), 1.0);
     has(format!("stallwatch_stalled{{{obj},reason=\"GenerationNotObserved\"}}"), 1.0);
     has(format!("stallwatch_stalled_since_timestamp_seconds{{{obj}}}"), 1_704_067_800.0 + 900.0);
-    has(format!("stallwatch_status_write_timestamp_seconds{{{obj},manager=\"widget-operator\"}}"), 1_704_067_805.0);
+    has(
+        format!("stallwatch_status_write_timestamp_seconds{{{obj},manager=\"widget-operator\"}}"),
+        1_704_067_805.0,
+    );
     let fine = r#"target="widgets",kind="Widget",namespace="shop",name="fine""#;
     has(format!("stallwatch_status{{{fine},status=\"Current\",reason=\"\"}}"), 1.0);
     has(format!("stallwatch_stalled{{{fine},reason=\"\"}}"), 0.0);
