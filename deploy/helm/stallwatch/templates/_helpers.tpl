@@ -1,0 +1,180 @@
+{{/* Chart name, truncated to the 63 characters of a DNS label. */}}
+{{- define "stallwatch.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Full name: release-name-stallwatch, or the release name when it already contains the chart name. */}}
+{{- define "stallwatch.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "stallwatch.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "stallwatch.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "stallwatch.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "stallwatch.labels" -}}
+helm.sh/chart: {{ include "stallwatch.chart" . }}
+{{ include "stallwatch.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/component: exporter
+app.kubernetes.io/part-of: stallwatch
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "stallwatch.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "stallwatch.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "stallwatch.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The rendered config file (the ConfigMap's only key). */}}
+{{- define "stallwatch.configYaml" -}}
+{{- toYaml (required "config is required" .Values.config) -}}
+{{- end -}}
+
+{{/*
+RBAC derivation.
+
+stallwatch.rbac.grant adds resources of one API group to one scope of an accumulator:
+  acc:   dict scope -> dict apiGroup -> list of resources
+  scope: a namespace name, or "_cluster" (a namespace name never contains "_")
+  group: API group, "core" for the core ("") group
+Dicts are shared by reference, so the caller's accumulator is updated in place.
+*/}}
+{{- define "stallwatch.rbac.grant" -}}
+{{- $scope := get .acc .scope | default (dict) -}}
+{{- $have := get $scope .group | default (list) -}}
+{{- $_ := set $scope .group (concat $have .resources | uniq | sortAlpha) -}}
+{{- $_ := set .acc .scope $scope -}}
+{{- end -}}
+
+{{/* Workload kinds that `images[].workloads.kind` and `overriddenBy.kind` may name. */}}
+{{- define "stallwatch.rbac.workloadPlural" -}}
+{{- $plurals := dict "Deployment" "deployments" "DaemonSet" "daemonsets" "StatefulSet" "statefulsets" -}}
+{{- $p := get $plurals .kind -}}
+{{- if not $p -}}
+{{- fail (printf "config.targets[%s]: workload kind %q is not one of Deployment, DaemonSet, StatefulSet" .target .kind) -}}
+{{- end -}}
+{{- $p -}}
+{{- end -}}
+
+{{/*
+stallwatch.rbac.scopes renders (as YAML) the accumulator for .Values.config:
+  {<scope>: {<group>: [resources...]}}
+*/}}
+{{- define "stallwatch.rbac.scopes" -}}
+{{- $acc := dict -}}
+{{- $config := .Values.config | default (dict) -}}
+{{- range $i, $t := ($config.targets | default (list)) -}}
+{{- $id := printf "%d" $i -}}
+{{- if $t.name -}}{{- $id = printf "%d (%s)" $i $t.name -}}{{- end -}}
+{{- if $t.preset -}}
+  {{- if eq $t.preset "kubearmor" -}}
+    {{- $ns := $t.namespace | default "kubearmor" -}}
+    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "operator.kubearmor.com" "resources" (list "kubearmorconfigs")) -}}
+    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list "daemonsets" "deployments")) -}}
+    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "pods" "events")) -}}
+    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "coordination.k8s.io" "resources" (list "leases")) -}}
+  {{- else if eq $t.preset "workloads" -}}
+    {{- range $ns := ($t.namespaces | default (list "_cluster")) -}}
+      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list "deployments" "daemonsets" "statefulsets")) -}}
+      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "pods" "events")) -}}
+    {{- end -}}
+  {{- else -}}
+    {{- fail (printf "config.targets[%s]: the chart cannot derive RBAC for preset %q (known: kubearmor, workloads); list its resources as generic targets or in rbac.additionalReadRules" $id $t.preset) -}}
+  {{- end -}}
+{{- else if $t.resource -}}
+  {{- $r := $t.resource -}}
+  {{- $plural := required (printf "config.targets[%s].resource.plural is required by the chart (RBAC names resources by plural, e.g. plural: certificates)" $id) $r.plural -}}
+  {{- $group := $r.group | default "core" -}}
+  {{- $scopes := $t.namespaces | default (list "_cluster") -}}
+  {{- range $ns := $scopes -}}
+    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" $group "resources" (list $plural)) -}}
+    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "events")) -}}
+  {{- end -}}
+  {{- range $img := ($t.images | default (list)) -}}
+    {{- $wl := $img.workloads | default (dict) -}}
+    {{- $wlScopes := $scopes -}}
+    {{- if $wl.namespace -}}{{- $wlScopes = list $wl.namespace -}}{{- end -}}
+    {{- range $ns := $wlScopes -}}
+      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "pods")) -}}
+      {{- if $wl.kind -}}
+        {{- $p := include "stallwatch.rbac.workloadPlural" (dict "kind" $wl.kind "target" $id) -}}
+        {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list $p)) -}}
+      {{- end -}}
+    {{- end -}}
+  {{- end -}}
+  {{- with $t.overriddenBy -}}
+    {{- $p := include "stallwatch.rbac.workloadPlural" (dict "kind" .kind "target" $id) -}}
+    {{- range $ns := (ternary (list .namespace) $scopes (not (empty .namespace))) -}}
+      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list $p)) -}}
+    {{- end -}}
+  {{- end -}}
+{{- else -}}
+  {{- fail (printf "config.targets[%s]: needs `preset` or `resource`" $id) -}}
+{{- end -}}
+{{- with $t.controller -}}{{- with .lease -}}
+  {{- $leaseNs := required (printf "config.targets[%s].controller.lease.namespace is required" $id) .namespace -}}
+  {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $leaseNs "group" "coordination.k8s.io" "resources" (list "leases")) -}}
+{{- end -}}{{- end -}}
+{{- end -}}
+{{- $ctx := $config.context | default (dict) -}}
+{{- if $ctx.nodes -}}
+  {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" "_cluster" "group" "core" "resources" (list "nodes")) -}}
+{{- end -}}
+{{- if $ctx.apiServices -}}
+  {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" "_cluster" "group" "apiregistration.k8s.io" "resources" (list "apiservices")) -}}
+{{- end -}}
+{{- range $i, $r := .Values.rbac.additionalReadRules -}}
+  {{- range $g := (required (printf "rbac.additionalReadRules[%d].apiGroups is required" $i) $r.apiGroups) -}}
+    {{- range $ns := ($r.namespaces | default (list "_cluster")) -}}
+      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" (ternary "core" $g (eq $g "")) "resources" (required (printf "rbac.additionalReadRules[%d].resources is required" $i) $r.resources)) -}}
+    {{- end -}}
+  {{- end -}}
+{{- end -}}
+{{- /* Never secrets, whatever the config or extra rules say. */ -}}
+{{- range $scope, $groups := $acc -}}
+  {{- if has "secrets" (get $groups "core" | default (list)) -}}
+    {{- fail "stallwatch never reads Secrets: remove secrets from the config/rbac.additionalReadRules" -}}
+  {{- end -}}
+  {{- range $g, $res := $groups -}}
+    {{- if or (has "*" $res) (eq $g "*") -}}
+      {{- fail "stallwatch RBAC is least privilege: wildcards are not allowed" -}}
+    {{- end -}}
+  {{- end -}}
+{{- end -}}
+{{- toYaml $acc -}}
+{{- end -}}
+
+{{/* Rules of one scope: one rule per API group, resources sorted, read-only verbs. */}}
+{{- define "stallwatch.rbac.rules" -}}
+{{- range $g := (keys . | sortAlpha) }}
+- apiGroups: [{{ ternary "" $g (eq $g "core") | quote }}]
+  resources: {{ get $ $g | toJson }}
+  verbs: ["get", "list", "watch"]
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Offline checks of the alert rules, the generated PrometheusRule, the override generator, the
+runbooks and the promtool test coverage. Python 3 standard library + promtool on PATH."""
+
+import glob
+import json
+import os
+import re
+import sys
+import tempfile
+import unittest
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import gen  # noqa: E402
+
+SEVERITIES = {"critical", "warning", "info"}
+ANNOTATIONS = {"summary", "description", "runbook_url"}
+# PromQL and template features Prometheus 2.42 does not have (PRODUCT §7: no 3.x features).
+NOT_IN_242 = [r"\blimitk\s*\(", r"\blimit_ratio\s*\(", r"\bfirst_over_time\s*\(", r"\bts_of_\w+\s*\(",
+              r"\binfo\s*\(", r"\bdouble_exponential_smoothing\s*\(", r"\bsort_by_label(_desc)?\s*\(",
+              r"\bmad_over_time\s*\(", r"\blast_over_time\s*\(.*\bstep\s*\(", r"\[[^\]]*[+*]"]
+TEMPLATE_NOT_IN_242 = [r"\btoDuration\b", r"\bnow\b", r"\burlQueryEscape\b", r"\bhumanizeTimestamp\b.*\btoTime\b"]
+
+
+def rules():
+    return common.yaml_file(common.RULES)
+
+
+def alerts():
+    return list(gen.alerts_of(rules()))
+
+
+class RuleFile(unittest.TestCase):
+    def test_promtool_check_rules_lint_all(self):
+        r = common.run([common.promtool(), "check", "rules", "--lint=all", "--lint-fatal", common.RULES])
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("SUCCESS", r.stdout)
+
+    def test_parser_agrees_with_pyyaml_when_available(self):
+        try:
+            import yaml  # noqa: F401
+        except ImportError:
+            self.skipTest("PyYAML not installed (optional cross-check)")
+        import yaml
+        files = [common.RULES, common.PROMRULE] + sorted(glob.glob(os.path.join(common.RULE_TESTS, "*.yml")))
+        for f in files:
+            with open(f, encoding="utf-8") as fh:
+                text = fh.read()
+            self.assertEqual(gen.yaml_load(text), yaml.safe_load(text), f)
+
+    def test_groups(self):
+        r = rules()
+        self.assertEqual(set(r), {"groups"})
+        names = [g["name"] for g in r["groups"]]
+        self.assertEqual(len(names), len(set(names)), "group names must be unique")
+        for g in r["groups"]:
+            self.assertTrue(set(g) <= {"name", "interval", "limit", "rules"},
+                            "group %s uses keys Prometheus 2.42 lacks: %s" % (g["name"], set(g)))
+
+    def test_every_alert_follows_the_conventions(self):
+        seen = set()
+        for g, a in alerts():
+            name = a["alert"]
+            with self.subTest(alert=name):
+                self.assertRegex(name, r"^Stallwatch([A-Z][a-z0-9]*)+$")
+                self.assertNotIn(name, seen)
+                seen.add(name)
+                self.assertTrue(set(a) <= {"alert", "expr", "for", "keep_firing_for", "labels", "annotations"}, set(a))
+                self.assertEqual(set(a["labels"]), {"severity"})
+                self.assertIn(a["labels"]["severity"], SEVERITIES)
+                self.assertEqual(set(a["annotations"]), ANNOTATIONS)
+                self.assertEqual(a["annotations"]["runbook_url"], common.RUNBOOK_BASE + "#" + name.lower())
+                desc = a["annotations"]["description"]
+                if not a["expr"].lstrip().startswith("absent("):  # absent() has no object to name
+                    self.assertIn("{{ $labels.", desc, "the description must name the object")
+                self.assertNotIn("changes(", a["expr"], "use the exporter's durations, not changes() heuristics")
+                for pat in NOT_IN_242:
+                    self.assertIsNone(re.search(pat, a["expr"]), "not in Prometheus 2.42: " + pat)
+                for text in a["annotations"].values():
+                    for pat in TEMPLATE_NOT_IN_242:
+                        self.assertIsNone(re.search(pat, text), "template function not in 2.42: " + pat)
+
+    def test_minimum_alert_set(self):
+        # PRODUCT §7 minimum set, and the brief's main alert.
+        have = {a["alert"] for _, a in alerts()}
+        for name in ["StallwatchObjectStalled", "StallwatchGenerationNotObserved", "StallwatchPhaseNotReady",
+                     "StallwatchImageNotRolledOut", "StallwatchRolloutNotProgressing", "StallwatchPodsOutdated",
+                     "StallwatchControllerSilent", "StallwatchLeaseStale", "StallwatchWatchDrift",
+                     "StallwatchWatchErrors", "StallwatchWatchThrottled", "StallwatchTargetNotSynced",
+                     "StallwatchExporterAbsent"]:
+            self.assertIn(name, have)
+
+    def test_duration_alerts_use_scrape_time_durations(self):
+        exprs = {a["alert"]: a["expr"] for _, a in alerts()}
+        self.assertIn("stallwatch_rollout_stalled_seconds", exprs["StallwatchRolloutNotProgressing"])
+        self.assertIn("stallwatch_unconverged_seconds", exprs["StallwatchObjectStalled"])
+        self.assertIn("stallwatch_phase_duration_seconds", exprs["StallwatchPhaseNotReady"])
+        self.assertIn("stallwatch_generation_unobserved_seconds", exprs["StallwatchGenerationNotObserved"])
+        self.assertIn("stallwatch_stalled == 1", exprs["StallwatchObjectStalled"])
+        self.assertIn('absent(up{job=~".*stallwatch.*"}', exprs["StallwatchExporterAbsent"])
+
+    def test_annotation_queries_parse(self):
+        """PromQL inside `query` templates only fails at alert time: parse it now."""
+        found = []
+        for _, a in alerts():
+            for key, text in a["annotations"].items():
+                for m in re.finditer(r'printf "((?:[^"\\]|\\.)*)"', text):
+                    q = json.loads('"%s"' % m.group(1))
+                    if "%" not in q or not re.search(r"[a-z_]+[({]", q):
+                        continue  # a number format such as %.0f, not a query
+                    q = q.replace("%[1]s", 'target="x",kind="K",namespace="n",name="o"')
+                    q = q.replace("%s", 'target="x",kind="K",namespace="n",name="o"').replace("%q", '"x"')
+                    found.append(("%s %s" % (a["alert"], key), q))
+        self.assertGreater(len(found), 10)
+        bad = common.check_promql(found)
+        self.assertEqual(bad, [], "\n".join("%s: %s\n  %s" % b for b in bad))
+
+
+class Generated(unittest.TestCase):
+    def test_prometheusrule_is_the_rule_file(self):
+        """Drift is impossible: the committed PrometheusRule parses to exactly the rule file's groups."""
+        pr = common.yaml_file(common.PROMRULE)
+        self.assertEqual(pr["apiVersion"], "monitoring.coreos.com/v1")
+        self.assertEqual(pr["kind"], "PrometheusRule")
+        self.assertEqual(pr["metadata"]["name"], "stallwatch")
+        self.assertEqual(set(pr), {"apiVersion", "kind", "metadata", "spec"})
+        self.assertEqual(set(pr["spec"]), {"groups"})
+        self.assertEqual(pr["spec"]["groups"], rules()["groups"])
+
+    def test_generated_files_up_to_date(self):
+        r = common.run([sys.executable, common.GENERATE, "--check"])
+        self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_prometheusrule_spec_passes_promtool(self):
+        pr = common.yaml_file(common.PROMRULE)
+        with tempfile.TemporaryDirectory() as tmp:
+            p = os.path.join(tmp, "spec.rules.yml")
+            with open(p, "w", encoding="utf-8") as f:
+                f.write(gen.yaml_dump(pr["spec"]))
+            r = common.run([common.promtool(), "check", "rules", p])
+            self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_yaml_dump_round_trips(self):
+        r = rules()
+        self.assertEqual(gen.yaml_load(gen.yaml_dump(r)), r)
+
+    def test_prometheusrule_options(self):
+        r = common.run([sys.executable, common.GENERATE, "prometheusrule", "--namespace", "monitoring",
+                        "--label", "release=kube-prometheus-stack"])
+        self.assertEqual(r.returncode, 0, r.stdout)
+        pr = gen.yaml_load(r.stdout)
+        self.assertEqual(pr["metadata"], {"name": "stallwatch", "namespace": "monitoring",
+                                          "labels": {"release": "kube-prometheus-stack"}})
+        self.assertEqual(pr["spec"]["groups"], rules()["groups"])
+
+    def test_docs_table_lists_every_alert(self):
+        with open(os.path.join(common.ROOT, "docs", "alerts.md"), encoding="utf-8") as f:
+            doc = f.read()
+        for _, a in alerts():
+            self.assertIn("| [%s](runbooks.md#%s) |" % (a["alert"], a["alert"].lower()), doc)
+
+
+class Overrides(unittest.TestCase):
+    def override(self, *args):
+        return common.run([sys.executable, common.GENERATE, "override"] + list(args))
+
+    def test_params_declared_and_listed(self):
+        r = common.run([sys.executable, common.GENERATE, "params"])
+        self.assertEqual(r.returncode, 0, r.stdout)
+        params = json.loads(r.stdout)
+        self.assertEqual(set(params), {a["alert"] for _, a in alerts()})
+        self.assertEqual(params["StallwatchPhaseNotReady"]["threshold"], {"kind": "seconds", "default": "900"})
+        self.assertEqual(params["StallwatchExporterAbsent"]["job"], {"kind": "regex", "default": ".*stallwatch.*"})
+        for name, ps in params.items():
+            self.assertIn("for", ps)
+
+    def test_override_rewrites_thresholds_and_for(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "short.rules.yml")
+            values = os.path.join(tmp, "v.json")
+            with open(values, "w") as f:
+                json.dump({"StallwatchLeaseStale": {"threshold": "5m"}}, f)
+            r = self.override("--set", "*.for=1s", "--set", "StallwatchPhaseNotReady.threshold=30s",
+                              "--set", "StallwatchPodsOutdated.window=2m", "--set", "StallwatchExporter*.job=kubearmor/stallwatch",
+                              "--set", "StallwatchWatchErrors.severity=critical", "--values", values, "-o", out)
+            self.assertEqual(r.returncode, 0, r.stdout)
+            new = {a["alert"]: a for _, a in gen.alerts_of(common.yaml_file(out))}
+            old = {a["alert"]: a for _, a in alerts()}
+            self.assertEqual({a["for"] for a in new.values()}, {"1s"})
+            self.assertIn("stallwatch_phase_duration_seconds > 30)", new["StallwatchPhaseNotReady"]["expr"])
+            self.assertIn("stallwatch_rollout_stalled_seconds < 900", new["StallwatchPhaseNotReady"]["expr"])
+            self.assertIn("[2m]", new["StallwatchPodsOutdated"]["expr"])
+            self.assertIn("offset 2m", new["StallwatchPodsOutdated"]["expr"])
+            self.assertNotIn("30m", new["StallwatchPodsOutdated"]["expr"])
+            self.assertIn('absent(up{job=~"kubearmor/stallwatch"} == 1)', new["StallwatchExporterAbsent"]["expr"])
+            self.assertIn('up{job=~"kubearmor/stallwatch"} == 0', new["StallwatchExporterDown"]["expr"])
+            self.assertIn("> 300", new["StallwatchLeaseStale"]["expr"])
+            self.assertEqual(new["StallwatchWatchErrors"]["labels"]["severity"], "critical")
+            # nothing else changed
+            for name in old:
+                self.assertEqual(new[name]["annotations"], old[name]["annotations"])
+            self.assertEqual(new["StallwatchObjectStalled"]["expr"], old["StallwatchObjectStalled"]["expr"])
+            r = common.run([common.promtool(), "check", "rules", out])
+            self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_override_errors(self):
+        for args in (["--set", "StallwatchNope.for=1s"], ["--set", "StallwatchLeaseStale.nope=1"],
+                     ["--set", "StallwatchLeaseStale.threshold=soon"], ["--set", "garbage"],
+                     ["--set", "StallwatchLeaseStale.severity=page"]):
+            r = self.override(*args)
+            self.assertEqual(r.returncode, 2, "%s: %s" % (args, r.stdout))
+
+    def test_override_as_prometheusrule(self):
+        r = self.override("--set", "*.for=0s", "--prometheusrule")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        pr = gen.yaml_load(r.stdout)
+        self.assertEqual(pr["kind"], "PrometheusRule")
+        self.assertEqual({a.get("for") for _, a in gen.alerts_of(pr["spec"])}, {"0s"})
+
+    def test_shortened_rules_fire_within_seconds(self):
+        """What the end-to-end test relies on: shortened thresholds page the story in seconds."""
+        with tempfile.TemporaryDirectory() as tmp:
+            rules_path = os.path.join(tmp, "short.rules.yml")
+            r = self.override("--set", "*.for=2s", "--set", "*.threshold=5s", "-o", rules_path)
+            self.assertEqual(r.returncode, 0, r.stdout)
+            test = {
+                "rule_files": ["short.rules.yml"], "evaluation_interval": "1s",
+                "tests": [{"interval": "1s", "input_series": [
+                    {"series": 'up{job="stallwatch",instance="a:8080"}', "values": "1x20"},
+                    {"series": 'stallwatch_stalled{target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c",reason="ImageNotRolledOut"}',
+                     "values": "1x20"},
+                    {"series": 'stallwatch_phase_duration_seconds{target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c"}',
+                     "values": "0+1x20"},
+                    {"series": 'stallwatch_phase{target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c",phase="Pending"}',
+                     "values": "1x20"},
+                    {"series": 'stallwatch_phase_ready{target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c"}',
+                     "values": "0x20"}],
+                    "promql_expr_test": [
+                        {"expr": 'count(ALERTS{alertstate="firing"}) or vector(0)', "eval_time": "1s",
+                         "exp_samples": [{"labels": "{}", "value": 0}]},
+                        {"expr": 'ALERTS{alertstate="firing"}', "eval_time": "3s", "exp_samples": [
+                            {"labels": 'ALERTS{alertname="StallwatchObjectStalled",alertstate="firing",severity="critical",'
+                                       'target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c",reason="ImageNotRolledOut"}',
+                             "value": 1}]},
+                        {"expr": 'ALERTS{alertstate="firing",alertname="StallwatchPhaseNotReady"}', "eval_time": "9s", "exp_samples": [
+                            {"labels": 'ALERTS{alertname="StallwatchPhaseNotReady",alertstate="firing",severity="warning",'
+                                       'target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c",phase="Pending"}',
+                             "value": 1}]}]}]}
+            path = os.path.join(tmp, "short.test.yml")
+            with open(path, "w") as f:
+                f.write(gen.yaml_dump(test))
+            res = common.run([common.promtool(), "test", "rules", path])
+            self.assertEqual(res.returncode, 0, res.stdout)
+
+
+class Coverage(unittest.TestCase):
+    """Every alert has at least one case where it fires (exact labels and all annotations
+    asserted) and one where it must not, in tests/alerts/rules/*.test.yml."""
+
+    def test_every_alert_fires_and_does_not_fire(self):
+        fire, quiet = {}, {}
+        files = sorted(glob.glob(os.path.join(common.RULE_TESTS, "*.test.yml")))
+        self.assertTrue(files)
+        for f in files:
+            doc = common.yaml_file(f)
+            self.assertEqual(doc["rule_files"], ["../../../alerts/stallwatch.rules.yml"], f)
+            for t in doc["tests"]:
+                self.assertIn("interval", t, "%s: `interval` is required by promtool 2.42" % f)
+                for case in t.get("alert_rule_test") or []:
+                    name = case["alertname"]
+                    exp = case.get("exp_alerts") or []
+                    if exp:
+                        for e in exp:
+                            self.assertIn("severity", e.get("exp_labels", {}), "%s %s" % (f, name))
+                            self.assertEqual(set(e.get("exp_annotations", {})), ANNOTATIONS, "%s %s" % (f, name))
+                        fire[name] = fire.get(name, 0) + 1
+                    else:
+                        quiet[name] = quiet.get(name, 0) + 1
+        for _, a in alerts():
+            with self.subTest(alert=a["alert"]):
+                self.assertGreater(fire.get(a["alert"], 0), 0, "no case where %s fires" % a["alert"])
+                self.assertGreater(quiet.get(a["alert"], 0), 0, "no case where %s must not fire" % a["alert"])
+        unknown = (set(fire) | set(quiet)) - {a["alert"] for _, a in alerts()}
+        self.assertEqual(unknown, set())
+
+    def test_required_scenarios_exist(self):
+        names = " ".join(os.path.basename(f) for f in glob.glob(os.path.join(common.RULE_TESTS, "*.test.yml")))
+        for s in ("healthy-rollout-node-churn", "blips-and-flapping", "ondelete", "pinning", "kubearmor-story"):
+            self.assertIn(s, names)
+
+
+class Runbooks(unittest.TestCase):
+    def test_one_section_per_alert(self):
+        with open(common.RUNBOOKS, encoding="utf-8") as f:
+            text = f.read()
+        headings = re.findall(r"^## (\S+)\s*$", text, re.M)
+        for _, a in alerts():
+            with self.subTest(alert=a["alert"]):
+                self.assertIn(a["alert"], headings, "docs/runbooks.md needs a `## %s` section" % a["alert"])
+                section = text.split("## %s\n" % a["alert"], 1)[1].split("\n## ", 1)[0]
+                for part in ("Meaning", "Confirm", "Remedies", "Prevention"):
+                    self.assertIn("**%s" % part, section, "%s runbook lacks %s" % (a["alert"], part))
+
+
+if __name__ == "__main__":
+    sys.exit(common.main_unittest(__name__))
