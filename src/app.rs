@@ -60,10 +60,10 @@ impl Supervisor {
     pub fn apply(&mut self, config: &Config) {
         let opts = WatchOptions { resync: config.resync, timeout: config.watch_timeout };
         let mut next = HashMap::new();
-        for (key, targets) in store::plan(&config.targets) {
-            let keep = self.tasks.remove(&key).filter(|(w, _)| w.targets == targets);
+        for (key, subs) in store::plan(config) {
+            let keep = self.tasks.remove(&key).filter(|(w, _)| w.subs == subs);
             let entry = keep.unwrap_or_else(|| {
-                let w = Arc::new(Watch::new(key.clone(), targets));
+                let w = Arc::new(Watch::new(key.clone(), subs));
                 let handle = tokio::spawn(watch::run(self.client.clone(), w.clone(), opts));
                 (w, handle)
             });

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use crate::{
-    config::{Config, Target},
+    config::Config,
     object::{RawObject, WatchLine},
-    store::{Store, Watch, WatchState, plan},
+    store::{Store, Subscribers, Watch, WatchState, plan},
 };
 
 const CONFIG: &str = "targets:\n  - name: widgets\n    resource: {group: example.com, version: v1, kind: Widget}\n    phase: {path: $.status.phase, ready: [Running]}\n";
@@ -25,16 +25,16 @@ pub fn event(i: usize) -> String {
 }
 
 /// A watch for the bench target and its subscribed targets.
-pub fn setup() -> (Arc<Watch>, Vec<Arc<Target>>) {
+pub fn setup() -> (Arc<Watch>, Subscribers) {
     let c = Config::parse(CONFIG, "bench").unwrap();
-    let (key, targets) = plan(&c.targets).remove(0);
-    (Arc::new(Watch::new(key, targets.clone())), targets)
+    let (key, subs) = plan(&c).remove(0);
+    (Arc::new(Watch::new(key, subs.clone())), subs)
 }
 
-pub fn ingest(state: &mut WatchState, targets: &[Arc<Target>], line: &str) {
+pub fn ingest(state: &mut WatchState, subs: &Subscribers, line: &str) {
     match serde_json::from_str::<WatchLine<RawObject>>(line).unwrap() {
         WatchLine::Added(o) | WatchLine::Modified(o) => {
-            state.apply(targets, &o, 1_704_070_000.0);
+            state.apply(subs, &o, 1_704_070_000.0);
         }
         _ => unreachable!(),
     }

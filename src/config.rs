@@ -8,7 +8,7 @@ use std::{path::Path, time::Duration};
 use serde::{Deserialize, Deserializer, de::Error as _};
 use serde_saphyr::{Location, Spanned};
 
-use crate::{error::ConfigError, path::ObjectPath, preset};
+use crate::{error::ConfigError, kinds::Kind, path::ObjectPath, preset};
 
 /// Default full re-list period per watch (F2).
 pub const DEFAULT_RESYNC: Duration = Duration::from_secs(600);
@@ -25,6 +25,68 @@ pub struct Config {
     pub stalled_after: Duration,
     pub watch_timeout: Duration,
     pub targets: Vec<Target>,
+    pub context: Context,
+}
+
+/// Cluster-wide context signals (F12), each switched on explicitly (or by a preset) so that
+/// RBAC stays minimal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    pub nodes: bool,
+    /// APIService names whose availability to export, e.g. `v1.operator.kubearmor.com`.
+    pub api_services: Vec<String>,
+}
+
+/// Which workloads run the image a target's objects ask for (F7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkloadLink {
+    pub kind: Kind,
+    /// `None`: the tracked object's own namespace.
+    pub namespace: Option<String>,
+    pub selector: Option<String>,
+    pub name: Option<String>,
+    /// The container (or init container) whose image is compared; `None`: the first container.
+    pub container: Option<String>,
+    pub init: bool,
+    /// Label selector for the workload's pods; defaults to `selector`.
+    pub pod_selector: Option<String>,
+}
+
+/// An operator-side pin that wins over the object's desired image (F8), e.g. KubeArmor's
+/// `RELATED_IMAGE_KUBEARMOR` env var on Deployment `kubearmor-operator`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Override {
+    pub namespace: Option<String>,
+    pub deployment: String,
+    pub env: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRule {
+    pub slot: String,
+    pub desired: ObjectPath,
+    pub default: Option<String>,
+    pub workloads: WorkloadLink,
+    pub overridden_by: Option<Override>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodsRef {
+    pub namespace: String,
+    pub selector: String,
+}
+
+/// Where to see whether the controller is alive (F11).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ControllerRule {
+    pub lease: Option<NamedRef>,
+    pub pods: Option<PodsRef>,
 }
 
 /// Group, version and kind of a watched resource; the plural and scope come from discovery.
@@ -90,6 +152,22 @@ pub struct Target {
     pub phase: Option<PhaseRule>,
     pub conditions: ConditionRule,
     pub stalled_after: Duration,
+    pub images: Vec<ImageRule>,
+    pub controller: ControllerRule,
+    /// Count Warning events of the objects and their workloads.
+    pub events: bool,
+    /// The plural as the config states it (the chart needs it for RBAC); discovery decides.
+    pub plural: Option<String>,
+}
+
+impl Target {
+    /// The one namespace the target's objects live in, if it has exactly one.
+    pub fn single_namespace(&self) -> Option<&str> {
+        match self.namespaces.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        }
+    }
 }
 
 impl Config {
@@ -142,6 +220,84 @@ struct RawConfig {
     watch_timeout: Option<Duration>,
     #[serde(default)]
     targets: Vec<Spanned<RawTarget>>,
+    #[serde(default)]
+    context: RawContext,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawContext {
+    #[serde(default)]
+    nodes: bool,
+    #[serde(default)]
+    api_services: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawResource {
+    #[serde(default)]
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawImage {
+    pub slot: String,
+    pub desired: ObjectPath,
+    pub default: Option<String>,
+    pub workloads: RawWorkloads,
+    pub overridden_by: Option<RawOverride>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawWorkloads {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub selector: Option<String>,
+    pub name: Option<String>,
+    pub container: Option<String>,
+    pub init_container: Option<String>,
+    pub pod_selector: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawOverride {
+    #[serde(default = "deployment")]
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub env: String,
+}
+
+fn deployment() -> String {
+    "Deployment".into()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawController {
+    pub lease: Option<RawNamed>,
+    pub pods: Option<RawPods>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNamed {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPods {
+    pub namespace: String,
+    pub selector: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -157,7 +313,7 @@ pub enum PresetName {
 pub(crate) struct RawTarget {
     pub preset: Option<PresetName>,
     pub name: Option<String>,
-    pub resource: Option<Gvk>,
+    pub resource: Option<RawResource>,
     /// The operator namespace of the `kubearmor` preset.
     pub namespace: Option<String>,
     #[serde(default)]
@@ -169,6 +325,11 @@ pub(crate) struct RawTarget {
     pub conditions: Option<RawConditions>,
     #[serde(default, deserialize_with = "duration_opt")]
     pub stalled_after: Option<Duration>,
+    #[serde(default)]
+    pub images: Vec<RawImage>,
+    pub controller: Option<RawController>,
+    #[serde(default)]
+    pub events: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,6 +378,7 @@ impl RawConfig {
             ));
         }
         let mut targets = Vec::new();
+        let kubearmor_used = self.targets.iter().any(|t| t.value.preset == Some(PresetName::Kubearmor));
         for t in self.targets {
             let at = t.referenced;
             let expanded = resolve_target(t.value, stalled_after).map_err(|m| (at, m))?;
@@ -236,7 +398,20 @@ impl RawConfig {
                 targets.push(target);
             }
         }
-        Ok(Config { resync, stalled_after, watch_timeout, targets })
+        let mut context = Context { nodes: self.context.nodes, api_services: self.context.api_services };
+        for name in &context.api_services {
+            if name.is_empty() || name.contains('/') {
+                return Err((
+                    top,
+                    format!(
+                        "key `context.apiServices`: {name:?} is not an APIService name such as v1.operator.kubearmor.com"
+                    ),
+                ));
+            }
+        }
+        // The kubearmor preset needs node churn to explain a permanent Pending (F12).
+        context.nodes |= kubearmor_used;
+        Ok(Config { resync, stalled_after, watch_timeout, targets, context })
     }
 }
 
@@ -263,11 +438,81 @@ fn resolve_target(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>
             "key `namespace`: only the kubearmor preset takes `namespace`; use `namespaces: [..]`".into()
         );
     }
-    Ok(vec![generic_target(name, resource, raw, stalled_after)])
+    let plural = resource.plural.clone();
+    let mut t = generic_target(
+        name,
+        Gvk::new(&resource.group, &resource.version, &resource.kind),
+        raw,
+        stalled_after,
+    )?;
+    t.plural = plural;
+    Ok(vec![t])
+}
+
+fn resolve_images(raw: Vec<RawImage>) -> Result<Vec<ImageRule>, String> {
+    let mut out: Vec<ImageRule> = Vec::new();
+    for i in raw {
+        if out.iter().any(|o| o.slot == i.slot) {
+            return Err(format!("key `images`: slot {:?} appears twice", i.slot));
+        }
+        validate_name(&i.slot).map_err(|m| m.replace("key `name`", "key `images.slot`"))?;
+        let w = i.workloads;
+        let kind = match Kind::of(&Gvk::new("apps", "v1", &w.kind)) {
+            Some(k) if k.is_workload() => k,
+            _ => {
+                return Err(format!(
+                    "key `images.workloads.kind`: {:?} is not a workload kind; expected Deployment, DaemonSet or StatefulSet",
+                    w.kind
+                ));
+            }
+        };
+        if w.selector.is_none() && w.name.is_none() {
+            return Err("key `images.workloads`: give `selector` or `name` to find the workloads".into());
+        }
+        if w.container.is_some() && w.init_container.is_some() {
+            return Err("key `images.workloads`: give either `container` or `initContainer`, not both".into());
+        }
+        if let Some(ns) = &w.namespace {
+            validate_dns_label(ns).map_err(|m| format!("key `images.workloads.namespace`: {m}"))?;
+        }
+        let overridden_by = match i.overridden_by {
+            None => None,
+            Some(o) if o.kind == "Deployment" => {
+                Some(Override { namespace: o.namespace, deployment: o.name, env: o.env })
+            }
+            Some(o) => {
+                return Err(format!(
+                    "key `images.overriddenBy.kind`: only Deployment is supported, not {:?}",
+                    o.kind
+                ));
+            }
+        };
+        out.push(ImageRule {
+            slot: i.slot,
+            desired: i.desired,
+            default: i.default.filter(|d| !d.is_empty()),
+            workloads: WorkloadLink {
+                kind,
+                namespace: w.namespace,
+                pod_selector: w.pod_selector.or_else(|| w.selector.clone()),
+                selector: w.selector,
+                name: w.name,
+                init: w.init_container.is_some(),
+                container: w.init_container.or(w.container),
+            },
+            overridden_by,
+        });
+    }
+    Ok(out)
 }
 
 /// A target with conventional defaults (kstatus), overridden by what the file says.
-pub(crate) fn generic_target(name: String, resource: Gvk, raw: RawTarget, stalled_after: Duration) -> Target {
+pub(crate) fn generic_target(
+    name: String,
+    resource: Gvk,
+    raw: RawTarget,
+    stalled_after: Duration,
+) -> Result<Target, String> {
     let observed_generation = match raw.observed_generation {
         Some(p) => ObservedGeneration::Path(p),
         None => ObservedGeneration::Conventional,
@@ -279,7 +524,14 @@ pub(crate) fn generic_target(name: String, resource: Gvk, raw: RawTarget, stalle
         },
         None => ConditionRule { path: ObjectPath::conditions(), ready: vec!["Ready".into()] },
     };
-    Target {
+    let controller = match raw.controller {
+        None => ControllerRule::default(),
+        Some(c) => ControllerRule {
+            lease: c.lease.map(|l| NamedRef { namespace: l.namespace, name: l.name }),
+            pods: c.pods.map(|p| PodsRef { namespace: p.namespace, selector: p.selector }),
+        },
+    };
+    Ok(Target {
         name,
         resource,
         namespaces: raw.namespaces,
@@ -289,7 +541,11 @@ pub(crate) fn generic_target(name: String, resource: Gvk, raw: RawTarget, stalle
         phase: raw.phase.map(|p| PhaseRule { path: p.path, ready: p.ready }),
         conditions,
         stalled_after: raw.stalled_after.unwrap_or(stalled_after),
-    }
+        images: resolve_images(raw.images)?,
+        controller,
+        events: raw.events,
+        plural: None,
+    })
 }
 
 fn validate_name(name: &str) -> Result<(), String> {

@@ -236,7 +236,7 @@ fn conditions_generation(conds: &[ConditionFact], ready: &[String]) -> Option<i6
 }
 
 /// Status writes per manager, and the latest non-status write, from managedFields.
-fn writes(meta: &Meta) -> (Vec<(Box<str>, f64)>, Option<f64>) {
+pub(crate) fn writes(meta: &Meta) -> (Vec<(Box<str>, f64)>, Option<f64>) {
     let mut status: Vec<(Box<str>, f64)> = Vec::new();
     let mut other: Option<f64> = None;
     for mf in &meta.managed_fields {

@@ -17,7 +17,7 @@ pub fn page(store: &Store, now: f64) -> String {
     for w in store.watches() {
         w.read(|s| {
             for ((ns, name), tracked) in &s.objects {
-                for (t, tf) in w.targets.iter().zip(&tracked.per_target) {
+                for (t, tf) in w.subs.targets.iter().zip(&tracked.per_target) {
                     let v = verdict::judge(t, tf, now);
                     if v.status != Status::Current {
                         let since = v.unconverged_since.map_or(0.0, |s| now - s);

@@ -12,6 +12,8 @@ pub mod config;
 pub mod error;
 pub mod facts;
 pub mod http;
+pub mod image;
+pub mod kinds;
 pub mod landing;
 pub mod metrics;
 pub mod negotiate;

@@ -198,7 +198,11 @@ impl<'a> Snapshot<'a> {
                 s.objects
                     .values()
                     .flat_map(|tracked| {
-                        w.targets.iter().zip(&tracked.per_target).map(|(t, tf)| verdict::judge(t, tf, now))
+                        w.subs
+                            .targets
+                            .iter()
+                            .zip(&tracked.per_target)
+                            .map(|(t, tf)| verdict::judge(t, tf, now))
                     })
                     .collect()
             })
@@ -211,7 +215,7 @@ impl<'a> Snapshot<'a> {
         for ((w, s), verdicts) in self.watches.iter().zip(&self.verdicts) {
             let mut vs = verdicts.iter();
             for ((ns, name), tracked) in &s.objects {
-                for (target, tf) in w.targets.iter().zip(&tracked.per_target) {
+                for (target, tf) in w.subs.targets.iter().zip(&tracked.per_target) {
                     let labels: ObjLabels = [
                         ("target", &target.name),
                         ("kind", &target.resource.kind),

@@ -47,6 +47,11 @@ pub struct Meta<'a> {
     pub deletion_timestamp: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "null_as_default")]
     pub managed_fields: Vec<ManagedField<'a>>,
+    /// Kept unparsed: only pods need them (owner and revision), so others pay a scan only.
+    #[serde(default, borrow)]
+    pub labels: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub owner_references: Option<&'a RawValue>,
 }
 
 /// One `metadata.managedFields` entry; `fieldsV1` is skipped.

@@ -8,7 +8,11 @@
 use std::time::Duration;
 
 use crate::{
-    config::{Gvk, ObservedGeneration, PhaseRule, PresetName, RawTarget, Target, generic_target},
+    config::{
+        ControllerRule, Gvk, ImageRule, ObservedGeneration, Override, PhaseRule, PodsRef, PresetName,
+        RawTarget, Target, WorkloadLink, generic_target,
+    },
+    kinds::Kind,
     path::ObjectPath,
 };
 
@@ -19,6 +23,8 @@ pub const KUBEARMOR_DEFAULT_NAMESPACE: &str = "kubearmor";
 pub const KUBEARMOR_PHASES: [&str; 5] = ["Created", "Updating", "Running", "Pending", "Error"];
 /// Label on every KubeArmor DaemonSet (there may be several, one per enforcer/runtime).
 pub const KUBEARMOR_DAEMONSET_SELECTOR: &str = "kubearmor-app=kubearmor";
+/// The operator's own pods (readiness and restarts, F11).
+pub const KUBEARMOR_OPERATOR_POD_SELECTOR: &str = "kubearmor-app=kubearmor-operator";
 /// The operator, relay and controller Deployments, by their `kubearmor-app` label.
 pub const KUBEARMOR_DEPLOYMENT_SELECTOR: &str =
     "kubearmor-app in (kubearmor-operator,kubearmor-relay,kubearmor-controller)";
@@ -64,27 +70,97 @@ fn kubearmor(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
     crate::config::validate_dns_label(&ns).map_err(|m| format!("key `namespace`: {m}"))?;
     let name = raw.name.clone().unwrap_or_else(|| "kubearmor".into());
     let stalled = raw.stalled_after.unwrap_or(stalled_after);
-    let base = |resource: Gvk, selector: Option<&str>| {
+    let base = |resource: Gvk, selector: Option<&str>| -> Result<Target, String> {
         let mut t = generic_target(
             name.clone(),
             resource,
-            RawTarget { namespaces: vec![ns.clone()], ..Default::default() },
+            RawTarget { namespaces: vec![ns.clone()], events: true, ..Default::default() },
             stalled,
-        );
+        )?;
         t.label_selector = selector.map(str::to_string);
-        t
+        Ok(t)
     };
-    let mut config = base(Gvk::new(KUBEARMOR_GROUP, "v1", KUBEARMOR_KIND), None);
+    let mut config = base(Gvk::new(KUBEARMOR_GROUP, "v1", KUBEARMOR_KIND), None)?;
+    config.plural = Some("kubearmorconfigs".into());
     config.observed_generation = ObservedGeneration::Absent;
     config.phase = Some(PhaseRule {
         path: ObjectPath::parse("$.status.phase").expect("static path"),
         ready: vec!["Running".into()],
     });
+    config.images = kubearmor_images();
+    config.controller = ControllerRule {
+        lease: None,
+        pods: Some(PodsRef { namespace: ns.clone(), selector: KUBEARMOR_OPERATOR_POD_SELECTOR.into() }),
+    };
     Ok(vec![
         config,
-        base(Gvk::new("apps", "v1", "DaemonSet"), Some(KUBEARMOR_DAEMONSET_SELECTOR)),
-        base(Gvk::new("apps", "v1", "Deployment"), Some(KUBEARMOR_DEPLOYMENT_SELECTOR)),
+        base(Gvk::new("apps", "v1", "DaemonSet"), Some(KUBEARMOR_DAEMONSET_SELECTOR))?,
+        base(Gvk::new("apps", "v1", "Deployment"), Some(KUBEARMOR_DEPLOYMENT_SELECTOR))?,
     ])
+}
+
+/// The four images the operator manages: CR field, default when empty, where it runs, and the
+/// operator env var that pins it (defaults.go; `GetApplicationImage`).
+fn kubearmor_images() -> Vec<ImageRule> {
+    let rule = |slot: &str, field: &str, default: &str, link: WorkloadLink, env: &str| ImageRule {
+        slot: slot.into(),
+        desired: ObjectPath::parse(&format!("$.spec.{field}.image")).expect("static path"),
+        default: Some(default.into()),
+        workloads: link,
+        overridden_by: Some(Override {
+            namespace: None,
+            deployment: "kubearmor-operator".into(),
+            env: env.into(),
+        }),
+    };
+    let daemonsets = |container: &str, init: bool| WorkloadLink {
+        kind: Kind::DaemonSet,
+        namespace: None,
+        selector: Some(KUBEARMOR_DAEMONSET_SELECTOR.into()),
+        name: None,
+        container: Some(container.into()),
+        init,
+        pod_selector: Some(KUBEARMOR_DAEMONSET_SELECTOR.into()),
+    };
+    let deployment = |name: &str, container: Option<&str>, pods: &str| WorkloadLink {
+        kind: Kind::Deployment,
+        namespace: None,
+        selector: None,
+        name: Some(name.into()),
+        container: container.map(str::to_string),
+        init: false,
+        pod_selector: Some(pods.into()),
+    };
+    vec![
+        rule(
+            "kubearmor",
+            "kubearmorImage",
+            "docker.io/kubearmor/kubearmor:stable",
+            daemonsets("kubearmor", false),
+            "RELATED_IMAGE_KUBEARMOR",
+        ),
+        rule(
+            "init",
+            "kubearmorInitImage",
+            "docker.io/kubearmor/kubearmor-init:stable",
+            daemonsets("init", true),
+            "RELATED_IMAGE_KUBEARMOR_INIT",
+        ),
+        rule(
+            "relay",
+            "kubearmorRelayImage",
+            "docker.io/kubearmor/kubearmor-relay-server:latest",
+            deployment("kubearmor-relay", None, "kubearmor-app=kubearmor-relay"),
+            "RELATED_IMAGE_KUBEARMOR_RELAY_SERVER",
+        ),
+        rule(
+            "controller",
+            "kubearmorControllerImage",
+            "docker.io/kubearmor/kubearmor-controller:latest",
+            deployment("kubearmor-controller", Some("manager"), "kubearmor-app=kubearmor-controller"),
+            "RELATED_IMAGE_KUBEARMOR_CONTROLLER",
+        ),
+    ]
 }
 
 fn workloads(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, String> {
@@ -110,16 +186,17 @@ fn workloads(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
                     label_selector: raw.label_selector.clone(),
                     field_selector: raw.field_selector.clone(),
                     stalled_after: raw.stalled_after,
+                    events: raw.events,
                     ..Default::default()
                 },
                 stalled_after,
-            );
+            )?;
             // Deployments report `Available`; DaemonSets and StatefulSets report no conditions,
             // so their readiness comes from the rollout counters.
             t.conditions.ready = vec!["Available".into()];
-            t
+            Ok(t)
         })
-        .collect())
+        .collect::<Result<Vec<_>, String>>()?)
 }
 
 fn conventions(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, String> {
@@ -130,7 +207,8 @@ fn conventions(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, S
     let Some(name) = raw.name.clone() else {
         return Err("key `name`: the conventions preset needs a `name`".into());
     };
-    Ok(vec![generic_target(name, resource, raw, stalled_after)])
+    let resource = Gvk::new(&resource.group, &resource.version, &resource.kind);
+    Ok(vec![generic_target(name, resource, raw, stalled_after)?])
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use std::{
 };
 
 use crate::{
-    config::{Gvk, Target},
+    config::{Config, Gvk, Target},
     facts::{ObjectFacts, extract},
+    kinds::{self, Interner, Kind, KindFacts},
     object::RawObject,
 };
 
@@ -19,6 +20,8 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WatchKey {
     pub gvk: Gvk,
+    /// The typed extraction for built-in kinds (derived from `gvk`).
+    pub kind: Option<Kind>,
     /// Empty for all namespaces or a cluster-scoped kind.
     pub namespace: String,
     pub label_selector: String,
@@ -37,22 +40,118 @@ impl WatchKey {
     }
 }
 
-/// The watches a config asks for: targets that share a resource, namespace and selector share
-/// one watch, so the API server sees each list/watch once.
-pub fn plan(targets: &[Target]) -> Vec<(WatchKey, Vec<Arc<Target>>)> {
-    let mut by_key: BTreeMap<WatchKey, Vec<Arc<Target>>> = BTreeMap::new();
-    for t in targets {
-        let namespaces: Vec<String> =
-            if t.namespaces.is_empty() { vec![String::new()] } else { t.namespaces.clone() };
-        for ns in namespaces {
-            let key = WatchKey {
-                gvk: t.resource.clone(),
-                namespace: ns,
-                label_selector: t.label_selector.clone().unwrap_or_default(),
-                field_selector: t.field_selector.clone().unwrap_or_default(),
-            };
-            by_key.entry(key).or_default().push(Arc::new(t.clone()));
+/// What a watch's objects are read for: tracked-object targets, a typed extraction for
+/// built-in kinds, and the env vars of interest (operator image pins).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Subscribers {
+    pub targets: Vec<Arc<Target>>,
+    pub kind: Option<Kind>,
+    pub env: Vec<String>,
+}
+
+impl Subscribers {
+    pub fn targets(targets: Vec<Arc<Target>>) -> Subscribers {
+        let kind = targets.first().and_then(|t| Kind::of(&t.resource));
+        Subscribers { targets, kind, env: Vec::new() }
+    }
+}
+
+fn name_selector(name: &str) -> String {
+    format!("metadata.name={name}")
+}
+
+/// The watches a config asks for. Targets, linked workloads, their pods and the context
+/// sources that share a resource, namespace and selector share one watch, so the API server
+/// sees each list/watch once.
+pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
+    let mut by_key: BTreeMap<WatchKey, Subscribers> = BTreeMap::new();
+    fn add<'m>(
+        by_key: &'m mut BTreeMap<WatchKey, Subscribers>,
+        gvk: Gvk,
+        namespace: &str,
+        labels: &str,
+        fields: &str,
+    ) -> &'m mut Subscribers {
+        let key = WatchKey {
+            kind: Kind::of(&gvk),
+            gvk,
+            namespace: namespace.into(),
+            label_selector: labels.into(),
+            field_selector: fields.into(),
+        };
+        let kind = key.kind;
+        by_key.entry(key).or_insert_with(|| Subscribers { kind, ..Default::default() })
+    }
+    let pods = Gvk::new("", "v1", "Pod");
+    for t in &config.targets {
+        let namespaces: Vec<&str> = if t.namespaces.is_empty() {
+            vec![""]
+        } else {
+            t.namespaces.iter().map(String::as_str).collect()
+        };
+        let arc = Arc::new(t.clone());
+        for ns in &namespaces {
+            let labels = t.label_selector.as_deref().unwrap_or("");
+            let fields = t.field_selector.as_deref().unwrap_or("");
+            add(&mut by_key, t.resource.clone(), ns, labels, fields).targets.push(arc.clone());
+            // Workloads need their pods to count outdated ones (OnDelete, F7).
+            if Kind::of(&t.resource).is_some_and(Kind::is_workload) {
+                add(&mut by_key, pods.clone(), ns, "", "");
+            }
+            if t.events {
+                add(&mut by_key, Gvk::new("", "v1", "Event"), ns, "", "type=Warning");
+            }
         }
+        for rule in &t.images {
+            let link = &rule.workloads;
+            let ns = link.namespace.as_deref().or(t.single_namespace()).unwrap_or("");
+            let fields = link.name.as_deref().map(name_selector).unwrap_or_default();
+            add(
+                &mut by_key,
+                Gvk::new("apps", "v1", link.kind.name()),
+                ns,
+                link.selector.as_deref().unwrap_or(""),
+                &fields,
+            );
+            add(&mut by_key, pods.clone(), ns, link.pod_selector.as_deref().unwrap_or(""), "");
+            if let Some(o) = &rule.overridden_by {
+                let ons = o.namespace.as_deref().unwrap_or(ns);
+                let subs = add(
+                    &mut by_key,
+                    Gvk::new("apps", "v1", "Deployment"),
+                    ons,
+                    "",
+                    &name_selector(&o.deployment),
+                );
+                if !subs.env.contains(&o.env) {
+                    subs.env.push(o.env.clone());
+                }
+            }
+        }
+        if let Some(l) = &t.controller.lease {
+            add(
+                &mut by_key,
+                Gvk::new("coordination.k8s.io", "v1", "Lease"),
+                &l.namespace,
+                "",
+                &name_selector(&l.name),
+            );
+        }
+        if let Some(p) = &t.controller.pods {
+            add(&mut by_key, pods.clone(), &p.namespace, &p.selector, "");
+        }
+    }
+    if config.context.nodes {
+        add(&mut by_key, Gvk::new("", "v1", "Node"), "", "", "");
+    }
+    for name in &config.context.api_services {
+        add(
+            &mut by_key,
+            Gvk::new("apiregistration.k8s.io", "v1", "APIService"),
+            "",
+            "",
+            &name_selector(name),
+        );
     }
     by_key.into_iter().collect()
 }
@@ -185,8 +284,13 @@ impl TrackedFacts {
 pub struct Tracked {
     pub uid: Box<str>,
     pub resource_version: Box<str>,
-    /// One entry per subscribed target, in the order of [`Watch::targets`].
+    /// One entry per subscribed target, in the order of [`Subscribers::targets`].
     pub per_target: Vec<TrackedFacts>,
+    /// Facts of a built-in kind (workload, pod, …).
+    pub kind: Option<KindFacts>,
+    /// Workloads: the last time the rollout moved toward desired, the template changed, or the
+    /// rollout became incomplete (a node joining is not a stall). See docs/timing.md.
+    pub last_progress: f64,
 }
 
 /// `(namespace, name)`.
@@ -198,7 +302,14 @@ pub type ObjKey = (Box<str>, Box<str>);
 pub struct WatchState {
     pub objects: BTreeMap<ObjKey, Tracked>,
     pub health: WatchHealth,
+    pub strings: Interner,
+    /// Warning events counted per involved object and reason (a counter: events expire,
+    /// counts do not go down).
+    pub warnings: BTreeMap<WarningKey, u64>,
 }
+
+/// (involved kind, namespace, name, reason).
+pub type WarningKey = (Box<str>, Box<str>, Box<str>, Box<str>);
 
 fn key_of(obj: &RawObject) -> ObjKey {
     (obj.meta.namespace.as_deref().unwrap_or("").into(), obj.meta.name.as_ref().into())
@@ -206,23 +317,57 @@ fn key_of(obj: &RawObject) -> ObjKey {
 
 impl WatchState {
     /// Applies an ADDED/MODIFIED object; returns true when it was new.
-    pub fn apply(&mut self, targets: &[Arc<Target>], obj: &RawObject, now: f64) -> bool {
+    pub fn apply(&mut self, subs: &Subscribers, obj: &RawObject, now: f64) -> bool {
         let key = key_of(obj);
-        let facts = targets.iter().map(|t| extract(t, obj));
+        let facts = subs.targets.iter().map(|t| extract(t, obj));
+        let kind = subs.kind.and_then(|k| kinds::extract(k, obj, &subs.env, &mut self.strings));
+        let same = self.objects.get(&key).filter(|old| *old.uid == *obj.meta.uid);
+        let old_count = match same.and_then(|o| o.kind.as_ref()) {
+            Some(KindFacts::Event(e)) => e.count,
+            _ => 0,
+        };
+        if let Some(KindFacts::Event(e)) = &kind
+            && e.warning
+            && e.count > old_count
+        {
+            let k = (
+                e.involved_kind.clone(),
+                e.involved_namespace.clone(),
+                e.involved_name.clone(),
+                e.reason.clone(),
+            );
+            *self.warnings.entry(k).or_default() += e.count - old_count;
+        }
         match self.objects.get_mut(&key) {
             Some(old) if *old.uid == *obj.meta.uid => {
                 old.per_target = old.per_target.iter().zip(facts).map(|(o, f)| o.update(f, now)).collect();
                 old.resource_version = obj.meta.resource_version.as_ref().into();
+                if let (Some(KindFacts::Workload(prev)), Some(KindFacts::Workload(new))) = (&old.kind, &kind)
+                    && (new.progressed_since(prev) || (prev.complete() && !new.complete()))
+                {
+                    old.last_progress = now;
+                }
+                old.kind = kind;
                 false
             }
             existing => {
                 let recreated = existing.is_some();
+                let (writes, _) = crate::facts::writes(&obj.meta);
+                let last_progress = writes
+                    .iter()
+                    .map(|(_, t)| *t)
+                    .reduce(f64::max)
+                    .or(obj.meta.creation_timestamp.as_deref().and_then(crate::facts::parse_time))
+                    .filter(|t| *t <= now)
+                    .unwrap_or(now);
                 self.objects.insert(
                     key,
                     Tracked {
                         uid: obj.meta.uid.as_ref().into(),
                         resource_version: obj.meta.resource_version.as_ref().into(),
                         per_target: facts.map(|f| TrackedFacts::first(f, now)).collect(),
+                        kind,
+                        last_progress,
                     },
                 );
                 !recreated
@@ -237,21 +382,15 @@ impl WatchState {
     /// Makes the store equal to a complete list and returns how it differed. When the list was
     /// taken at exactly the resourceVersion the watch had reached, every difference is an
     /// event the watch lost; that is what `resync_drift_total` counts.
-    pub fn reconcile(&mut self, targets: &[Arc<Target>], items: &[RawObject], now: f64) -> Changes {
+    pub fn reconcile(&mut self, subs: &Subscribers, items: &[RawObject], now: f64) -> Changes {
         let mut r = Reconcile::default();
-        self.reconcile_page(targets, items, now, &mut r);
+        self.reconcile_page(subs, items, now, &mut r);
         self.finish_reconcile(r)
     }
 
     /// One page of a list; pages are applied as they arrive so a large list is never held
     /// in memory as a whole.
-    pub fn reconcile_page(
-        &mut self,
-        targets: &[Arc<Target>],
-        items: &[RawObject],
-        now: f64,
-        r: &mut Reconcile,
-    ) {
+    pub fn reconcile_page(&mut self, subs: &Subscribers, items: &[RawObject], now: f64, r: &mut Reconcile) {
         for obj in items {
             let key = key_of(obj);
             match self.objects.get(&key) {
@@ -259,11 +398,11 @@ impl WatchState {
                     if *old.resource_version == *obj.meta.resource_version && *old.uid == *obj.meta.uid => {}
                 Some(_) => {
                     r.diff.modified += 1;
-                    self.apply(targets, obj, now);
+                    self.apply(subs, obj, now);
                 }
                 None => {
                     r.diff.added += 1;
-                    self.apply(targets, obj, now);
+                    self.apply(subs, obj, now);
                 }
             }
             r.seen.insert(key);
@@ -294,13 +433,13 @@ pub struct Reconcile {
 #[derive(Debug)]
 pub struct Watch {
     pub key: WatchKey,
-    pub targets: Vec<Arc<Target>>,
+    pub subs: Subscribers,
     pub state: RwLock<WatchState>,
 }
 
 impl Watch {
-    pub fn new(key: WatchKey, targets: Vec<Arc<Target>>) -> Watch {
-        Watch { key, targets, state: RwLock::new(WatchState::default()) }
+    pub fn new(key: WatchKey, subs: Subscribers) -> Watch {
+        Watch { key, subs, state: RwLock::new(WatchState::default()) }
     }
 
     /// Reads under the lock; a poisoned lock (a panicked writer) still yields the data.
@@ -340,15 +479,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
 
-    fn targets() -> Vec<Arc<Target>> {
+    fn targets() -> Subscribers {
         let c = Config::parse(
             "targets:\n  - name: t\n    resource: {group: g, version: v1, kind: K}\n    phase: {path: $.status.phase}\n",
             "t",
         )
         .unwrap();
-        c.targets.into_iter().map(Arc::new).collect()
+        Subscribers::targets(c.targets.into_iter().map(Arc::new).collect())
     }
 
     fn obj(name: &str, rv: &str, generation: i64, phase: &str) -> RawObject<'static> {
@@ -366,11 +504,11 @@ mod tests {
             "t",
         )
         .unwrap();
-        let p = plan(&c.targets);
+        let p = plan(&c);
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].0.namespace, "x");
-        assert_eq!(p[0].1.len(), 2);
-        assert_eq!(p[1].1.len(), 1);
+        assert_eq!(p[0].1.targets.len(), 2);
+        assert_eq!(p[1].1.targets.len(), 1);
     }
 
     #[test]

@@ -214,7 +214,7 @@ impl Loop {
     /// resourceVersion; `at` pins the list to an exact resourceVersion.
     async fn list_into_store(&self, at: Option<&str>) -> Result<(Changes, String), Failure> {
         let (labels, fields) = self.selectors();
-        let targets = self.watch.targets.clone();
+        let targets = self.watch.subs.clone();
         let mut reconcile = Reconcile::default();
         let mut token: Option<String> = None;
         loop {
@@ -399,7 +399,7 @@ impl Loop {
     /// Applies one watch line; returns how the stream ends if this line ends it.
     fn apply_line(&self, line: &str, progress: &mut String) -> Option<End> {
         let t = now();
-        let targets = &self.watch.targets;
+        let targets = &self.watch.subs;
         match serde_json::from_str::<WatchLine<RawObject>>(line) {
             Ok(WatchLine::Added(o) | WatchLine::Modified(o)) => {
                 self.watch.write(|s| {

@@ -43,13 +43,13 @@ const TIMES: &[f64] = &[1_704_067_260.0, 1_704_067_806.0, 1_704_068_400.0, 1_704
 
 fn store() -> Arc<Store> {
     let config = Config::parse(CONFIG, "test.yaml").unwrap();
-    let (key, targets) = plan(&config.targets).remove(0);
-    let watch = Arc::new(Watch::new(key, targets.clone()));
+    let (key, subs) = plan(&config).remove(0);
+    let watch = Arc::new(Watch::new(key, subs.clone()));
     watch.write(|s| {
         for (line, t) in EVENTS.iter().zip(TIMES) {
             match serde_json::from_str::<WatchLine<RawObject>>(line).unwrap() {
                 WatchLine::Added(o) | WatchLine::Modified(o) => {
-                    if s.apply(&targets, &o, *t) {
+                    if s.apply(&subs, &o, *t) {
                         s.health.events.added += 1;
                     } else {
                         s.health.events.modified += 1;
