@@ -19,8 +19,8 @@ pub fn event(i: usize) -> String {
         rv = 1000 + i,
         g = 1 + i % 3,
         og = 1 + i % 2,
-        phase = if i % 7 == 0 { "Pending" } else { "Running" },
-        ready = if i % 7 == 0 { "False" } else { "True" },
+        phase = if i.is_multiple_of(7) { "Pending" } else { "Running" },
+        ready = if i.is_multiple_of(7) { "False" } else { "True" },
     )
 }
 

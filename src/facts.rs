@@ -28,6 +28,9 @@ pub struct ObjectFacts {
     pub last_spec_write: Option<f64>,
     pub created: Option<f64>,
     pub deleting: bool,
+    /// The desired image of each of the target's image slots as the object states it
+    /// (`None`: the field is empty or absent, so the slot's default applies).
+    pub desired_images: Vec<Option<Box<str>>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,16 +93,30 @@ pub fn extract(target: &Target, obj: &RawObject) -> ObjectFacts {
         deleting: obj.meta.deletion_timestamp.is_some(),
         ..Default::default()
     };
+    let mut facts = None;
     if conventional(target) {
         let parsed = match obj.field("status") {
             None => Some(ConventionalStatus::default()),
             Some(raw) => serde_json::from_str::<ConventionalStatus>(raw.get()).ok(),
         };
-        if let Some(st) = parsed {
-            return from_conventional(target, st, base);
-        }
+        facts = parsed.map(|st| from_conventional(target, st, base.clone()));
     }
-    from_paths(target, obj, base)
+    let mut facts = facts.unwrap_or_else(|| from_paths(target, obj, base));
+    if !target.images.is_empty() {
+        let paths: Vec<&ObjectPath> = target.images.iter().map(|i| &i.desired).collect();
+        let doc = Doc::new(obj, &paths);
+        facts.desired_images = paths
+            .iter()
+            .map(|p| {
+                p.first(&doc.0)
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(Box::from)
+            })
+            .collect();
+    }
+    facts
 }
 
 /// Whether every path the target reads is a standard `status` field, so that status can be

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use crate::{
     store::Store,
-    verdict::{self, Status},
+    verdict::Status,
+    view::{Locked, View},
 };
 
 fn esc(s: &str) -> String {
@@ -12,36 +13,53 @@ fn esc(s: &str) -> String {
 }
 
 pub fn page(store: &Store, now: f64) -> String {
+    let ws = store.watches();
+    let locked = Locked::new(&ws);
+    let view = View::new(&locked, now);
     let mut rows = Vec::new();
-    let mut watches = Vec::new();
-    for w in store.watches() {
-        w.read(|s| {
-            for ((ns, name), tracked) in &s.objects {
-                for (t, tf) in w.subs.targets.iter().zip(&tracked.per_target) {
-                    let v = verdict::judge(t, tf, now);
-                    if v.status != Status::Current {
-                        let since = v.unconverged_since.map_or(0.0, |s| now - s);
-                        rows.push((
-                            since,
-                            t.name.clone(),
-                            t.resource.kind.clone(),
-                            ns.to_string(),
-                            name.to_string(),
-                            v,
-                        ));
-                    }
-                }
-            }
-            let h = &s.health;
-            watches.push((
-                w.key.gvk.label(),
-                w.key.namespace.clone(),
-                h.synced,
-                s.objects.len(),
-                h.last_error.clone(),
+    for o in &view.objects {
+        let v = &o.verdict;
+        if v.status != Status::Current {
+            let since = v.unconverged_since.map_or(0.0, |s| now - s);
+            let detail: Vec<String> = o
+                .links
+                .slots
+                .iter()
+                .filter(|s| s.mismatch)
+                .map(|s| {
+                    format!(
+                        "{} {}/{}: wants {} runs {}",
+                        s.slot,
+                        s.workload_kind.name(),
+                        s.workload,
+                        s.desired,
+                        s.actual
+                    )
+                })
+                .collect();
+            rows.push((
+                since,
+                o.target.name.clone(),
+                o.target.resource.kind.clone(),
+                o.namespace.to_string(),
+                o.name.to_string(),
+                *v,
+                detail.join("; "),
             ));
-        });
+        }
     }
+    let mut watches = Vec::new();
+    for (w, s) in &locked.guards {
+        let h = &s.health;
+        watches.push((
+            w.key.gvk.label(),
+            w.key.namespace.clone(),
+            h.synced,
+            s.objects.len(),
+            h.last_error.clone(),
+        ));
+    }
+    drop(view);
     rows.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut o = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>stallwatch</title>\
@@ -53,17 +71,18 @@ pub fn page(store: &Store, now: f64) -> String {
     if rows.is_empty() {
         o.push_str("<p id=\"all-converged\">Every tracked object is Current.</p>");
     } else {
-        o.push_str("<table id=\"stuck\"><tr><th>target</th><th>kind</th><th>namespace</th><th>name</th><th>status</th><th>reason</th><th>for</th></tr>");
-        for (since, target, kind, ns, name, v) in &rows {
+        o.push_str("<table id=\"stuck\"><tr><th>target</th><th>kind</th><th>namespace</th><th>name</th><th>status</th><th>reason</th><th>for</th><th>detail</th></tr>");
+        for (since, target, kind, ns, name, v, detail) in &rows {
             let _ = write!(
                 o,
-                "<tr class=\"{s}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{s}</td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"{s}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{s}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(target),
                 esc(kind),
                 esc(ns),
                 esc(name),
                 v.reason.map_or("", |r| r.label()),
                 humantime::format_duration(std::time::Duration::from_secs(since.max(0.0) as u64)),
+                esc(detail),
                 s = v.status.label(),
             );
         }

@@ -175,7 +175,7 @@ fn workloads(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
     )?;
     let name = raw.name.clone().unwrap_or_else(|| "workloads".into());
     let kinds = ["Deployment", "DaemonSet", "StatefulSet"];
-    Ok(kinds
+    kinds
         .iter()
         .map(|kind| {
             let mut t = generic_target(
@@ -196,7 +196,7 @@ fn workloads(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
             t.conditions.ready = vec!["Available".into()];
             Ok(t)
         })
-        .collect::<Result<Vec<_>, String>>()?)
+        .collect()
 }
 
 fn conventions(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, String> {

@@ -10,7 +10,7 @@ use std::{
 };
 
 use crate::{
-    config::{Config, Gvk, Target},
+    config::{Config, Gvk, ImageRule, NamedRef, Override, PodsRef, Target, WorkloadLink},
     facts::{ObjectFacts, extract},
     kinds::{self, Interner, Kind, KindFacts},
     object::RawObject,
@@ -60,29 +60,64 @@ fn name_selector(name: &str) -> String {
     format!("metadata.name={name}")
 }
 
+fn key(gvk: Gvk, namespace: &str, labels: &str, fields: &str) -> WatchKey {
+    WatchKey {
+        kind: Kind::of(&gvk),
+        gvk,
+        namespace: namespace.into(),
+        label_selector: labels.into(),
+        field_selector: fields.into(),
+    }
+}
+
+/// The namespace a link's workloads are watched in: the configured one, the target's single
+/// namespace, or all (then matched to each object's own namespace).
+pub fn link_namespace<'a>(target: &'a Target, link: &'a WorkloadLink) -> &'a str {
+    link.namespace.as_deref().or(target.single_namespace()).unwrap_or("")
+}
+
+/// The watch holding the workloads of an image slot.
+pub fn link_key(target: &Target, link: &WorkloadLink) -> WatchKey {
+    let fields = link.name.as_deref().map(name_selector).unwrap_or_default();
+    key(
+        Gvk::new("apps", "v1", link.kind.name()),
+        link_namespace(target, link),
+        link.selector.as_deref().unwrap_or(""),
+        &fields,
+    )
+}
+
+/// The watch holding the operator Deployment that may pin an image slot.
+pub fn override_key(target: &Target, rule: &ImageRule, o: &Override) -> WatchKey {
+    let ns = o.namespace.as_deref().unwrap_or(link_namespace(target, &rule.workloads));
+    key(Gvk::new("apps", "v1", "Deployment"), ns, "", &name_selector(&o.deployment))
+}
+
+/// The watch holding a Lease.
+pub fn lease_key(l: &NamedRef) -> WatchKey {
+    key(Gvk::new("coordination.k8s.io", "v1", "Lease"), &l.namespace, "", &name_selector(&l.name))
+}
+
+/// The watch holding an operator's pods.
+pub fn pods_key(p: &PodsRef) -> WatchKey {
+    key(Gvk::new("", "v1", "Pod"), &p.namespace, &p.selector, "")
+}
+
+/// The watch holding one APIService.
+pub fn api_service_key(name: &str) -> WatchKey {
+    key(Gvk::new("apiregistration.k8s.io", "v1", "APIService"), "", "", &name_selector(name))
+}
+
 /// The watches a config asks for. Targets, linked workloads, their pods and the context
 /// sources that share a resource, namespace and selector share one watch, so the API server
 /// sees each list/watch once.
 pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
     let mut by_key: BTreeMap<WatchKey, Subscribers> = BTreeMap::new();
-    fn add<'m>(
-        by_key: &'m mut BTreeMap<WatchKey, Subscribers>,
-        gvk: Gvk,
-        namespace: &str,
-        labels: &str,
-        fields: &str,
-    ) -> &'m mut Subscribers {
-        let key = WatchKey {
-            kind: Kind::of(&gvk),
-            gvk,
-            namespace: namespace.into(),
-            label_selector: labels.into(),
-            field_selector: fields.into(),
-        };
-        let kind = key.kind;
-        by_key.entry(key).or_insert_with(|| Subscribers { kind, ..Default::default() })
+    fn add(by_key: &mut BTreeMap<WatchKey, Subscribers>, k: WatchKey) -> &mut Subscribers {
+        let kind = k.kind;
+        by_key.entry(k).or_insert_with(|| Subscribers { kind, ..Default::default() })
     }
-    let pods = Gvk::new("", "v1", "Pod");
+    let pods = || Gvk::new("", "v1", "Pod");
     for t in &config.targets {
         let namespaces: Vec<&str> = if t.namespaces.is_empty() {
             vec![""]
@@ -93,65 +128,41 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
         for ns in &namespaces {
             let labels = t.label_selector.as_deref().unwrap_or("");
             let fields = t.field_selector.as_deref().unwrap_or("");
-            add(&mut by_key, t.resource.clone(), ns, labels, fields).targets.push(arc.clone());
+            add(&mut by_key, key(t.resource.clone(), ns, labels, fields)).targets.push(arc.clone());
             // Workloads need their pods to count outdated ones (OnDelete, F7).
             if Kind::of(&t.resource).is_some_and(Kind::is_workload) {
-                add(&mut by_key, pods.clone(), ns, "", "");
+                add(&mut by_key, key(pods(), ns, "", ""));
             }
             if t.events {
-                add(&mut by_key, Gvk::new("", "v1", "Event"), ns, "", "type=Warning");
+                add(&mut by_key, key(Gvk::new("", "v1", "Event"), ns, "", "type=Warning"));
             }
         }
         for rule in &t.images {
             let link = &rule.workloads;
-            let ns = link.namespace.as_deref().or(t.single_namespace()).unwrap_or("");
-            let fields = link.name.as_deref().map(name_selector).unwrap_or_default();
+            add(&mut by_key, link_key(t, link));
             add(
                 &mut by_key,
-                Gvk::new("apps", "v1", link.kind.name()),
-                ns,
-                link.selector.as_deref().unwrap_or(""),
-                &fields,
+                key(pods(), link_namespace(t, link), link.pod_selector.as_deref().unwrap_or(""), ""),
             );
-            add(&mut by_key, pods.clone(), ns, link.pod_selector.as_deref().unwrap_or(""), "");
             if let Some(o) = &rule.overridden_by {
-                let ons = o.namespace.as_deref().unwrap_or(ns);
-                let subs = add(
-                    &mut by_key,
-                    Gvk::new("apps", "v1", "Deployment"),
-                    ons,
-                    "",
-                    &name_selector(&o.deployment),
-                );
+                let subs = add(&mut by_key, override_key(t, rule, o));
                 if !subs.env.contains(&o.env) {
                     subs.env.push(o.env.clone());
                 }
             }
         }
         if let Some(l) = &t.controller.lease {
-            add(
-                &mut by_key,
-                Gvk::new("coordination.k8s.io", "v1", "Lease"),
-                &l.namespace,
-                "",
-                &name_selector(&l.name),
-            );
+            add(&mut by_key, lease_key(l));
         }
         if let Some(p) = &t.controller.pods {
-            add(&mut by_key, pods.clone(), &p.namespace, &p.selector, "");
+            add(&mut by_key, pods_key(p));
         }
     }
     if config.context.nodes {
-        add(&mut by_key, Gvk::new("", "v1", "Node"), "", "", "");
+        add(&mut by_key, key(Gvk::new("", "v1", "Node"), "", "", ""));
     }
     for name in &config.context.api_services {
-        add(
-            &mut by_key,
-            Gvk::new("apiregistration.k8s.io", "v1", "APIService"),
-            "",
-            "",
-            &name_selector(name),
-        );
+        add(&mut by_key, api_service_key(name));
     }
     by_key.into_iter().collect()
 }

@@ -60,11 +60,32 @@ pub struct Verdict {
     pub stalled_since: Option<f64>,
 }
 
+/// What the convergence model knows about an object beyond its own facts (F4, F7, F9).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Evidence {
+    /// For kinds that report no observedGeneration: derived from the linked workloads.
+    pub derived_generation_observed: Option<bool>,
+    /// A desired image is not in a linked workload's template.
+    pub image_mismatch: bool,
+    /// An incomplete rollout (own or linked) and its last progress.
+    pub rollout_incomplete_since: Option<f64>,
+    /// A complete rollout that leaves pods on an old template (OnDelete), since last progress.
+    pub pods_outdated_since: Option<f64>,
+    /// The controller gave up (Deployment `ProgressDeadlineExceeded`).
+    pub rollout_failed: bool,
+}
+
 /// Condition types that kstatus treats as "abnormal when True".
 const FAILED_CONDITIONS: [&str; 1] = ["Stalled"];
 const PROGRESSING_CONDITIONS: [&str; 1] = ["Reconciling"];
 
-/// Whether the current generation has been observed; `None` when the kind cannot tell.
+/// Whether the current generation has been observed: reported by the object, else derived
+/// from its workloads (F4); `None` when nothing can tell.
+pub fn observed(t: &TrackedFacts, ev: &Evidence) -> Option<bool> {
+    generation_observed(t).or(ev.derived_generation_observed)
+}
+
+/// Whether the object reports its current generation as observed; `None` when it reports none.
 pub fn generation_observed(t: &TrackedFacts) -> Option<bool> {
     let f = &t.facts;
     match (f.generation, f.observed_generation) {
@@ -81,7 +102,7 @@ pub fn phase_ready(target: &Target, t: &TrackedFacts) -> Option<bool> {
     Some(t.facts.phase.as_deref().is_some_and(|p| rule.ready.iter().any(|r| r == p)))
 }
 
-pub fn judge(target: &Target, t: &TrackedFacts, now: f64) -> Verdict {
+pub fn judge(target: &Target, t: &TrackedFacts, ev: &Evidence, now: f64) -> Verdict {
     let f = &t.facts;
     if f.deleting {
         return Verdict {
@@ -91,9 +112,22 @@ pub fn judge(target: &Target, t: &TrackedFacts, now: f64) -> Verdict {
             stalled_since: None,
         };
     }
-    // Every active reason with the time it started; the first listed is reported.
+    // Every active reason with the time it started and whether it is a failure; the first
+    // listed is reported, so the more specific causes come before the generic ones.
     let mut active: Vec<(Reason, f64, bool)> = Vec::new();
     if generation_observed(t) == Some(false) {
+        active.push((Reason::GenerationNotObserved, t.generation_first_seen, false));
+    }
+    if ev.image_mismatch {
+        active.push((Reason::ImageNotRolledOut, t.generation_first_seen, false));
+    }
+    if let Some(since) = ev.rollout_incomplete_since {
+        active.push((Reason::RolloutNotProgressing, since, ev.rollout_failed));
+    }
+    if let Some(since) = ev.pods_outdated_since {
+        active.push((Reason::PodsOutdated, since, false));
+    }
+    if ev.derived_generation_observed == Some(false) && active.is_empty() {
         active.push((Reason::GenerationNotObserved, t.generation_first_seen, false));
     }
     if phase_ready(target, t) == Some(false) {
@@ -131,7 +165,10 @@ pub fn judge(target: &Target, t: &TrackedFacts, now: f64) -> Verdict {
         Status::Failed => Some(since),
         _ => None,
     };
-    let reason = if failed { Reason::ConditionNotReady } else { reason };
+    let reason = match active.iter().find(|a| a.2) {
+        Some(a) => a.0,
+        None => reason,
+    };
     Verdict { status, reason: Some(reason), unconverged_since: Some(since), stalled_since }
 }
 
@@ -187,7 +224,8 @@ mod tests {
         use Reason::*;
         use Status::*;
         // (row, facts, now, status, reason, unconverged_since)
-        let rows: Vec<(&str, TrackedFacts, f64, Status, Option<Reason>, Option<f64>)> = vec![
+        type Row<'a> = (&'a str, TrackedFacts, f64, Status, Option<Reason>, Option<f64>);
+        let rows: Vec<Row> = vec![
             (
                 "all converged",
                 tracked(Some(2), Some(2), Some("Running"), vec![cond("Ready", "True", 5.0)]),
@@ -271,21 +309,117 @@ mod tests {
         ];
         let t = target();
         for (row, tf, now, status, reason, since) in rows {
-            let v = judge(&t, &tf, now);
+            let v = judge(&t, &tf, &Evidence::default(), now);
             assert_eq!((v.status, v.reason, v.unconverged_since), (status, reason, since), "row: {row}");
         }
     }
 
     #[test]
     fn stalled_since_is_start_plus_threshold() {
-        let v = judge(&target(), &tracked(Some(3), Some(2), Some("Running"), vec![]), 1500.0);
+        let v = judge(
+            &target(),
+            &tracked(Some(3), Some(2), Some("Running"), vec![]),
+            &Evidence::default(),
+            1500.0,
+        );
         assert_eq!(v.stalled_since, Some(1100.0));
+    }
+
+    #[test]
+    fn convergence_rows() {
+        use Reason::*;
+        use Status::*;
+        let t = target();
+        let ok = tracked(Some(2), None, Some("Running"), vec![]);
+        let ev = |f: &dyn Fn(&mut Evidence)| {
+            let mut e = Evidence::default();
+            f(&mut e);
+            e
+        };
+        // (row, evidence, now, status, reason, since)
+        type Row<'a> = (&'a str, Evidence, f64, Status, Option<Reason>, Option<f64>);
+        let rows: Vec<Row> = vec![
+            (
+                "derived observed",
+                ev(&|e| e.derived_generation_observed = Some(true)),
+                5000.0,
+                Current,
+                None,
+                None,
+            ),
+            (
+                "image not rolled out, young",
+                ev(&|e| {
+                    e.image_mismatch = true;
+                    e.derived_generation_observed = Some(false)
+                }),
+                1050.0,
+                InProgress,
+                Some(ImageNotRolledOut),
+                Some(1000.0),
+            ),
+            (
+                "image not rolled out, old",
+                ev(&|e| e.image_mismatch = true),
+                1100.0,
+                Stalled,
+                Some(ImageNotRolledOut),
+                Some(1000.0),
+            ),
+            (
+                "rollout progressing recently",
+                ev(&|e| e.rollout_incomplete_since = Some(1900.0)),
+                1950.0,
+                InProgress,
+                Some(RolloutNotProgressing),
+                Some(1900.0),
+            ),
+            (
+                "rollout not progressing",
+                ev(&|e| e.rollout_incomplete_since = Some(1800.0)),
+                1950.0,
+                Stalled,
+                Some(RolloutNotProgressing),
+                Some(1800.0),
+            ),
+            (
+                "rollout deadline exceeded",
+                ev(&|e| {
+                    e.rollout_incomplete_since = Some(1900.0);
+                    e.rollout_failed = true
+                }),
+                1950.0,
+                Failed,
+                Some(RolloutNotProgressing),
+                Some(1900.0),
+            ),
+            (
+                "pods outdated (OnDelete)",
+                ev(&|e| e.pods_outdated_since = Some(1500.0)),
+                1700.0,
+                Stalled,
+                Some(PodsOutdated),
+                Some(1500.0),
+            ),
+            (
+                "derived unobserved without a cause",
+                ev(&|e| e.derived_generation_observed = Some(false)),
+                1050.0,
+                InProgress,
+                Some(GenerationNotObserved),
+                Some(1000.0),
+            ),
+        ];
+        for (row, e, now, status, reason, since) in rows {
+            let v = judge(&t, &ok, &e, now);
+            assert_eq!((v.status, v.reason, v.unconverged_since), (status, reason, since), "row: {row}");
+        }
     }
 
     #[test]
     fn terminating_wins() {
         let mut tf = tracked(Some(3), Some(2), Some("Pending"), vec![]);
         tf.facts.deleting = true;
-        assert_eq!(judge(&target(), &tf, 5000.0).status, Status::Terminating);
+        assert_eq!(judge(&target(), &tf, &Evidence::default(), 5000.0).status, Status::Terminating);
     }
 }
