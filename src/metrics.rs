@@ -511,12 +511,13 @@ fn encode_context(e: &mut DescriptorEncoder, view: &View) -> fmt::Result {
     // Leases and operator pods belong to the targets that name them.
     let mut lease_rows = Vec::new();
     let mut pod_rows = Vec::new();
-    let mut seen_targets: Vec<&str> = Vec::new();
+    // Presets expand into several targets under one name; each may name its own controller.
+    let mut seen_targets: Vec<*const crate::config::Target> = Vec::new();
     for o in &view.objects {
-        if seen_targets.contains(&o.target.name.as_str()) {
+        if seen_targets.contains(&(o.target as *const _)) {
             continue;
         }
-        seen_targets.push(&o.target.name);
+        seen_targets.push(o.target);
         if let Some(l) = &o.target.controller.lease
             && let Some(state) = view.index.state(&store::lease_key(l))
         {
@@ -732,10 +733,7 @@ impl StoreCollector {
     }
 
     fn encode_self(&self, e: &mut DescriptorEncoder) -> fmt::Result {
-        let info = [
-            ("version", env!("CARGO_PKG_VERSION")),
-            ("rustc", option_env!("STALLWATCH_RUSTC").unwrap_or("unknown")),
-        ];
+        let info = [("version", env!("CARGO_PKG_VERSION"))];
         gauge(e, "build_info", "Build information; always 1.", &info, 1.0)?;
         gauge(
             e,

@@ -148,9 +148,162 @@ fn key_facts_are_in_the_output() {
     has(format!("stallwatch_objects{{{w}}}"), 2.0);
 }
 
+/// The KubeArmor stuck update: the CR asks for v2, the DaemonSet template and its pods still
+/// run v1, the operator pins the init image, a node is NotReady, one Warning event.
+const KUBEARMOR: &[(&str, &str)] = &[
+    (
+        "KubeArmorConfig",
+        r#"{"metadata":{"name":"kubearmorconfig-default","namespace":"kubearmor","uid":"c1","resourceVersion":"20","generation":2,"creationTimestamp":"2024-01-01T00:00:00Z","managedFields":[{"manager":"kubectl","operation":"Update","time":"2024-01-01T00:30:00Z"},{"manager":"operator","operation":"Update","subresource":"status","time":"2024-01-01T00:30:02Z"}]},"spec":{"kubearmorImage":{"image":"kubearmor/kubearmor:v2"}},"status":{"phase":"Pending","message":"Kubearmor Installation is in-progress"}}"#,
+    ),
+    (
+        "DaemonSet",
+        r#"{"metadata":{"name":"kubearmor-bpf-containerd-98c2c","namespace":"kubearmor","uid":"d1","resourceVersion":"21","generation":1,"creationTimestamp":"2024-01-01T00:00:00Z","labels":{"kubearmor-app":"kubearmor"}},"spec":{"template":{"spec":{"containers":[{"name":"kubearmor","image":"docker.io/kubearmor/kubearmor:v1"}],"initContainers":[{"name":"init","image":"registry.local/kubearmor-init:pinned"}]}}},"status":{"observedGeneration":1,"desiredNumberScheduled":2,"currentNumberScheduled":2,"updatedNumberScheduled":2,"numberAvailable":2,"numberReady":2}}"#,
+    ),
+    (
+        "Deployment",
+        r#"{"metadata":{"name":"kubearmor-operator","namespace":"kubearmor","uid":"o1","resourceVersion":"22","generation":1,"creationTimestamp":"2024-01-01T00:00:00Z","labels":{"kubearmor-app":"kubearmor-operator"}},"spec":{"replicas":1,"template":{"spec":{"containers":[{"name":"operator","image":"kubearmor/kubearmor-operator:v1","env":[{"name":"RELATED_IMAGE_KUBEARMOR_INIT","value":"registry.local/kubearmor-init:pinned"}]}]}}},"status":{"observedGeneration":1,"replicas":1,"updatedReplicas":1,"availableReplicas":1,"readyReplicas":1}}"#,
+    ),
+    (
+        "Pod",
+        r#"{"metadata":{"name":"kubearmor-bpf-containerd-98c2c-a","namespace":"kubearmor","uid":"p1","resourceVersion":"23","labels":{"kubearmor-app":"kubearmor","controller-revision-hash":"r1"},"ownerReferences":[{"kind":"DaemonSet","name":"kubearmor-bpf-containerd-98c2c","controller":true}]},"spec":{"nodeName":"node-a","containers":[{"name":"kubearmor","image":"docker.io/kubearmor/kubearmor:v1"}],"initContainers":[{"name":"init","image":"registry.local/kubearmor-init:pinned"}]},"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#,
+    ),
+    (
+        "Pod",
+        r#"{"metadata":{"name":"kubearmor-bpf-containerd-98c2c-b","namespace":"kubearmor","uid":"p2","resourceVersion":"24","labels":{"kubearmor-app":"kubearmor","controller-revision-hash":"r1"},"ownerReferences":[{"kind":"DaemonSet","name":"kubearmor-bpf-containerd-98c2c","controller":true}]},"spec":{"nodeName":"node-b","containers":[{"name":"kubearmor","image":"docker.io/kubearmor/kubearmor:v1"}],"initContainers":[{"name":"init","image":"registry.local/kubearmor-init:pinned"}]},"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#,
+    ),
+    (
+        "Pod",
+        r#"{"metadata":{"name":"kubearmor-operator-5d9f7-x","namespace":"kubearmor","uid":"p3","resourceVersion":"25","labels":{"kubearmor-app":"kubearmor-operator","pod-template-hash":"5d9f7"},"ownerReferences":[{"kind":"ReplicaSet","name":"kubearmor-operator-5d9f7","controller":true}]},"spec":{"nodeName":"node-a","containers":[{"name":"operator","image":"kubearmor/kubearmor-operator:v1"}]},"status":{"conditions":[{"type":"Ready","status":"True"}],"containerStatuses":[{"name":"operator","image":"docker.io/kubearmor/kubearmor-operator:v1","restartCount":2}]}}"#,
+    ),
+    (
+        "Node",
+        r#"{"metadata":{"name":"node-a","uid":"n1","resourceVersion":"26"},"status":{"conditions":[{"type":"Ready","status":"True"}]}}"#,
+    ),
+    (
+        "Node",
+        r#"{"metadata":{"name":"node-b","uid":"n2","resourceVersion":"27"},"status":{"conditions":[{"type":"Ready","status":"False"}]}}"#,
+    ),
+    (
+        "Event",
+        r#"{"metadata":{"name":"ev1","namespace":"kubearmor","uid":"e1","resourceVersion":"28"},"type":"Warning","reason":"FailedCreate","count":3,"involvedObject":{"kind":"DaemonSet","namespace":"kubearmor","name":"kubearmor-bpf-containerd-98c2c"}}"#,
+    ),
+];
+
+fn kubearmor_store() -> Arc<Store> {
+    let config = Config::parse("stalledAfter: 15m\ntargets: [{preset: kubearmor}]\n", "test.yaml").unwrap();
+    let watches: Vec<Arc<Watch>> =
+        plan(&config).into_iter().map(|(key, subs)| Arc::new(Watch::new(key, subs))).collect();
+    for (kind, json) in KUBEARMOR {
+        let obj: RawObject = serde_json::from_str(json).unwrap();
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        for w in watches.iter().filter(|w| w.key.gvk.kind == *kind && served(&w.key, &value)) {
+            w.write(|s| {
+                s.apply(&w.subs, &obj, 1_704_069_600.0);
+                s.health.synced = true;
+                s.health.attempted = true;
+            });
+        }
+    }
+    let store = Arc::new(Store::default());
+    store.set_watches(watches);
+    store
+}
+
+/// What the API server would send to a watch: its namespace, `k=v` / `k in (a,b)` label
+/// selectors and `metadata.name=` / `type=` field selectors (the forms the presets use).
+fn served(key: &stallwatch::store::WatchKey, obj: &serde_json::Value) -> bool {
+    let meta = &obj["metadata"];
+    let ns_ok = key.namespace.is_empty() || meta["namespace"] == key.namespace.as_str();
+    let label = |k: &str| meta["labels"][k].as_str().map(str::to_string);
+    let labels_ok = key.label_selector.is_empty()
+        || match key.label_selector.split_once(" in (") {
+            Some((k, rest)) => rest.trim_end_matches(')').split(',').any(|v| label(k).as_deref() == Some(v)),
+            None => {
+                let (k, v) = key.label_selector.split_once('=').unwrap();
+                label(k).as_deref() == Some(v)
+            }
+        };
+    let fields_ok = key.field_selector.is_empty()
+        || match key.field_selector.split_once('=') {
+            Some(("metadata.name", v)) => meta["name"] == v,
+            Some((f, v)) => obj[f] == v,
+            None => false,
+        };
+    ns_ok && labels_ok && fields_ok
+}
+
+fn render_kubearmor() -> String {
+    let me = Arc::new(SelfState::default());
+    me.reloaded(true, 1_704_060_000.0);
+    let reg = metrics::store_registry(kubearmor_store(), me, clock);
+    metrics::render(&reg, Format::Text004).unwrap()
+}
+
+#[test]
+fn kubearmor_exposition_is_exact() {
+    golden("metrics.kubearmor.text.txt", &render_kubearmor());
+}
+
+#[test]
+fn kubearmor_stuck_update_signals() {
+    let out = render_kubearmor();
+    let has = |series: &str, v: f64| assert_eq!(value(&out, series), Some(v), "series {series} in\n{out}");
+    let cr =
+        r#"target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="kubearmorconfig-default""#;
+    has(
+        &format!(
+            r#"stallwatch_image_mismatch{{{cr},slot="kubearmor",workload_kind="DaemonSet",workload_namespace="kubearmor",workload="kubearmor-bpf-containerd-98c2c",container="kubearmor",desired="kubearmor/kubearmor:v2",actual="docker.io/kubearmor/kubearmor:v1"}}"#
+        ),
+        1.0,
+    );
+    // The init image is pinned by the operator: no mismatch, and the pin is reported.
+    has(
+        &format!(
+            r#"stallwatch_image_mismatch{{{cr},slot="init",workload_kind="DaemonSet",workload_namespace="kubearmor",workload="kubearmor-bpf-containerd-98c2c",container="init",desired="registry.local/kubearmor-init:pinned",actual="registry.local/kubearmor-init:pinned"}}"#
+        ),
+        0.0,
+    );
+    has(
+        &format!(
+            r#"stallwatch_image_overridden{{{cr},slot="init",source="Deployment/kubearmor-operator env RELATED_IMAGE_KUBEARMOR_INIT"}}"#
+        ),
+        1.0,
+    );
+    has(&format!(r#"stallwatch_image_overridden{{{cr},slot="kubearmor",source=""}}"#), 0.0);
+    // F4: no observedGeneration, derived from the DaemonSet: not observed.
+    has(&format!("stallwatch_generation_observed{{{cr}}}"), 0.0);
+    has(&format!(r#"stallwatch_phase{{{cr},phase="Pending"}}"#), 1.0);
+    has(&format!("stallwatch_phase_since_timestamp_seconds{{{cr}}}"), 1_704_069_002.0);
+    // Stuck since the spec write at 00:30:00; stalledAfter 15m has passed at NOW (00:46:40).
+    has(&format!(r#"stallwatch_status{{{cr},status="Stalled",reason="ImageNotRolledOut"}}"#), 1.0);
+    has(&format!("stallwatch_unconverged_since_timestamp_seconds{{{cr}}}"), 1_704_069_000.0);
+    let ds =
+        r#"target="kubearmor",kind="DaemonSet",namespace="kubearmor",name="kubearmor-bpf-containerd-98c2c""#;
+    has(&format!("stallwatch_workload_pods{{{ds}}}"), 2.0);
+    has(&format!("stallwatch_workload_pods_outdated{{{ds}}}"), 0.0);
+    has(&format!("stallwatch_rollout_complete{{{ds}}}"), 1.0);
+    has(&format!(r#"stallwatch_status{{{ds},status="Current",reason=""}}"#), 1.0);
+    has(&format!(r#"stallwatch_warning_events_total{{{cr},reason="FailedCreate"}}"#), 3.0);
+    has(
+        r#"stallwatch_operator_pod_ready{target="kubearmor",namespace="kubearmor",pod="kubearmor-operator-5d9f7-x"}"#,
+        1.0,
+    );
+    has(
+        r#"stallwatch_operator_pod_restarts{target="kubearmor",namespace="kubearmor",pod="kubearmor-operator-5d9f7-x"}"#,
+        2.0,
+    );
+    has(r#"stallwatch_nodes{condition="ready"}"#, 1.0);
+    has(r#"stallwatch_nodes{condition="not_ready"}"#, 1.0);
+}
+
 #[test]
 fn promtool_check_metrics_is_clean() {
-    let out = render(Format::Text004);
+    for out in [render(Format::Text004), render_kubearmor()] {
+        promtool_check(&out);
+    }
+}
+
+fn promtool_check(out: &str) {
     let mut child = match Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::process::Stdio::piped())
