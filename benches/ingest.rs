@@ -93,14 +93,12 @@ fn benches(c: &mut Criterion) {
 
         let store = filled_store(n);
         let me = Arc::new(SelfState::default());
-        let reg = metrics::store_registry(store, me, || 1_704_070_000.0);
-        let size = metrics::render(&reg, Format::Text004).unwrap().len();
+        let reg = metrics::Metrics::store_only(store, me, || 1_704_070_000.0);
+        let size = reg.render(Format::Text004).unwrap().len();
         let mut g = c.benchmark_group(format!("render_{n}"));
         g.sample_size(10).measurement_time(Duration::from_secs(if n >= 100_000 { 20 } else { 5 }));
-        g.bench_function("text", |b| b.iter(|| black_box(metrics::render(&reg, Format::Text004).unwrap())));
-        g.bench_function("openmetrics", |b| {
-            b.iter(|| black_box(metrics::render(&reg, Format::OpenMetrics).unwrap()))
-        });
+        g.bench_function("text", |b| b.iter(|| black_box(reg.render(Format::Text004).unwrap())));
+        g.bench_function("openmetrics", |b| b.iter(|| black_box(reg.render(Format::OpenMetrics).unwrap())));
         g.finish();
         println!("render_{n}: {size} bytes of /metrics");
     }

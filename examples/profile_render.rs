@@ -5,10 +5,10 @@ fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let reps: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let store = stallwatch::bench_support::filled_store(n);
-    let reg = stallwatch::metrics::store_registry(store, Default::default(), || 1_704_070_000.0);
+    let reg = stallwatch::metrics::Metrics::store_only(store, Default::default(), || 1_704_070_000.0);
     for _ in 0..reps {
         let t = std::time::Instant::now();
-        let out = stallwatch::metrics::render(&reg, stallwatch::metrics::Format::Text004).unwrap();
+        let out = reg.render(stallwatch::metrics::Format::Text004).unwrap();
         println!("{} bytes in {:?}", out.len(), t.elapsed());
     }
 }

@@ -154,11 +154,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
     me.reloaded(true, metrics::now());
     let mut sup = Supervisor::new(client, store.clone());
     sup.apply(&config);
-    let registry = metrics::registry(store.clone(), me.clone(), metrics::now);
+    let metrics = metrics::Metrics::new(store.clone(), me.clone(), metrics::now);
     let listener = http::bind(&args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, targets = config.targets.len(), "stallwatch serving /metrics");
     let reload = tokio::spawn(reload_loop(path, sup, me.clone()));
-    let shared = Arc::new(http::Shared { store, me, registry });
+    let shared = Arc::new(http::Shared { store, me, metrics });
     http::serve(listener, shared, shutdown_signal()).await;
     reload.abort();
     Ok(())

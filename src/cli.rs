@@ -29,6 +29,39 @@ pub enum Command {
         /// The config file to check.
         file: PathBuf,
     },
+    /// One-shot, read-only report per tracked object: generation, phase and time in it, image
+    /// triangle, rollout, controller activity, events, APIService, nodes, and the likely causes
+    /// ranked with their remedies. Exit 0: everything converged; 1: something is not Current;
+    /// 2: could not check (API, RBAC or config error). Also runs as `kubectl stallwatch diagnose`
+    /// when installed as `kubectl-stallwatch` on PATH.
+    Diagnose(DiagnoseArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DiagnoseArgs {
+    /// Build the config from a preset instead of --config: `kubearmor` (--namespace is the
+    /// operator namespace, default kubearmor) or `workloads` (in --namespace, else everywhere).
+    #[arg(long, value_enum, env = "STALLWATCH_PRESET")]
+    pub preset: Option<DiagnosePreset>,
+    /// With --preset: the namespace it applies to. With --config: report only objects in this
+    /// namespace. Same flag as kubectl's.
+    #[arg(long, short = 'n', env = "STALLWATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Output format; JSON is documented in docs/diagnose.md.
+    #[arg(long, short = 'o', value_enum, default_value = "text", env = "STALLWATCH_OUTPUT")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagnosePreset {
+    Kubearmor,
+    Workloads,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -81,5 +114,35 @@ mod tests {
         assert_eq!(c.run.config.as_deref(), Some(std::path::Path::new("x.yaml")));
         let c = Cli::try_parse_from(["stallwatch", "check-config", "f.yaml"]).unwrap();
         assert!(matches!(c.command, Some(Command::CheckConfig { .. })));
+    }
+
+    #[test]
+    fn diagnose_takes_kubectl_style_flags() {
+        let c = Cli::try_parse_from([
+            "kubectl-stallwatch",
+            "diagnose",
+            "--preset",
+            "kubearmor",
+            "-n",
+            "security",
+            "-o",
+            "json",
+            "--context",
+            "prod",
+            "--kubeconfig",
+            "k.yaml",
+        ])
+        .unwrap();
+        let Some(Command::Diagnose(d)) = &c.command else { panic!("{c:?}") };
+        assert_eq!(d.preset, Some(DiagnosePreset::Kubearmor));
+        assert_eq!(d.namespace.as_deref(), Some("security"));
+        assert_eq!(d.output, OutputFormat::Json);
+        assert_eq!(c.run.context.as_deref(), Some("prod"));
+        assert_eq!(c.run.kubeconfig.as_deref(), Some(std::path::Path::new("k.yaml")));
+        let c = Cli::try_parse_from(["stallwatch", "diagnose", "--config", "c.yaml", "--namespace", "a"])
+            .unwrap();
+        let Some(Command::Diagnose(d)) = &c.command else { panic!("{c:?}") };
+        assert_eq!((d.preset, d.output), (None, OutputFormat::Text));
+        assert_eq!(c.run.config.as_deref(), Some(std::path::Path::new("c.yaml")));
     }
 }

@@ -8,7 +8,6 @@ use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::{body::Incoming, server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use prometheus_client::registry::Registry;
 use tokio::{net::TcpListener, sync::Semaphore};
 
 use crate::{
@@ -26,7 +25,7 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Shared {
     pub store: Arc<Store>,
     pub me: Arc<SelfState>,
-    pub registry: Registry,
+    pub metrics: metrics::Metrics,
 }
 
 pub async fn bind(addr: &str) -> Result<TcpListener> {
@@ -128,7 +127,7 @@ async fn metrics_response(shared: &Arc<Shared>, req: &Request<Incoming>) -> Resp
     // Rendering a large store is CPU work; keep it off the async workers.
     let rendered = tokio::task::spawn_blocking(move || {
         let start = std::time::Instant::now();
-        let out = metrics::render(&shared2.registry, format);
+        let out = shared2.metrics.render(format);
         shared2.me.set_render_seconds(start.elapsed().as_secs_f64());
         out
     })

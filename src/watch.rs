@@ -63,7 +63,12 @@ impl Failure {
             E::Discovery(_) => (ErrorCause::NotFound, 404),
             _ => (ErrorCause::Other, 0),
         };
-        Failure { cause, code, message: e.to_string() }
+        let message = match e {
+            // The API's own words, without the Debug dump kube's Display appends.
+            E::Api(s) => format!("{} ({}): {}", s.reason, s.code, s.message),
+            _ => e.to_string(),
+        };
+        Failure { cause, code, message }
     }
 
     fn timeout(what: &str) -> Failure {
@@ -146,6 +151,64 @@ pub async fn run(client: Client, watch: Arc<Watch>, opts: WatchOptions) {
             }
             End::Closed => cause = RelistCause::Error,
         }
+    }
+}
+
+/// One discovery and one complete (paged) list into the watch's store, without watching: the
+/// one-shot read of `stallwatch diagnose`. The list is recorded like the loop's first list
+/// (relists `start`, last list time, synced); a failure is recorded and returned with a message
+/// that names what could not be listed, e.g. `forbidden: cannot list
+/// kubearmorconfigs.operator.kubearmor.com in namespace kubearmor`.
+pub async fn list_once(client: &Client, watch: &Arc<Watch>) -> Result<(), Failure> {
+    let result = async {
+        let url = discover(client, watch).await?;
+        // No watch follows, so the watch options are never read.
+        let opts = WatchOptions { resync: Duration::ZERO, timeout: Duration::ZERO };
+        let lp = Loop { client: client.clone(), watch: watch.clone(), opts, url: url.clone() };
+        lp.list_into_store(None).await.map_err(|mut f| {
+            if matches!(f.cause, ErrorCause::Forbidden | ErrorCause::NotFound) {
+                f.message = format!("{}: cannot list {}: {}", f.cause.label(), describe_url(&url), f.message);
+            }
+            f
+        })
+    }
+    .await;
+    match result {
+        Ok(_) => {
+            let t = now();
+            watch.write(|s| {
+                *s.health.relists.entry(RelistCause::Start).or_default() += 1;
+                s.health.last_list = Some(t);
+                s.health.synced = true;
+                s.health.attempted = true;
+                s.health.last_error = None;
+            });
+            Ok(())
+        }
+        Err(f) => {
+            fail(watch, &f, true);
+            Err(f)
+        }
+    }
+}
+
+/// `plural.group in namespace NS` (or `cluster-wide`) for a URL made by [`collection_url`].
+fn describe_url(url: &str) -> String {
+    let parts: Vec<&str> = url.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", _version, rest @ ..] => ("", rest),
+        ["apis", group, _version, rest @ ..] => (*group, rest),
+        _ => return url.to_string(),
+    };
+    let (ns, plural) = match rest {
+        ["namespaces", ns, plural] => (Some(*ns), *plural),
+        [plural] => (None, *plural),
+        _ => return url.to_string(),
+    };
+    let resource = if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") };
+    match ns {
+        Some(ns) => format!("{resource} in namespace {ns}"),
+        None => format!("{resource} cluster-wide"),
     }
 }
 
@@ -463,6 +526,16 @@ mod tests {
             collection_url(&ar("operator.kubearmor.com", "kubearmorconfigs"), Some("kubearmor")),
             "/apis/operator.kubearmor.com/v1/namespaces/kubearmor/kubearmorconfigs"
         );
+    }
+
+    #[test]
+    fn described_urls_name_the_resource() {
+        assert_eq!(
+            describe_url("/apis/operator.kubearmor.com/v1/namespaces/kubearmor/kubearmorconfigs"),
+            "kubearmorconfigs.operator.kubearmor.com in namespace kubearmor"
+        );
+        assert_eq!(describe_url("/api/v1/nodes"), "nodes cluster-wide");
+        assert_eq!(describe_url("/api/v1/namespaces/a/pods"), "pods in namespace a");
     }
 
     #[test]

@@ -82,8 +82,7 @@ fn render(format: Format) -> String {
     let me = Arc::new(SelfState::default());
     me.reloaded(true, 1_704_060_000.0);
     me.set_render_seconds(0.25);
-    let reg = metrics::store_registry(store(), me, clock);
-    metrics::render(&reg, format).unwrap()
+    metrics::Metrics::store_only(store(), me, clock).render(format).unwrap()
 }
 
 fn golden(name: &str, actual: &str) {
@@ -235,8 +234,7 @@ fn served(key: &stallwatch::store::WatchKey, obj: &serde_json::Value) -> bool {
 fn render_kubearmor() -> String {
     let me = Arc::new(SelfState::default());
     me.reloaded(true, 1_704_060_000.0);
-    let reg = metrics::store_registry(kubearmor_store(), me, clock);
-    metrics::render(&reg, Format::Text004).unwrap()
+    metrics::Metrics::store_only(kubearmor_store(), me, clock).render(Format::Text004).unwrap()
 }
 
 #[test]
