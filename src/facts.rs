@@ -9,8 +9,11 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use std::sync::Arc;
+
 use crate::{
     config::{ObservedGeneration, Target},
+    kinds::Interner,
     object::{Meta, RawObject},
     path::ObjectPath,
 };
@@ -20,10 +23,10 @@ use crate::{
 pub struct ObjectFacts {
     pub generation: Option<i64>,
     pub observed_generation: Option<i64>,
-    pub phase: Option<Box<str>>,
+    pub phase: Option<Arc<str>>,
     pub conditions: Vec<ConditionFact>,
     /// Last write of the status subresource per field manager, Unix seconds.
-    pub status_writes: Vec<(Box<str>, f64)>,
+    pub status_writes: Vec<(Arc<str>, f64)>,
     /// Latest write that was not to the status subresource (spec or metadata change).
     pub last_spec_write: Option<f64>,
     pub created: Option<f64>,
@@ -35,9 +38,9 @@ pub struct ObjectFacts {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConditionFact {
-    pub type_: Box<str>,
-    pub status: Box<str>,
-    pub reason: Box<str>,
+    pub type_: Arc<str>,
+    pub status: Arc<str>,
+    pub reason: Arc<str>,
     pub last_transition: Option<f64>,
     pub observed_generation: Option<i64>,
 }
@@ -51,8 +54,44 @@ impl ObjectFacts {
 
 /// RFC 3339 → Unix seconds; malformed times count as absent.
 pub fn parse_time(s: &str) -> Option<f64> {
+    if let Some(t) = parse_utc_seconds(s) {
+        return Some(t);
+    }
     let ts: jiff::Timestamp = s.parse().ok()?;
     Some(ts.as_millisecond() as f64 / 1000.0)
+}
+
+/// The form the API server writes (`2024-01-01T00:00:00Z`, metav1.Time), without a general
+/// parser: every event carries several of these. Anything else goes to jiff.
+fn parse_utc_seconds(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        b[r].iter().try_fold(0i64, |acc, c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64)
 }
 
 /// The parsed parts of an object that the target's paths read. Parsing is limited to the
@@ -83,8 +122,8 @@ fn meta_value(m: &Meta) -> Value {
     })
 }
 
-pub fn extract(target: &Target, obj: &RawObject) -> ObjectFacts {
-    let (status_writes, last_spec_write) = writes(&obj.meta);
+pub fn extract(target: &Target, obj: &RawObject, strings: &mut Interner) -> ObjectFacts {
+    let (status_writes, last_spec_write) = writes(&obj.meta, strings);
     let base = ObjectFacts {
         generation: obj.meta.generation,
         status_writes,
@@ -99,9 +138,12 @@ pub fn extract(target: &Target, obj: &RawObject) -> ObjectFacts {
             None => Some(ConventionalStatus::default()),
             Some(raw) => serde_json::from_str::<ConventionalStatus>(raw.get()).ok(),
         };
-        facts = parsed.map(|st| from_conventional(target, st, base.clone()));
+        facts = parsed.map(|st| from_conventional(target, st, base.clone(), strings));
     }
-    let mut facts = facts.unwrap_or_else(|| from_paths(target, obj, base));
+    let mut facts = match facts {
+        Some(f) => f,
+        None => from_paths(target, obj, base, strings),
+    };
     if !target.images.is_empty() {
         let paths: Vec<&ObjectPath> = target.images.iter().map(|i| &i.desired).collect();
         let doc = Doc::new(obj, &paths);
@@ -156,16 +198,21 @@ struct ConventionalCondition<'a> {
     observed_generation: Option<i64>,
 }
 
-fn from_conventional(target: &Target, st: ConventionalStatus, mut f: ObjectFacts) -> ObjectFacts {
+fn from_conventional(
+    target: &Target,
+    st: ConventionalStatus,
+    mut f: ObjectFacts,
+    strings: &mut Interner,
+) -> ObjectFacts {
     f.conditions = st
         .conditions
         .unwrap_or_default()
         .into_iter()
         .filter(|c| !c.type_.is_empty())
         .map(|c| ConditionFact {
-            type_: c.type_.into(),
-            status: c.status.into(),
-            reason: c.reason.unwrap_or_default().into(),
+            type_: strings.get(&c.type_),
+            status: strings.get(&c.status),
+            reason: strings.get(c.reason.as_deref().unwrap_or("")),
             last_transition: c.last_transition_time.as_deref().and_then(parse_time),
             observed_generation: c.observed_generation,
         })
@@ -177,12 +224,12 @@ fn from_conventional(target: &Target, st: ConventionalStatus, mut f: ObjectFacts
             st.observed_generation.or_else(|| conditions_generation(&f.conditions, &target.conditions.ready))
         }
     };
-    f.phase = target.phase.as_ref().and(st.phase).filter(|p| !p.is_empty()).map(Box::from);
+    f.phase = target.phase.as_ref().and(st.phase).filter(|p| !p.is_empty()).map(|p| strings.get(&p));
     f
 }
 
 /// The general case: evaluate the configured JSONPaths on the parts of the object they read.
-fn from_paths(target: &Target, obj: &RawObject, mut f: ObjectFacts) -> ObjectFacts {
+fn from_paths(target: &Target, obj: &RawObject, mut f: ObjectFacts, strings: &mut Interner) -> ObjectFacts {
     let mut paths: Vec<&ObjectPath> = vec![&target.conditions.path];
     if let ObservedGeneration::Path(p) = &target.observed_generation {
         paths.push(p);
@@ -198,7 +245,7 @@ fn from_paths(target: &Target, obj: &RawObject, mut f: ObjectFacts) -> ObjectFac
     }
     let doc = Doc::new(obj, &paths);
 
-    f.conditions = conditions(&doc.0, &target.conditions.path);
+    f.conditions = conditions(&doc.0, &target.conditions.path, strings);
     f.observed_generation = match &target.observed_generation {
         ObservedGeneration::Absent => None,
         ObservedGeneration::Path(p) => p.first(&doc.0).and_then(as_i64),
@@ -215,7 +262,7 @@ fn from_paths(target: &Target, obj: &RawObject, mut f: ObjectFacts) -> ObjectFac
         .and_then(|p| p.path.first(&doc.0))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .map(Box::from);
+        .map(|p| strings.get(p));
     f
 }
 
@@ -223,7 +270,7 @@ fn as_i64(v: &Value) -> Option<i64> {
     v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
-fn conditions(doc: &Value, path: &ObjectPath) -> Vec<ConditionFact> {
+fn conditions(doc: &Value, path: &ObjectPath, strings: &mut Interner) -> Vec<ConditionFact> {
     let Some(Value::Array(items)) = path.first(doc) else {
         return Vec::new();
     };
@@ -233,9 +280,9 @@ fn conditions(doc: &Value, path: &ObjectPath) -> Vec<ConditionFact> {
             let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("");
             let type_ = s("type");
             (!type_.is_empty()).then(|| ConditionFact {
-                type_: type_.into(),
-                status: s("status").into(),
-                reason: s("reason").into(),
+                type_: strings.get(type_),
+                status: strings.get(s("status")),
+                reason: strings.get(s("reason")),
                 last_transition: c.get("lastTransitionTime").and_then(Value::as_str).and_then(parse_time),
                 observed_generation: c.get("observedGeneration").and_then(as_i64),
             })
@@ -253,8 +300,8 @@ fn conditions_generation(conds: &[ConditionFact], ready: &[String]) -> Option<i6
 }
 
 /// Status writes per manager, and the latest non-status write, from managedFields.
-pub(crate) fn writes(meta: &Meta) -> (Vec<(Box<str>, f64)>, Option<f64>) {
-    let mut status: Vec<(Box<str>, f64)> = Vec::new();
+pub(crate) fn writes(meta: &Meta, strings: &mut Interner) -> (Vec<(Arc<str>, f64)>, Option<f64>) {
+    let mut status: Vec<(Arc<str>, f64)> = Vec::new();
     let mut other: Option<f64> = None;
     for mf in &meta.managed_fields {
         let Some(t) = mf.time.as_deref().and_then(parse_time) else {
@@ -264,7 +311,7 @@ pub(crate) fn writes(meta: &Meta) -> (Vec<(Box<str>, f64)>, Option<f64>) {
             let manager = mf.manager.as_deref().unwrap_or("");
             match status.iter_mut().find(|(m, _)| &**m == manager) {
                 Some((_, old)) => *old = old.max(t),
-                None => status.push((manager.into(), t)),
+                None => status.push((strings.get(manager), t)),
             }
         } else if mf.subresource.as_deref().unwrap_or("").is_empty() {
             other = Some(other.map_or(t, |o| o.max(t)));
@@ -285,13 +332,35 @@ mod tests {
         Config::parse(&text, "t").unwrap().targets.remove(0)
     }
 
+    fn ex(t: &Target, o: &RawObject) -> ObjectFacts {
+        extract(t, o, &mut Interner::default())
+    }
+
     fn obj(json: &str) -> RawObject<'_> {
         serde_json::from_str(json).unwrap()
     }
 
     #[test]
+    fn fast_time_parser_agrees_with_jiff() {
+        for t in [
+            "1970-01-01T00:00:00Z",
+            "2024-02-29T23:59:59Z",
+            "2024-01-01T00:00:00Z",
+            "2000-03-01T12:34:56Z",
+            "2099-12-31T00:00:01Z",
+        ] {
+            let jiff: jiff::Timestamp = t.parse().unwrap();
+            assert_eq!(parse_utc_seconds(t), Some(jiff.as_second() as f64), "{t}");
+        }
+        assert_eq!(parse_time("2024-01-01T00:00:00.500000Z"), Some(1_704_067_200.5));
+        assert_eq!(parse_time("2024-01-01T01:00:00+01:00"), Some(1_704_067_200.0));
+        assert_eq!(parse_utc_seconds("2024-13-01T00:00:00Z"), None);
+        assert_eq!(parse_time("2024-1x-01T00:00:00Z"), None);
+    }
+
+    #[test]
     fn observed_generation_from_status() {
-        let f = extract(
+        let f = ex(
             &target(""),
             &obj(r#"{"metadata":{"name":"a","generation":4},"status":{"observedGeneration":3}}"#),
         );
@@ -301,7 +370,7 @@ mod tests {
     #[test]
     fn observed_generation_from_ready_condition_then_highest() {
         let t = target("");
-        let f = extract(
+        let f = ex(
             &t,
             &obj(r#"{"metadata":{"generation":5},"status":{"conditions":[
                 {"type":"Synced","status":"True","observedGeneration":5},
@@ -310,7 +379,7 @@ mod tests {
         assert_eq!(f.observed_generation, Some(4));
         assert_eq!(f.conditions[1].reason.as_ref(), "Wait");
         assert_eq!(f.conditions[1].last_transition, Some(1704067210.0));
-        let f = extract(
+        let f = ex(
             &t,
             &obj(
                 r#"{"metadata":{"generation":5},"status":{"conditions":[{"type":"Synced","status":"True","observedGeneration":5}]}}"#,
@@ -321,15 +390,15 @@ mod tests {
 
     #[test]
     fn observed_generation_absent_is_none_not_error() {
-        let f = extract(&target(""), &obj(r#"{"metadata":{"generation":2},"status":{"phase":"x"}}"#));
+        let f = ex(&target(""), &obj(r#"{"metadata":{"generation":2},"status":{"phase":"x"}}"#));
         assert_eq!(f.observed_generation, None);
-        let f = extract(&target(""), &obj(r#"{"metadata":{"generation":2}}"#));
+        let f = ex(&target(""), &obj(r#"{"metadata":{"generation":2}}"#));
         assert_eq!(f.observed_generation, None);
     }
 
     #[test]
     fn observed_generation_from_configured_path_in_spec() {
-        let f = extract(
+        let f = ex(
             &target("    observedGeneration: $.spec.seen\n"),
             &obj(r#"{"metadata":{"generation":2},"spec":{"seen":"2"},"status":{"observedGeneration":1}}"#),
         );
@@ -338,7 +407,7 @@ mod tests {
 
     #[test]
     fn phase_and_status_writes() {
-        let f = extract(
+        let f = ex(
             &target("    phase: {path: $.status.phase, ready: [Running]}\n"),
             &obj(r#"{"metadata":{"creationTimestamp":"2024-01-01T00:00:00Z","managedFields":[
                 {"manager":"op","operation":"Update","subresource":"status","time":"2024-01-01T00:01:00Z"},
@@ -347,14 +416,14 @@ mod tests {
                 "status":{"phase":"Pending"}}"#),
         );
         assert_eq!(f.phase.as_deref(), Some("Pending"));
-        assert_eq!(f.status_writes, vec![(Box::from("op"), 1704067260.0)]);
+        assert_eq!(f.status_writes, vec![(Arc::from("op"), 1704067260.0)]);
         assert_eq!(f.last_spec_write, Some(1704067220.0));
         assert_eq!(f.created, Some(1704067200.0));
     }
 
     #[test]
     fn malformed_values_are_absent() {
-        let f = extract(
+        let f = ex(
             &target("    phase: {path: $.status.phase}\n"),
             &obj(
                 r#"{"metadata":{"creationTimestamp":"yesterday"},"status":{"phase":7,"observedGeneration":[1],
@@ -376,21 +445,21 @@ mod tests {
         );
         let t = target("    phase: {path: $.status.phase}\n");
         assert!(conventional(&t));
-        let (fast, slow) = (extract(&t, &o), from_paths(&t, &o, extract(&t, &o)));
+        let (fast, slow) = (ex(&t, &o), from_paths(&t, &o, ex(&t, &o), &mut Interner::default()));
         assert_eq!(fast, slow);
         assert_eq!(fast.observed_generation, Some(4));
         assert_eq!(fast.conditions.len(), 1);
         // Wrong types defeat the typed decode; the JSONPath path then reads what it can.
         let bad =
             obj(r#"{"metadata":{},"status":{"phase":"Running","observedGeneration":"x","conditions":{}}}"#);
-        let f = extract(&t, &bad);
+        let f = ex(&t, &bad);
         assert_eq!(f.phase.as_deref(), Some("Running"));
         assert_eq!(f.observed_generation, None);
     }
 
     #[test]
     fn wildcard_paths_see_the_whole_object() {
-        let f = extract(
+        let f = ex(
             &target("    phase: {path: \"$..phase\"}\n"),
             &obj(r#"{"metadata":{"name":"a"},"other":{"phase":"Deep"}}"#),
         );

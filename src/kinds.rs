@@ -71,12 +71,17 @@ impl Interner {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum KindFacts {
-    Workload(WorkloadFacts),
+    /// Boxed: workloads are few, and the enum stays as small as the pod variant (pods are many).
+    Workload(Box<WorkloadFacts>),
     Pod(PodFacts),
-    Node { ready: Option<bool> },
+    Node {
+        ready: Option<bool>,
+    },
     Lease(LeaseFacts),
     Event(EventFacts),
-    ApiService { available: bool },
+    ApiService {
+        available: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,7 +366,7 @@ pub fn extract(
 ) -> Option<KindFacts> {
     Some(match kind {
         Kind::Deployment | Kind::DaemonSet | Kind::StatefulSet => {
-            KindFacts::Workload(workload(kind, obj, env_names, strings)?)
+            KindFacts::Workload(Box::new(workload(kind, obj, env_names, strings)?))
         }
         Kind::Pod => KindFacts::Pod(pod(obj, strings)?),
         Kind::Node => {
@@ -562,7 +567,7 @@ mod tests {
             &[],
             &mut Interner::default(),
         ) {
-            Some(KindFacts::Workload(w)) => w,
+            Some(KindFacts::Workload(w)) => *w,
             other => panic!("{other:?}"),
         }
     }
@@ -588,7 +593,7 @@ mod tests {
                 "status":{{"observedGeneration":1,"replicas":4,"readyReplicas":4,"updatedReplicas":{updated},"currentRevision":"{cur}","updateRevision":"r2"}}}}"#
             );
             match extract(Kind::StatefulSet, &raw(&j), &[], &mut Interner::default()) {
-                Some(KindFacts::Workload(w)) => w,
+                Some(KindFacts::Workload(w)) => *w,
                 _ => unreachable!(),
             }
         };
@@ -611,7 +616,7 @@ mod tests {
             &["RELATED_IMAGE_KUBEARMOR".into()],
             &mut Interner::default(),
         ) {
-            Some(KindFacts::Workload(w)) => w,
+            Some(KindFacts::Workload(w)) => *w,
             _ => unreachable!(),
         };
         assert!(!w.complete(), "an old pod is still running");

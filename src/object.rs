@@ -85,7 +85,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'a>, A::Error> {
                 let mut meta = None;
-                let mut fields = Vec::new();
+                let mut fields = Vec::with_capacity(4);
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     match &*key {
                         "metadata" => meta = Some(map.next_value::<Meta>()?),

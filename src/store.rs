@@ -330,7 +330,8 @@ impl WatchState {
     /// Applies an ADDED/MODIFIED object; returns true when it was new.
     pub fn apply(&mut self, subs: &Subscribers, obj: &RawObject, now: f64) -> bool {
         let key = key_of(obj);
-        let facts = subs.targets.iter().map(|t| extract(t, obj));
+        let facts: Vec<ObjectFacts> =
+            subs.targets.iter().map(|t| extract(t, obj, &mut self.strings)).collect();
         let kind = subs.kind.and_then(|k| kinds::extract(k, obj, &subs.env, &mut self.strings));
         let same = self.objects.get(&key).filter(|old| *old.uid == *obj.meta.uid);
         let old_count = match same.and_then(|o| o.kind.as_ref()) {
@@ -363,7 +364,7 @@ impl WatchState {
             }
             existing => {
                 let recreated = existing.is_some();
-                let (writes, _) = crate::facts::writes(&obj.meta);
+                let (writes, _) = crate::facts::writes(&obj.meta, &mut self.strings);
                 let last_progress = writes
                     .iter()
                     .map(|(_, t)| *t)
@@ -376,7 +377,7 @@ impl WatchState {
                     Tracked {
                         uid: obj.meta.uid.as_ref().into(),
                         resource_version: obj.meta.resource_version.as_ref().into(),
-                        per_target: facts.map(|f| TrackedFacts::first(f, now)).collect(),
+                        per_target: facts.into_iter().map(|f| TrackedFacts::first(f, now)).collect(),
                         kind,
                         last_progress,
                     },

@@ -210,7 +210,7 @@ mod tests {
             facts: ObjectFacts {
                 generation,
                 observed_generation: observed,
-                phase: phase.map(Box::from),
+                phase: phase.map(std::sync::Arc::from),
                 conditions: conds,
                 ..Default::default()
             },
