@@ -20,6 +20,31 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
+/// The binary's name as kubectl calls it when it is installed as a plugin.
+pub const KUBECTL_PLUGIN: &str = "kubectl-stallwatch";
+
+impl Cli {
+    /// Parses `args` (argv[0] first). Invoked as `kubectl-stallwatch` (a kubectl plugin: `kubectl
+    /// stallwatch diagnose ...`), it behaves the same and its help and errors say `kubectl stallwatch`.
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut args = args.into_iter().map(Into::into).peekable();
+        let plugin = args
+            .peek()
+            .and_then(|a| std::path::Path::new(a).file_name())
+            .is_some_and(|n| n == KUBECTL_PLUGIN);
+        let mut cmd = Cli::command();
+        if plugin {
+            cmd = cmd.bin_name("kubectl stallwatch");
+        }
+        Cli::from_arg_matches(&cmd.try_get_matches_from(args)?)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the exporter (the default).
@@ -114,6 +139,16 @@ mod tests {
         assert_eq!(c.run.config.as_deref(), Some(std::path::Path::new("x.yaml")));
         let c = Cli::try_parse_from(["stallwatch", "check-config", "f.yaml"]).unwrap();
         assert!(matches!(c.command, Some(Command::CheckConfig { .. })));
+    }
+
+    #[test]
+    fn kubectl_plugin_name_parses_the_same_and_says_kubectl_stallwatch() {
+        let c = Cli::parse_args(["/usr/local/bin/kubectl-stallwatch", "diagnose", "-n", "x"]).unwrap();
+        assert!(matches!(&c.command, Some(Command::Diagnose(d)) if d.namespace.as_deref() == Some("x")));
+        let e = Cli::parse_args(["kubectl-stallwatch", "diagnose", "--bogus"]).unwrap_err().to_string();
+        assert!(e.contains("kubectl stallwatch diagnose"), "{e}");
+        let e = Cli::parse_args(["stallwatch", "diagnose", "--bogus"]).unwrap_err().to_string();
+        assert!(e.contains("stallwatch diagnose") && !e.contains("kubectl"), "{e}");
     }
 
     #[test]

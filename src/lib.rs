@@ -10,6 +10,7 @@ pub mod bench_support;
 pub mod cli;
 pub mod config;
 pub mod converge;
+pub mod diagnose;
 pub mod error;
 pub mod expo;
 pub mod facts;

@@ -1,5 +1,4 @@
 use anyhow::Context as _;
-use clap::Parser;
 use stallwatch::{
     cli::{Cli, Command, LogFormat},
     config::Config,
@@ -19,7 +18,21 @@ fn init_logging(format: LogFormat, filter: Option<&str>) {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    if let Some(Command::Diagnose(args)) = &cli.command {
+        // A report on stdout; logs only when asked for (errors are part of the report).
+        let filter =
+            cli.run.log.clone().or_else(|| std::env::var("RUST_LOG").ok()).unwrap_or_else(|| "error".into());
+        init_logging(cli.run.log_format, Some(&filter));
+        let code = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(stallwatch::diagnose::main(&cli.run, args)),
+            Err(e) => {
+                eprintln!("error: starting the async runtime: {e}");
+                stallwatch::diagnose::EXIT_ERROR
+            }
+        };
+        return std::process::ExitCode::from(code);
+    }
     if let Some(Command::CheckConfig { file }) = &cli.command {
         return match Config::load(file) {
             Ok(c) => {

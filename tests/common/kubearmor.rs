@@ -1,0 +1,237 @@
+//! The KubeArmor story's fixtures and test operator, shared by the suites that tell it
+//! (PRODUCT §9): the KubeArmorConfig CRD, a KubeArmorConfig, its `kubearmor-app=kubearmor`
+//! DaemonSet, the operator's Deployment (so that its pod, readiness and restarts are real), and
+//! a small in-process operator that plays KubeArmor's role.
+//!
+//! The test operator reads the KubeArmorConfig, updates the DaemonSet when it "works" and writes
+//! `status.phase` through the status subresource as field manager `kubearmor-operator`. In
+//! `Stuck` mode it marks the config `Pending` and never touches the DaemonSet (KubeArmor #1842).
+
+use std::{
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use k8s_openapi::api::apps::v1::DaemonSet;
+use kube::{
+    Api,
+    api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+
+use super::{apply_crd, note, repo};
+
+pub const CR: &str = "kubearmorconfig-default";
+pub const DS: &str = "kubearmor-bpf-containerd-98c2c";
+pub const MANAGER: &str = "kubearmor-operator";
+pub const OPERATOR: &str = "kubearmor-operator";
+pub const CRD_NAME: &str = "kubearmorconfigs.operator.kubearmor.com";
+
+/// The real KubeArmorConfig CRD when ../shared is checked out (as in CI), else our own minimal one.
+pub fn ensure_crd() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let real = repo().join("../shared/fixtures/kubearmor/operator.kubearmor.com_kubearmorconfigs.yaml");
+        let path = if real.exists() { real } else { repo().join("tests/fixtures/kubearmorconfig-crd.yaml") };
+        note(format!("applying the KubeArmorConfig CRD from {}", path.display()));
+        apply_crd(&std::fs::read_to_string(&path).expect("reading the CRD"), CRD_NAME);
+    });
+}
+
+pub fn kac() -> ApiResource {
+    ApiResource {
+        group: "operator.kubearmor.com".into(),
+        version: "v1".into(),
+        api_version: "operator.kubearmor.com/v1".into(),
+        kind: "KubeArmorConfig".into(),
+        plural: "kubearmorconfigs".into(),
+    }
+}
+
+pub fn config_yaml(ns: &str, image: &str, init: &str) -> String {
+    format!(
+        r#"apiVersion: operator.kubearmor.com/v1
+kind: KubeArmorConfig
+metadata: {{name: {CR}, namespace: {ns}}}
+spec:
+  defaultFilePosture: audit
+  kubearmorImage: {{image: "{image}", imagePullPolicy: Always}}
+  kubearmorInitImage: {{image: "{init}", imagePullPolicy: Always}}
+"#
+    )
+}
+
+pub fn daemonset_yaml(ns: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: {DS}
+  namespace: {ns}
+  labels: {{kubearmor-app: kubearmor}}
+spec:
+  selector: {{matchLabels: {{kubearmor-app: kubearmor}}}}
+  updateStrategy: {{type: RollingUpdate, rollingUpdate: {{maxUnavailable: 1}}}}
+  template:
+    metadata:
+      labels: {{kubearmor-app: kubearmor}}
+    spec:
+      tolerations: [{{operator: Exists}}]
+      initContainers:
+        - {{name: init, image: "docker.io/kubearmor/kubearmor-init:v1"}}
+      containers:
+        - {{name: kubearmor, image: "docker.io/kubearmor/kubearmor:v1"}}
+"#
+    )
+}
+
+/// The operator's Deployment as KubeArmor ships it (label `kubearmor-app=kubearmor-operator`);
+/// kwok runs its pod, so readiness, restarts and `kubectl rollout restart` are real. The
+/// reconciling itself is done by [`Operator`].
+pub fn operator_deployment_yaml(ns: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {OPERATOR}
+  namespace: {ns}
+  labels: {{kubearmor-app: kubearmor-operator}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{kubearmor-app: kubearmor-operator}}}}
+  template:
+    metadata:
+      labels: {{kubearmor-app: kubearmor-operator}}
+    spec:
+      tolerations: [{{operator: Exists}}]
+      containers:
+        - {{name: kubearmor-operator, image: "docker.io/kubearmor/kubearmor-operator:v1"}}
+"#
+    )
+}
+
+/// The reference the test operator writes into the DaemonSet for a CR image.
+pub fn qualified(image: &str) -> String {
+    if image.split('/').next().is_some_and(|first| first.contains('.') || first.contains(':')) {
+        image.to_string()
+    } else {
+        format!("docker.io/{image}")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Rolls the CR's images into the DaemonSet; Running once rolled out, else Pending.
+    Working,
+    /// The bug: Pending while the DaemonSet differs from the CR, and never updates it.
+    Stuck,
+}
+
+pub struct Operator {
+    mode: Arc<Mutex<Mode>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Operator {
+    pub fn start(client: kube::Client, ns: &str) -> Operator {
+        let mode = Arc::new(Mutex::new(Mode::Working));
+        let crs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kac());
+        let dss: Api<DaemonSet> = Api::namespaced(client, ns);
+        let m = mode.clone();
+        let task = tokio::spawn(async move {
+            let mut last_err = String::new();
+            loop {
+                let mode = *m.lock().unwrap();
+                if let Err(e) = reconcile(&crs, &dss, mode).await {
+                    let e = e.to_string();
+                    if e != last_err {
+                        note(format!("test operator: {e} (retrying)"));
+                        last_err = e;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        Operator { mode, task }
+    }
+
+    pub fn set(&self, mode: Mode) {
+        note(format!("test operator: {mode:?}"));
+        *self.mode.lock().unwrap() = mode;
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn rolled_out(ds: &DaemonSet) -> bool {
+    let Some(s) = &ds.status else { return false };
+    s.observed_generation.unwrap_or(0) >= ds.metadata.generation.unwrap_or(0)
+        && s.desired_number_scheduled > 0
+        && s.updated_number_scheduled.unwrap_or(0) == s.desired_number_scheduled
+        && s.number_available.unwrap_or(0) == s.desired_number_scheduled
+        && s.number_unavailable.unwrap_or(0) == 0
+}
+
+pub fn image_of(ds: &DaemonSet, init: bool, name: &str) -> String {
+    let spec = ds.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+    let list = spec.and_then(|s| if init { s.init_containers.as_ref() } else { Some(&s.containers) });
+    list.and_then(|l| l.iter().find(|c| c.name == name)).and_then(|c| c.image.clone()).unwrap_or_default()
+}
+
+async fn reconcile(crs: &Api<DynamicObject>, dss: &Api<DaemonSet>, mode: Mode) -> Result<(), kube::Error> {
+    let cr = crs.get(CR).await?;
+    let want_main = qualified(
+        cr.data["spec"]["kubearmorImage"]["image"].as_str().unwrap_or("kubearmor/kubearmor:stable"),
+    );
+    let want_init = qualified(
+        cr.data["spec"]["kubearmorInitImage"]["image"].as_str().unwrap_or("kubearmor/kubearmor-init:stable"),
+    );
+    let mut ds = dss.get(DS).await?;
+    let differs = image_of(&ds, false, "kubearmor") != want_main || image_of(&ds, true, "init") != want_init;
+    let phase = match (mode, differs) {
+        (Mode::Working, true) => {
+            let spec = ds.spec.as_mut().and_then(|s| s.template.spec.as_mut()).expect("pod spec");
+            for c in spec.containers.iter_mut().filter(|c| c.name == "kubearmor") {
+                c.image = Some(want_main.clone());
+            }
+            for c in spec.init_containers.iter_mut().flatten().filter(|c| c.name == "init") {
+                c.image = Some(want_init.clone());
+            }
+            // A conflict is retried on the next pass (unlike the real operator).
+            dss.replace(DS, &PostParams { field_manager: Some(MANAGER.into()), ..Default::default() }, &ds)
+                .await?;
+            "Pending"
+        }
+        (_, true) => "Pending",
+        (_, false) if rolled_out(&ds) => "Running",
+        (_, false) => "Pending",
+    };
+    if cr.data["status"]["phase"].as_str() != Some(phase) {
+        set_phase(crs, phase).await?;
+    }
+    Ok(())
+}
+
+pub async fn set_phase(crs: &Api<DynamicObject>, phase: &str) -> Result<(), kube::Error> {
+    let message = match phase {
+        "Running" => "Kubearmor Application is Up and Running",
+        "Pending" => "Kubearmor Installation is in-progress",
+        "Error" => "Failed to install KubeArmor component(s)",
+        _ => "",
+    };
+    let pp = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
+    crs.patch_status(CR, &pp, &Patch::Merge(json!({"status": {"phase": phase, "message": message}}))).await?;
+    Ok(())
+}
+
+pub async fn set_cr_image(crs: &Api<DynamicObject>, image: &str) {
+    note(format!("platform team: spec.kubearmorImage.image = {image}"));
+    let pp = PatchParams { field_manager: Some("platform-team".into()), ..Default::default() };
+    crs.patch(CR, &pp, &Patch::Merge(json!({"spec": {"kubearmorImage": {"image": image}}})))
+        .await
+        .expect("patching the KubeArmorConfig");
+}

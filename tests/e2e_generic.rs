@@ -1,0 +1,632 @@
+//! Generic reliability scenarios (PRODUCT §11) on the real test control plane, against the real
+//! binary: controller down (generation lag), a CRD created late and deleted while watched, least
+//! privilege RBAC, the API server killed and restarted, and config hot reload.
+//!
+//! Tests that stop or kill a plane component take the write side of [`PLANE_LOCK`]; all others
+//! take the read side, so no test ever runs while the plane is being broken on purpose.
+
+mod common;
+
+use std::{
+    collections::BTreeSet,
+    time::{Duration, Instant},
+};
+
+use common::{Metrics, Ns, Restore, Stallwatch, apply, apply_crd, kubectl, kubectl_status, note, plane};
+use serde_json::{Value, json};
+use tokio::sync::RwLock;
+
+static PLANE_LOCK: RwLock<()> = RwLock::const_new(());
+
+fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    base.iter().chain(extra).copied().collect()
+}
+
+fn deployment_yaml(ns: &str, name: &str, image: &str, replicas: u32) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {ns}, labels: {{app: {name}}}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      tolerations: [{{operator: Exists}}]
+      containers: [{{name: {name}, image: "{image}"}}]
+"#
+    )
+}
+
+fn workloads_config(ns: &str, stalled_after: &str, extra_targets: &str) -> String {
+    format!(
+        "resync: 1m\nstalledAfter: {stalled_after}\ntargets:\n  - preset: workloads\n    namespaces: [{ns}]\n{extra_targets}"
+    )
+}
+
+/// The names of the objects of `kind` in `ns` that stallwatch serves (from `stallwatch_status`).
+fn served(m: &Metrics, kind: &str, ns: &str) -> BTreeSet<String> {
+    m.find("stallwatch_status", &[("kind", kind), ("namespace", ns)])
+        .iter()
+        .map(|s| s.label("name").to_string())
+        .collect()
+}
+
+fn api_names(resource: &str, ns: &str) -> BTreeSet<String> {
+    kubectl(&["-n", ns, "get", resource, "-o", "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}"])
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+const RELEVANT: &[&str] = &[
+    "stallwatch_status",
+    "stallwatch_generation",
+    "stallwatch_observed_generation",
+    "stallwatch_rollout",
+    "stallwatch_synced",
+    "stallwatch_objects",
+    "stallwatch_watch_errors",
+    "stallwatch_relists",
+    "stallwatch_config",
+];
+
+// ------------------------------------------------------------------ (a) controller down
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_manager_down_shows_generation_lag_then_converges() {
+    let _exclusive = PLANE_LOCK.write().await;
+    let ns = Ns::new("gen-kcm");
+    let ns = ns.name.as_str();
+    apply(&deployment_yaml(ns, "web", "example.com/web:v1", 2));
+    let sw = Stallwatch::start("kcm", &workloads_config(ns, "15s", ""), &plane().kubeconfig);
+    let web = [("kind", "Deployment"), ("namespace", ns), ("name", "web")];
+    sw.wait_for("Deployment web Current with 2 replicas", Duration::from_secs(60), RELEVANT, |m| {
+        m.is("stallwatch_status", &with(&web, &[("status", "Current")]), 1.0)
+            && m.is("stallwatch_generation_lag", &web, 0.0)
+            && m.is("stallwatch_rollout_complete", &web, 1.0)
+            && m.is("stallwatch_rollout_available", &web, 2.0)
+    });
+
+    let _restore = Restore("kcm");
+    plane().ctl(&["stop", "kcm"]);
+    kubectl(&["-n", ns, "set", "image", "deploy/web", "web=example.com/web:v2"]);
+    let t = Instant::now();
+    sw.wait_for(
+        "generation lag 1 while kube-controller-manager is down",
+        Duration::from_secs(10),
+        RELEVANT,
+        |m| {
+            m.is("stallwatch_generation_lag", &web, 1.0)
+                && m.is("stallwatch_generation", &web, 2.0)
+                && m.is("stallwatch_generation_observed", &web, 0.0)
+        },
+    );
+    let m = sw.wait_for("Stalled after stalledAfter (15s)", Duration::from_secs(40), RELEVANT, |m| {
+        m.is(
+            "stallwatch_status",
+            &with(&web, &[("status", "Stalled"), ("reason", "GenerationNotObserved")]),
+            1.0,
+        )
+    });
+    assert!(
+        t.elapsed() >= Duration::from_secs(13),
+        "Stalled too early ({:?}):\n{}",
+        t.elapsed(),
+        m.dump(&["stallwatch_status"])
+    );
+    assert!(
+        m.is("stallwatch_stalled", &with(&web, &[("reason", "GenerationNotObserved")]), 1.0),
+        "{}",
+        m.dump(&["stallwatch_stalled"])
+    );
+
+    plane().ctl(&["start", "kcm"]);
+    sw.wait_for("converged after kube-controller-manager is back", Duration::from_secs(90), RELEVANT, |m| {
+        m.is("stallwatch_generation_lag", &web, 0.0)
+            && m.is("stallwatch_status", &with(&web, &[("status", "Current")]), 1.0)
+            && m.is("stallwatch_rollout_complete", &web, 1.0)
+            && m.is("stallwatch_stalled", &with(&web, &[("reason", "")]), 0.0)
+    });
+    // Kubernetes agrees at that moment: the rollout really is complete, every pod on v2.
+    kubectl(&["-n", ns, "rollout", "status", "deploy/web", "--timeout=1s"]);
+    common::eventually("every live pod of web runs v2", Duration::from_secs(15), || {
+        let images = kubectl(&[
+            "-n",
+            ns,
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[*].spec.containers[0].image}",
+        ]);
+        let images: Vec<&str> = images.split_whitespace().collect();
+        if images == ["example.com/web:v2"; 2] { Ok(()) } else { Err(format!("{images:?}")) }
+    });
+}
+
+// ------------------------------------------------------------------ (b), (c) CRD lifecycle
+
+struct WidgetCrd {
+    group: String,
+}
+
+impl WidgetCrd {
+    fn new() -> WidgetCrd {
+        WidgetCrd { group: format!("{}.stallwatch.test", common::unique("e2e")) }
+    }
+    fn name(&self) -> String {
+        format!("widgets.{}", self.group)
+    }
+    fn resource_label(&self) -> String {
+        format!("{}/v1/Widget", self.group)
+    }
+    fn yaml(&self) -> String {
+        format!(
+            r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: widgets.{g}}}
+spec:
+  group: {g}
+  names: {{kind: Widget, listKind: WidgetList, plural: widgets, singular: widget}}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      subresources: {{status: {{}}}}
+      schema:
+        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#,
+            g = self.group
+        )
+    }
+    fn create(&self) {
+        apply_crd(&self.yaml(), &self.name());
+    }
+    fn widget(&self, ns: &str, name: &str) {
+        apply(&format!(
+            "apiVersion: {}/v1\nkind: Widget\nmetadata: {{name: {name}, namespace: {ns}}}\nspec: {{size: 1}}\n",
+            self.group
+        ));
+    }
+    fn config(&self, ns: &str) -> String {
+        format!(
+            "resync: 1m\ntargets:\n  - name: widgets\n    resource: {{group: {}, version: v1, kind: Widget}}\n    namespaces: [{ns}]\n",
+            self.group
+        )
+    }
+}
+
+impl Drop for WidgetCrd {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ =
+                common::try_kubectl(&["delete", "crd", &self.name(), "--ignore-not-found", "--wait=false"]);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_created_after_start_is_picked_up_without_restart() {
+    let _shared = PLANE_LOCK.read().await;
+    let ns = Ns::new("gen-crd-late");
+    let ns = ns.name.as_str();
+    let crd = WidgetCrd::new();
+    let res = crd.resource_label();
+    let w = [("resource", res.as_str()), ("watch_namespace", ns)];
+    let sw = Stallwatch::start("crd-late", &crd.config(ns), &plane().kubeconfig);
+    sw.wait_for("unknown kind: synced 0, not_found counted", Duration::from_secs(20), RELEVANT, |m| {
+        m.is("stallwatch_synced", &w, 0.0)
+            && m.sum("stallwatch_watch_errors_total", &with(&w, &[("cause", "not_found")])) >= 1.0
+    });
+    let (code, _) = sw.get("/readyz").expect("/readyz");
+    assert_eq!(
+        code, 200,
+        "/readyz: a missing CRD is a definitive answer and must not keep the exporter unready"
+    );
+
+    crd.create();
+    crd.widget(ns, "w1");
+    let m = sw.wait_for(
+        "the CRD created later is picked up: synced 1, object served",
+        Duration::from_secs(60),
+        RELEVANT,
+        |m| m.is("stallwatch_synced", &w, 1.0) && served(m, "Widget", ns).contains("w1"),
+    );
+    assert!(
+        m.is("stallwatch_generation", &[("kind", "Widget"), ("namespace", ns), ("name", "w1")], 1.0),
+        "{}",
+        m.dump(&["stallwatch_generation"])
+    );
+    assert!(sw.get("/healthz").is_ok_and(|(c, _)| c == 200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crd_deleted_while_watched_drops_objects_and_recovers_when_recreated() {
+    let _shared = PLANE_LOCK.read().await;
+    let ns = Ns::new("gen-crd-del");
+    let ns = ns.name.as_str();
+    let crd = WidgetCrd::new();
+    crd.create();
+    crd.widget(ns, "w1");
+    crd.widget(ns, "w2");
+    let res = crd.resource_label();
+    let w = [("resource", res.as_str()), ("watch_namespace", ns)];
+    let mut sw = Stallwatch::start("crd-del", &crd.config(ns), &plane().kubeconfig);
+    let m = sw.wait_for("both widgets served", Duration::from_secs(30), RELEVANT, |m| {
+        m.is("stallwatch_synced", &w, 1.0)
+            && served(m, "Widget", ns) == BTreeSet::from(["w1".into(), "w2".into()])
+    });
+    let not_found0 = m.sum("stallwatch_watch_errors_total", &with(&w, &[("cause", "not_found")]));
+
+    note(format!("deleting CRD {}", crd.name()));
+    kubectl(&["delete", "crd", &crd.name(), "--timeout=60s"]);
+    sw.wait_for("objects gone, synced 0, not_found counted", Duration::from_secs(60), RELEVANT, |m| {
+        served(m, "Widget", ns).is_empty()
+            && m.is("stallwatch_objects", &w, 0.0)
+            && m.is("stallwatch_synced", &w, 0.0)
+            && m.sum("stallwatch_watch_errors_total", &with(&w, &[("cause", "not_found")])) > not_found0
+    });
+    assert!(sw.alive(), "stallwatch exited after its CRD was deleted");
+    assert!(sw.get("/healthz").is_ok_and(|(c, _)| c == 200));
+
+    crd.create();
+    crd.widget(ns, "w3");
+    sw.wait_for(
+        "recreated CRD picked up again: only the new object",
+        Duration::from_secs(60),
+        RELEVANT,
+        |m| m.is("stallwatch_synced", &w, 1.0) && served(m, "Widget", ns) == BTreeSet::from(["w3".into()]),
+    );
+    assert!(sw.alive());
+}
+
+// ------------------------------------------------------------------ (d) least privilege
+
+/// The ClusterRole rules of the kustomize base (the standalone install's RBAC).
+fn kustomize_rules() -> Value {
+    let path = common::repo().join("deploy/kustomize/base/rbac.yaml");
+    let text = std::fs::read_to_string(&path).expect("deploy/kustomize/base/rbac.yaml");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("parsing rbac.yaml");
+    let role = docs.into_iter().find(|d| d["kind"] == "ClusterRole").expect("a ClusterRole in rbac.yaml");
+    role["rules"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_privilege_service_account_works_and_forbidden_target_is_reported() {
+    let _shared = PLANE_LOCK.read().await;
+    let ns = Ns::new("gen-rbac");
+    let ns = ns.name.as_str();
+    let rules = kustomize_rules();
+    for rule in rules.as_array().expect("rules") {
+        for verb in rule["verbs"].as_array().expect("verbs") {
+            assert!(
+                matches!(verb.as_str(), Some("get" | "list" | "watch")),
+                "deploy/kustomize/base/rbac.yaml grants {verb} on {}",
+                rule["resources"]
+            );
+        }
+    }
+    let role = format!("stallwatch-e2e-{ns}");
+    let objects = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "stallwatch", "namespace": ns}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": role}, "rules": rules},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+         "subjects": [{"kind": "ServiceAccount", "name": "stallwatch", "namespace": ns}]},
+    ]});
+    apply(&objects.to_string());
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = common::try_kubectl(&[
+                "delete",
+                "clusterrole,clusterrolebinding",
+                &self.0,
+                "--ignore-not-found",
+            ]);
+        }
+    }
+    let _cleanup = Cleanup(role.clone());
+    apply(&deployment_yaml(ns, "web", "example.com/web:v1", 1));
+    kubectl(&["-n", ns, "create", "configmap", "cm1", "--from-literal=a=b"]);
+
+    let sa = format!("system:serviceaccount:{ns}:stallwatch");
+    let can = |verb: &str, resource: &str| {
+        kubectl_status(&["auth", "can-i", verb, resource, "-n", ns, "--as", &sa]).0
+    };
+    for (verb, resource) in
+        [("list", "deployments.apps"), ("watch", "daemonsets.apps"), ("get", "statefulsets.apps")]
+    {
+        assert!(can(verb, resource), "the ServiceAccount cannot {verb} {resource}");
+    }
+    for resource in ["secrets", "configmaps"] {
+        for verb in ["get", "list", "watch"] {
+            assert!(!can(verb, resource), "the ServiceAccount can {verb} {resource}");
+        }
+    }
+    for resource in [
+        "deployments.apps",
+        "daemonsets.apps",
+        "pods",
+        "configmaps",
+        "secrets",
+        "nodes",
+        "events",
+        "kubearmorconfigs.operator.kubearmor.com",
+    ] {
+        for verb in ["create", "update", "patch", "delete", "deletecollection"] {
+            assert!(!can(verb, resource), "the ServiceAccount can {verb} {resource}");
+        }
+    }
+    assert!(!can("*", "*"), "the ServiceAccount has wildcard rights");
+
+    let token = kubectl(&["-n", ns, "create", "token", "stallwatch", "--duration=1h"]);
+    let dir = std::env::temp_dir().join(common::unique("stallwatch-e2e-rbac"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    common::write_kubeconfig(&kubeconfig, plane().apiserver_url(), Some(token.trim()));
+    let config = workloads_config(
+        ns,
+        "15m",
+        &format!(
+            "  - name: configmaps\n    resource: {{version: v1, kind: ConfigMap}}\n    namespaces: [{ns}]\n"
+        ),
+    );
+    let sw = Stallwatch::start("rbac", &config, &kubeconfig);
+    let deploy = [("resource", "apps/v1/Deployment"), ("watch_namespace", ns)];
+    let cms = [("resource", "v1/ConfigMap"), ("watch_namespace", ns)];
+    let m = sw.wait_for(
+        "granted targets synced, the ConfigMap target forbidden",
+        Duration::from_secs(30),
+        RELEVANT,
+        |m| {
+            m.is("stallwatch_synced", &deploy, 1.0)
+                && m.is(
+                    "stallwatch_synced",
+                    &[("resource", "apps/v1/DaemonSet"), ("watch_namespace", ns)],
+                    1.0,
+                )
+                && m.is(
+                    "stallwatch_synced",
+                    &[("resource", "apps/v1/StatefulSet"), ("watch_namespace", ns)],
+                    1.0,
+                )
+                && served(m, "Deployment", ns).contains("web")
+                && m.is("stallwatch_synced", &cms, 0.0)
+                && m.sum("stallwatch_watch_errors_total", &with(&cms, &[("cause", "forbidden")])) >= 1.0
+        },
+    );
+    assert!(served(&m, "ConfigMap", ns).is_empty(), "{}", m.dump(&["stallwatch_status"]));
+    assert!(
+        m.find("stallwatch_api_requests_total", &with(&cms, &[("code", "403")]))
+            .iter()
+            .any(|s| s.value >= 1.0),
+        "{}",
+        m.dump(&["stallwatch_api_requests"])
+    );
+    let (code, _) = sw.get("/readyz").expect("/readyz");
+    assert_eq!(code, 200, "/readyz: a forbidden target must not keep the exporter unready");
+    // Only reads were ever sent.
+    for r in m.find("stallwatch_api_requests_total", &[]) {
+        assert!(matches!(r.label("verb"), "list" | "watch" | "get"), "a non-read request: {r}");
+    }
+    drop(sw);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ------------------------------------------------------------------ (e) API server killed
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apiserver_killed_and_restarted_keeps_serving_and_recovers_without_ghosts() {
+    let _exclusive = PLANE_LOCK.write().await;
+    let ns = Ns::new("gen-api");
+    let ns = ns.name.as_str();
+    apply(&deployment_yaml(ns, "d1", "example.com/d:v1", 1));
+    apply(&deployment_yaml(ns, "d2", "example.com/d:v1", 1));
+    let mut sw = Stallwatch::start("apiserver", &workloads_config(ns, "15m", ""), &plane().kubeconfig);
+    let w = [("resource", "apps/v1/Deployment"), ("watch_namespace", ns)];
+    let both = BTreeSet::from(["d1".to_string(), "d2".to_string()]);
+    sw.wait_for("d1 and d2 served", Duration::from_secs(30), RELEVANT, |m| {
+        m.is("stallwatch_synced", &w, 1.0) && served(m, "Deployment", ns) == both
+    });
+
+    let _restore = Restore("apiserver");
+    plane().ctl(&["kill", "apiserver"]);
+    let outage = Instant::now();
+    let mut healthz_checks = 0;
+    let m = sw.wait_for(
+        "API down: synced 0, last known objects still served, /healthz 200",
+        Duration::from_secs(60),
+        RELEVANT,
+        |m| {
+            let healthy = sw.get("/healthz").is_ok_and(|(c, _)| c == 200);
+            assert!(healthy, "/healthz failed during the API outage");
+            healthz_checks += 1;
+            m.is("stallwatch_synced", &w, 0.0) && served(m, "Deployment", ns) == both
+        },
+    );
+    assert!(
+        m.sum("stallwatch_watch_errors_total", &with(&w, &[("cause", "connect")])) >= 1.0,
+        "{}",
+        m.dump(&["stallwatch_watch_errors"])
+    );
+
+    // A change the watch cannot deliver: d2 deleted behind the API server's back, in etcd.
+    let etcd = &plane().env["ETCD_URL"];
+    let key = base64(&format!("/registry/deployments/{ns}/d2"));
+    let out = std::process::Command::new("curl")
+        .args(["-fsS", "--max-time", "10", "-X", "POST", &format!("{etcd}/v3/kv/deleterange"), "-d"])
+        .arg(json!({"key": key}).to_string())
+        .output()
+        .expect("curl");
+    let body = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && body.contains("\"deleted\":\"1\""),
+        "etcd deleterange: {body} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A real outage, long enough for the reconnect backoff to grow: for OUTAGE the last known
+    // state stays served, marked by synced 0, and /healthz stays 200 (a fixed observation
+    // window, checked on every poll).
+    const OUTAGE: Duration = Duration::from_secs(20);
+    while outage.elapsed() < OUTAGE {
+        let m = sw.scrape().expect("scrape during the outage");
+        assert_eq!(served(&m, "Deployment", ns), both, "last known state must be served during the outage");
+        assert!(
+            m.is("stallwatch_synced", &w, 0.0),
+            "synced during the outage:\n{}",
+            m.dump(&["stallwatch_synced"])
+        );
+        assert!(sw.get("/healthz").is_ok_and(|(c, _)| c == 200), "/healthz failed during the API outage");
+        assert!(sw.alive(), "stallwatch exited during the API outage");
+        healthz_checks += 1;
+        std::thread::sleep(common::POLL);
+    }
+
+    plane().ctl(&["start", "apiserver"]);
+    note(format!(
+        "API server back after {:.1}s ({healthz_checks} /healthz checks during the outage)",
+        outage.elapsed().as_secs_f64()
+    ));
+    let t = Instant::now();
+    let m =
+        // Recovery within the reconnect backoff cap (30 s + 25% jitter) plus one list.
+        sw.wait_for("synced again, no ghost (d2 gone), d1 kept", Duration::from_secs(40), RELEVANT, |m| {
+            m.is("stallwatch_synced", &w, 1.0)
+                && served(m, "Deployment", ns) == BTreeSet::from(["d1".to_string()])
+        });
+    note(format!("recovered {:.1}s after the API server was ready", t.elapsed().as_secs_f64()));
+    assert_eq!(served(&m, "Deployment", ns), api_names("deployments", ns), "stallwatch and the API disagree");
+    assert!(m.is("stallwatch_objects", &w, 1.0), "{}", m.dump(&["stallwatch_objects"]));
+
+    // Nothing lost after recovery: the watch runs again.
+    apply(&deployment_yaml(ns, "d3", "example.com/d:v1", 1));
+    let m = sw.wait_for("a new object after recovery arrives", Duration::from_secs(15), RELEVANT, |m| {
+        served(m, "Deployment", ns) == BTreeSet::from(["d1".to_string(), "d3".to_string()])
+    });
+    assert_eq!(served(&m, "Deployment", ns), api_names("deployments", ns));
+    assert!(sw.alive());
+}
+
+fn base64(s: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------ (f) config hot reload
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_hot_reload_by_file_change_and_sighup_and_invalid_config_is_rejected() {
+    let _shared = PLANE_LOCK.read().await;
+    let ns = Ns::new("gen-reload");
+    let ns = ns.name.as_str();
+    apply(&deployment_yaml(ns, "web", "example.com/web:v1", 1));
+    kubectl(&["-n", ns, "create", "configmap", "cm1", "--from-literal=a=b"]);
+    kubectl(&["-n", ns, "create", "service", "clusterip", "svc1", "--tcp=80:80"]);
+    let base = workloads_config(ns, "15m", "");
+    let sw = Stallwatch::start("reload", &base, &plane().kubeconfig);
+    let deploy = [("resource", "apps/v1/Deployment"), ("watch_namespace", ns)];
+    let cms = [("resource", "v1/ConfigMap"), ("watch_namespace", ns)];
+    let svcs = [("resource", "v1/Service"), ("watch_namespace", ns)];
+    let m = sw.wait_for("initial config served", Duration::from_secs(30), RELEVANT, |m| {
+        m.is("stallwatch_synced", &deploy, 1.0) && m.is("stallwatch_config_last_reload_successful", &[], 1.0)
+    });
+    let ts0 = m.value("stallwatch_config_last_reload_timestamp_seconds", &[]).expect("reload timestamp");
+
+    let cm_target = format!(
+        "  - name: configmaps\n    resource: {{version: v1, kind: ConfigMap}}\n    namespaces: [{ns}]\n"
+    );
+    let with_cms = workloads_config(ns, "15m", &cm_target);
+    sw.write_config(&with_cms);
+    let m = sw.wait_for(
+        "file change: the new ConfigMap target appears",
+        Duration::from_secs(15),
+        RELEVANT,
+        |m| {
+            m.is("stallwatch_synced", &cms, 1.0)
+                && served(m, "ConfigMap", ns).contains("cm1")
+                && m.is("stallwatch_config_last_reload_successful", &[], 1.0)
+                && m.value("stallwatch_config_last_reload_timestamp_seconds", &[]).is_some_and(|t| t > ts0)
+        },
+    );
+    assert!(served(&m, "Deployment", ns).contains("web"));
+    let ts1 = m.value("stallwatch_config_last_reload_timestamp_seconds", &[]).unwrap();
+
+    sw.write_config("resync: banana\ntargets: [{preset: workloads}]\n");
+    let m = sw.wait_for(
+        "invalid config rejected, old targets still served",
+        Duration::from_secs(15),
+        RELEVANT,
+        |m| m.is("stallwatch_config_last_reload_successful", &[], 0.0),
+    );
+    assert!(
+        m.is("stallwatch_synced", &cms, 1.0) && m.is("stallwatch_synced", &deploy, 1.0),
+        "{}",
+        m.dump(&["stallwatch_synced"])
+    );
+    assert!(served(&m, "ConfigMap", ns).contains("cm1") && served(&m, "Deployment", ns).contains("web"));
+    assert_eq!(
+        m.value("stallwatch_config_last_reload_timestamp_seconds", &[]),
+        Some(ts1),
+        "a rejected reload must not move the success timestamp"
+    );
+    let log = sw.log_text();
+    assert!(
+        log.contains("banana"),
+        "the rejected reload's log names the problem; log tail:\n{}",
+        sw.log_tail(10)
+    );
+
+    // SIGHUP: replace the file without changing its mtime (rename of a file whose mtime was set
+    // back), so only the signal can trigger the reload.
+    let old_mtime = std::fs::metadata(&sw.config).and_then(|m| m.modified()).expect("mtime");
+    let svc_target =
+        format!("  - name: services\n    resource: {{version: v1, kind: Service}}\n    namespaces: [{ns}]\n");
+    let tmp = sw.config.with_extension("next");
+    std::fs::write(&tmp, workloads_config(ns, "15m", &format!("{cm_target}{svc_target}"))).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .and_then(|f| f.set_modified(old_mtime))
+        .expect("set mtime");
+    std::fs::rename(&tmp, &sw.config).unwrap();
+    // Bounded negative check: without the signal nothing reloads (the poller checks every 2 s).
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(2500) {
+        let m = sw.scrape().expect("scrape");
+        assert!(
+            m.find("stallwatch_synced", &svcs).is_empty()
+                && m.is("stallwatch_config_last_reload_successful", &[], 0.0),
+            "reloaded without SIGHUP although the file's mtime did not change:\n{}",
+            m.dump(&["stallwatch_synced", "stallwatch_config"])
+        );
+        std::thread::sleep(common::POLL);
+    }
+    sw.signal(libc::SIGHUP);
+    sw.wait_for("SIGHUP reloads: the Service target appears", Duration::from_secs(15), RELEVANT, |m| {
+        m.is("stallwatch_synced", &svcs, 1.0)
+            && served(m, "Service", ns).contains("svc1")
+            && m.is("stallwatch_config_last_reload_successful", &[], 1.0)
+            && m.value("stallwatch_config_last_reload_timestamp_seconds", &[]).is_some_and(|t| t > ts1)
+            && m.is("stallwatch_synced", &cms, 1.0)
+    });
+}

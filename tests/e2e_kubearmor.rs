@@ -1,0 +1,711 @@
+//! The KubeArmor story of PRODUCT §9 on the real test control plane, against the real binary.
+//!
+//! A test operator plays KubeArmor's operator: it reads the KubeArmorConfig, updates the
+//! `kubearmor-app=kubearmor` DaemonSet when it "works", and writes `status.phase` through the
+//! status subresource as field manager `kubearmor-operator`. In "stuck" mode it marks the
+//! config `Pending` and never touches the DaemonSet (KubeArmor issue #1842).
+//!
+//! 1. Converged.
+//! 2. Image changed, operator stuck: mismatch, time in Pending, generation not observed, Stalled.
+//! 3. Operator "restarted": every signal converges.
+//! 4. A healthy rollout while nodes come and go is never Stalled.
+//! 5. (A separate test) watch events lost by a proxy are found and corrected at the next re-list.
+
+mod common;
+
+use std::{
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use common::{
+    Metrics, Ns, Stallwatch, apply, apply_crd, eventually_async, kubectl, note, plane, proxy::DropProxy,
+};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use kube::{
+    Api,
+    api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
+};
+use serde_json::json;
+
+const CR: &str = "kubearmorconfig-default";
+const DS: &str = "kubearmor-bpf-containerd-98c2c";
+const MANAGER: &str = "kubearmor-operator";
+const CRD_NAME: &str = "kubearmorconfigs.operator.kubearmor.com";
+
+// ------------------------------------------------------------------ fixtures
+
+/// The real KubeArmorConfig CRD when ../shared is checked out (as in CI), else our own minimal one.
+fn ensure_crd() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let real =
+            common::repo().join("../shared/fixtures/kubearmor/operator.kubearmor.com_kubearmorconfigs.yaml");
+        let path =
+            if real.exists() { real } else { common::repo().join("tests/fixtures/kubearmorconfig-crd.yaml") };
+        note(format!("applying the KubeArmorConfig CRD from {}", path.display()));
+        apply_crd(&std::fs::read_to_string(&path).expect("reading the CRD"), CRD_NAME);
+    });
+}
+
+fn kac() -> ApiResource {
+    ApiResource {
+        group: "operator.kubearmor.com".into(),
+        version: "v1".into(),
+        api_version: "operator.kubearmor.com/v1".into(),
+        kind: "KubeArmorConfig".into(),
+        plural: "kubearmorconfigs".into(),
+    }
+}
+
+fn config_yaml(ns: &str, image: &str, init: &str) -> String {
+    format!(
+        r#"apiVersion: operator.kubearmor.com/v1
+kind: KubeArmorConfig
+metadata: {{name: {CR}, namespace: {ns}}}
+spec:
+  defaultFilePosture: audit
+  kubearmorImage: {{image: "{image}", imagePullPolicy: Always}}
+  kubearmorInitImage: {{image: "{init}", imagePullPolicy: Always}}
+"#
+    )
+}
+
+fn daemonset_yaml(ns: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: {DS}
+  namespace: {ns}
+  labels: {{kubearmor-app: kubearmor}}
+spec:
+  selector: {{matchLabels: {{kubearmor-app: kubearmor}}}}
+  updateStrategy: {{type: RollingUpdate, rollingUpdate: {{maxUnavailable: 1}}}}
+  template:
+    metadata:
+      labels: {{kubearmor-app: kubearmor}}
+    spec:
+      tolerations: [{{operator: Exists}}]
+      initContainers:
+        - {{name: init, image: "docker.io/kubearmor/kubearmor-init:v1"}}
+      containers:
+        - {{name: kubearmor, image: "docker.io/kubearmor/kubearmor:v1"}}
+"#
+    )
+}
+
+/// The stallwatch config of the story: the kubearmor preset on the test namespace.
+fn sw_config(ns: &str, stalled_after: &str, resync: &str) -> String {
+    format!(
+        "resync: {resync}\nstalledAfter: {stalled_after}\ntargets:\n  - preset: kubearmor\n    namespace: {ns}\n"
+    )
+}
+
+/// The reference the test operator writes into the DaemonSet for a CR image.
+fn qualified(image: &str) -> String {
+    if image.split('/').next().is_some_and(|first| first.contains('.') || first.contains(':')) {
+        image.to_string()
+    } else {
+        format!("docker.io/{image}")
+    }
+}
+
+// ------------------------------------------------------------------ the test operator
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Rolls the CR's images into the DaemonSet; Running once rolled out, else Pending.
+    Working,
+    /// The bug: Pending while the DaemonSet differs from the CR, and never updates it.
+    Stuck,
+}
+
+struct Operator {
+    mode: Arc<Mutex<Mode>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Operator {
+    fn start(client: kube::Client, ns: &str) -> Operator {
+        let mode = Arc::new(Mutex::new(Mode::Working));
+        let crs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kac());
+        let dss: Api<DaemonSet> = Api::namespaced(client, ns);
+        let m = mode.clone();
+        let task = tokio::spawn(async move {
+            let mut last_err = String::new();
+            loop {
+                let mode = *m.lock().unwrap();
+                if let Err(e) = reconcile(&crs, &dss, mode).await {
+                    let e = e.to_string();
+                    if e != last_err {
+                        note(format!("test operator: {e} (retrying)"));
+                        last_err = e;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        Operator { mode, task }
+    }
+
+    fn set(&self, mode: Mode) {
+        note(format!("test operator: {mode:?}"));
+        *self.mode.lock().unwrap() = mode;
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn rolled_out(ds: &DaemonSet) -> bool {
+    let Some(s) = &ds.status else { return false };
+    s.observed_generation.unwrap_or(0) >= ds.metadata.generation.unwrap_or(0)
+        && s.desired_number_scheduled > 0
+        && s.updated_number_scheduled.unwrap_or(0) == s.desired_number_scheduled
+        && s.number_available.unwrap_or(0) == s.desired_number_scheduled
+        && s.number_unavailable.unwrap_or(0) == 0
+}
+
+fn image_of(ds: &DaemonSet, init: bool, name: &str) -> String {
+    let spec = ds.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+    let list = spec.and_then(|s| if init { s.init_containers.as_ref() } else { Some(&s.containers) });
+    list.and_then(|l| l.iter().find(|c| c.name == name)).and_then(|c| c.image.clone()).unwrap_or_default()
+}
+
+async fn reconcile(crs: &Api<DynamicObject>, dss: &Api<DaemonSet>, mode: Mode) -> Result<(), kube::Error> {
+    let cr = crs.get(CR).await?;
+    let want_main = qualified(
+        cr.data["spec"]["kubearmorImage"]["image"].as_str().unwrap_or("kubearmor/kubearmor:stable"),
+    );
+    let want_init = qualified(
+        cr.data["spec"]["kubearmorInitImage"]["image"].as_str().unwrap_or("kubearmor/kubearmor-init:stable"),
+    );
+    let mut ds = dss.get(DS).await?;
+    let differs = image_of(&ds, false, "kubearmor") != want_main || image_of(&ds, true, "init") != want_init;
+    let phase = match (mode, differs) {
+        (Mode::Working, true) => {
+            let spec = ds.spec.as_mut().and_then(|s| s.template.spec.as_mut()).expect("pod spec");
+            for c in spec.containers.iter_mut().filter(|c| c.name == "kubearmor") {
+                c.image = Some(want_main.clone());
+            }
+            for c in spec.init_containers.iter_mut().flatten().filter(|c| c.name == "init") {
+                c.image = Some(want_init.clone());
+            }
+            // A conflict is retried on the next pass (unlike the real operator).
+            dss.replace(DS, &PostParams { field_manager: Some(MANAGER.into()), ..Default::default() }, &ds)
+                .await?;
+            "Pending"
+        }
+        (_, true) => "Pending",
+        (_, false) if rolled_out(&ds) => "Running",
+        (_, false) => "Pending",
+    };
+    if cr.data["status"]["phase"].as_str() != Some(phase) {
+        set_phase(crs, phase).await?;
+    }
+    Ok(())
+}
+
+async fn set_phase(crs: &Api<DynamicObject>, phase: &str) -> Result<(), kube::Error> {
+    let message = match phase {
+        "Running" => "Kubearmor Application is Up and Running",
+        "Pending" => "Kubearmor Installation is in-progress",
+        "Error" => "Failed to install KubeArmor component(s)",
+        _ => "",
+    };
+    let pp = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
+    crs.patch_status(CR, &pp, &Patch::Merge(json!({"status": {"phase": phase, "message": message}}))).await?;
+    Ok(())
+}
+
+async fn set_cr_image(crs: &Api<DynamicObject>, image: &str) {
+    note(format!("platform team: spec.kubearmorImage.image = {image}"));
+    let pp = PatchParams { field_manager: Some("platform-team".into()), ..Default::default() };
+    crs.patch(CR, &pp, &Patch::Merge(json!({"spec": {"kubearmorImage": {"image": image}}})))
+        .await
+        .expect("patching the KubeArmorConfig");
+}
+
+async fn daemonset_state(dss: &Api<DaemonSet>) -> Result<DaemonSet, String> {
+    dss.get(DS).await.map_err(|e| e.to_string())
+}
+
+// ------------------------------------------------------------------ label sets
+
+fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    base.iter().chain(extra).copied().collect()
+}
+
+fn cr_labels(ns: &str) -> [(&'static str, &str); 3] {
+    [("kind", "KubeArmorConfig"), ("namespace", ns), ("name", CR)]
+}
+
+fn ds_labels(ns: &str) -> [(&'static str, &str); 3] {
+    [("kind", "DaemonSet"), ("namespace", ns), ("name", DS)]
+}
+
+fn status_is(m: &Metrics, base: &[(&str, &str)], status: &str) -> bool {
+    m.is("stallwatch_status", &with(base, &[("status", status)]), 1.0)
+}
+
+/// The status series of an object, for messages.
+fn status_of(m: &Metrics, base: &[(&str, &str)]) -> String {
+    m.find("stallwatch_status", base)
+        .iter()
+        .map(|s| format!("{}/{}", s.label("status"), s.label("reason")))
+        .collect()
+}
+
+/// The cluster after node churn: the deleted node is gone, no pod is left on it, and every node
+/// runs exactly one live pod of the DaemonSet with `image`.
+fn settled_after_churn(ns: &str, victim: &str, image: &str) -> Result<(), String> {
+    if common::try_kubectl(&["get", "node", victim]).is_ok() {
+        return Err(format!("node {victim} still exists"));
+    }
+    let pods = kubectl(&[
+        "-n",
+        ns,
+        "get",
+        "pods",
+        "-l",
+        "kubearmor-app=kubearmor",
+        "-o",
+        r#"jsonpath={range .items[*]}{.spec.nodeName}|{.spec.containers[0].image}|{.metadata.deletionTimestamp}|{.status.phase}{"\n"}{end}"#,
+    ]);
+    let pods: Vec<&str> = pods.lines().filter(|l| !l.is_empty()).collect();
+    let ok = pods.len() == node_count()
+        && pods.iter().all(|p| {
+            let f: Vec<&str> = p.split('|').collect();
+            f.len() == 4 && f[0] != victim && f[1] == image && f[2].is_empty() && f[3] == "Running"
+        });
+    if ok { Ok(()) } else { Err(format!("pods (node|image|deleting|phase): {pods:?}")) }
+}
+
+fn node_count() -> usize {
+    kubectl(&["get", "nodes", "-o", "name"]).lines().filter(|l| !l.trim().is_empty()).count()
+}
+
+const RELEVANT: &[&str] = &[
+    "stallwatch_status",
+    "stallwatch_phase",
+    "stallwatch_generation",
+    "stallwatch_image",
+    "stallwatch_rollout",
+    "stallwatch_workload",
+    "stallwatch_stalled",
+    "stallwatch_synced",
+    "stallwatch_watch_errors",
+];
+
+// ------------------------------------------------------------------ the story
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubearmor_story() {
+    let t_story = Instant::now();
+    plane();
+    ensure_crd();
+    let ns = Ns::new("ka-story");
+    let ns = ns.name.as_str();
+    let client = common::client().await;
+    let crs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kac());
+    let dss: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+    let cr = cr_labels(ns);
+    let ds = ds_labels(ns);
+
+    // ---- 1. converged
+    let t = Instant::now();
+    note("step 1: KubeArmorConfig and its DaemonSet, converged");
+    apply(&config_yaml(ns, "kubearmor/kubearmor:v1", "kubearmor/kubearmor-init:v1"));
+    apply(&daemonset_yaml(ns));
+    let operator = Operator::start(client.clone(), ns);
+    let nodes = node_count();
+    let ds_now = eventually_async(
+        "DaemonSet rolled out on every node, CR Running",
+        Duration::from_secs(90),
+        || async {
+            let d = daemonset_state(&dss).await?;
+            let c = crs.get(CR).await.map_err(|e| e.to_string())?;
+            let phase = c.data["status"]["phase"].as_str().unwrap_or("").to_string();
+            let desired = d.status.as_ref().map_or(0, |s| s.desired_number_scheduled) as usize;
+            if rolled_out(&d) && desired == nodes && phase == "Running" {
+                Ok(d)
+            } else {
+                Err(format!("phase {phase:?}, desired {desired}/{nodes} nodes, status {:?}", d.status))
+            }
+        },
+    )
+    .await;
+    assert_eq!(image_of(&ds_now, true, "init"), "docker.io/kubearmor/kubearmor-init:v1");
+
+    let sw = Stallwatch::start("story", &sw_config(ns, "15s", "1m"), &plane().kubeconfig);
+    let m = sw.wait_for(
+        "step 1: KubeArmorConfig Current, images match, rollout complete",
+        Duration::from_secs(30),
+        RELEVANT,
+        |m| {
+            status_is(m, &cr, "Current")
+                && m.is(
+                    "stallwatch_image_mismatch",
+                    &with(&cr, &[("slot", "kubearmor"), ("workload", DS), ("container", "kubearmor")]),
+                    0.0,
+                )
+                && m.sum("stallwatch_image_mismatch", &cr) == 0.0
+                && m.is("stallwatch_rollout_complete", &ds, 1.0)
+        },
+    );
+    assert!(
+        m.is("stallwatch_phase", &with(&cr, &[("phase", "Running")]), 1.0),
+        "{}",
+        m.dump(&["stallwatch_phase"])
+    );
+    assert!(m.is("stallwatch_generation_observed", &cr, 1.0), "{}", m.dump(&["stallwatch_generation"]));
+    assert!(
+        m.is("stallwatch_stalled", &with(&cr, &[("reason", "")]), 0.0),
+        "{}",
+        m.dump(&["stallwatch_stalled"])
+    );
+    let mm = m.find("stallwatch_image_mismatch", &with(&cr, &[("slot", "kubearmor")]));
+    assert_eq!(mm[0].label("desired"), "kubearmor/kubearmor:v1");
+    assert_eq!(mm[0].label("actual"), "docker.io/kubearmor/kubearmor:v1");
+    assert_eq!(mm[0].label("workload_kind"), "DaemonSet");
+    assert_eq!(mm[0].label("workload_namespace"), ns);
+    let writes = m.find("stallwatch_status_write_timestamp_seconds", &with(&cr, &[("manager", MANAGER)]));
+    assert_eq!(writes.len(), 1, "status writes of {MANAGER}: {}", m.dump(&["stallwatch_status_write"]));
+    sw.capture();
+    note(format!("step 1 done in {:.1}s", t.elapsed().as_secs_f64()));
+
+    // ---- 2. the image changes, the operator is stuck
+    let t = Instant::now();
+    note(
+        "step 2: spec.kubearmorImage.image -> v2; the operator marks Pending and never updates the DaemonSet",
+    );
+    operator.set(Mode::Stuck);
+    set_cr_image(&crs, "kubearmor/kubearmor:v2").await;
+    let mismatch = with(
+        &cr,
+        &[
+            ("slot", "kubearmor"),
+            ("workload_kind", "DaemonSet"),
+            ("workload_namespace", ns),
+            ("workload", DS),
+            ("container", "kubearmor"),
+            ("desired", "kubearmor/kubearmor:v2"),
+            ("actual", "docker.io/kubearmor/kubearmor:v1"),
+        ],
+    );
+    let m1 = sw.wait_for(
+        "step 2: image mismatch, Pending, generation not observed",
+        Duration::from_secs(15),
+        RELEVANT,
+        |m| {
+            m.is("stallwatch_image_mismatch", &mismatch, 1.0)
+                && m.is("stallwatch_phase", &with(&cr, &[("phase", "Pending")]), 1.0)
+                && m.is("stallwatch_generation_observed", &cr, 0.0)
+                && m.is("stallwatch_generation", &cr, 2.0)
+        },
+    );
+    assert!(
+        !status_is(&m1, &cr, "Current"),
+        "not Current while the image is not rolled out: {}",
+        status_of(&m1, &cr)
+    );
+    let d1 = m1.value("stallwatch_phase_duration_seconds", &cr).expect("phase_duration_seconds");
+    sw.wait_for(
+        "step 2: time in Pending grows between scrapes",
+        Duration::from_secs(5),
+        &["stallwatch_phase"],
+        |m| m.value("stallwatch_phase_duration_seconds", &cr).is_some_and(|d2| d2 > d1),
+    );
+    let m = sw.wait_for(
+        "step 2: Stalled once stalledAfter (15s) passes",
+        Duration::from_secs(45),
+        RELEVANT,
+        |m| status_is(m, &cr, "Stalled"),
+    );
+    note(format!("step 2 verdict: {}", status_of(&m, &cr)));
+    // The most specific reason wins (docs/verdict.md): the image, not the phase.
+    assert!(
+        m.is("stallwatch_status", &with(&cr, &[("status", "Stalled"), ("reason", "ImageNotRolledOut")]), 1.0),
+        "{}",
+        m.dump(&["stallwatch_status"])
+    );
+    assert!(m.is("stallwatch_image_mismatch", &mismatch, 1.0), "{}", m.dump(&["stallwatch_image"]));
+    assert!(
+        m.value("stallwatch_generation_unobserved_seconds", &cr).is_some_and(|s| s >= 15.0),
+        "{}",
+        m.dump(&["stallwatch_generation"])
+    );
+    assert!(
+        m.value("stallwatch_stalled_since_timestamp_seconds", &cr).is_some(),
+        "{}",
+        m.dump(&["stallwatch_stalled"])
+    );
+    let stalled = m.find("stallwatch_stalled", &cr);
+    assert!(
+        stalled.len() == 1 && stalled[0].value == 1.0 && stalled[0].label("reason") == "ImageNotRolledOut",
+        "{}",
+        m.dump(&["stallwatch_stalled"])
+    );
+    // The DaemonSet itself is fine: nobody asked it to change (that is the bug).
+    assert!(m.is("stallwatch_rollout_complete", &ds, 1.0), "{}", m.dump(&["stallwatch_rollout"]));
+    assert_eq!(
+        image_of(&daemonset_state(&dss).await.unwrap(), false, "kubearmor"),
+        "docker.io/kubearmor/kubearmor:v1"
+    );
+    sw.capture();
+    note(format!("step 2 done in {:.1}s", t.elapsed().as_secs_f64()));
+
+    // ---- 3. "restart the operator"
+    let t = Instant::now();
+    note("step 3: the operator restarts, updates the DaemonSet; kwok rolls the pods");
+    operator.set(Mode::Working);
+    let converged_v2 = with(
+        &cr,
+        &[
+            ("slot", "kubearmor"),
+            ("desired", "kubearmor/kubearmor:v2"),
+            ("actual", "docker.io/kubearmor/kubearmor:v2"),
+        ],
+    );
+    let m = sw.wait_for("step 3: every signal converges", Duration::from_secs(90), RELEVANT, |m| {
+        m.is("stallwatch_image_mismatch", &converged_v2, 0.0)
+            && m.sum("stallwatch_image_mismatch", &cr) == 0.0
+            && m.is("stallwatch_workload_pods_outdated", &ds, 0.0)
+            && m.is("stallwatch_rollout_complete", &ds, 1.0)
+            && m.is("stallwatch_generation_observed", &cr, 1.0)
+            && m.is("stallwatch_phase", &with(&cr, &[("phase", "Running")]), 1.0)
+            && status_is(m, &cr, "Current")
+            && status_is(m, &ds, "Current")
+    });
+    // Kubernetes agrees at that moment: the DaemonSet's rollout really is complete.
+    kubectl(&["-n", ns, "rollout", "status", &format!("ds/{DS}"), "--timeout=1s"]);
+    assert!(
+        m.is("stallwatch_stalled", &with(&cr, &[("reason", "")]), 0.0),
+        "{}",
+        m.dump(&["stallwatch_stalled"])
+    );
+    assert!(
+        m.find("stallwatch_stalled_since_timestamp_seconds", &cr).is_empty(),
+        "{}",
+        m.dump(&["stallwatch_stalled"])
+    );
+    assert_eq!(
+        m.value("stallwatch_workload_pods", &ds),
+        Some(node_count() as f64),
+        "{}",
+        m.dump(&["stallwatch_workload"])
+    );
+    assert_eq!(m.value("stallwatch_rollout_desired", &ds), m.value("stallwatch_rollout_updated", &ds));
+    sw.capture();
+    note(format!("step 3 done in {:.1}s", t.elapsed().as_secs_f64()));
+
+    // ---- 4. a healthy rollout while nodes come and go: never Stalled
+    let t = Instant::now();
+    note("step 4: healthy rollout to v3 while a node is added and another deleted (stalledAfter 90s)");
+    // 90s, not less: after a node is deleted, the DaemonSet controller counts the pod left on it
+    // as unavailable until KCM's pod GC removes it (orphan quarantine 40 s, checked every 20 s),
+    // so a healthy rolling update with maxUnavailable 1 really does not move for up to ~60 s.
+    let sw4 = Stallwatch::start("story-churn", &sw_config(ns, "90s", "1m"), &plane().kubeconfig);
+    sw4.wait_for("step 4: baseline Current", Duration::from_secs(30), RELEVANT, |m| {
+        status_is(m, &cr, "Current") && status_is(m, &ds, "Current")
+    });
+    let victim = kubectl(&["get", "nodes", "-l", "type=kwok", "-o", "jsonpath={.items[0].metadata.name}"]);
+    let newcomer = common::unique("kwok-churn");
+    set_cr_image(&crs, "kubearmor/kubearmor:v3").await;
+    let churn = {
+        let (victim, newcomer) = (victim.clone(), newcomer.clone());
+        std::thread::spawn(move || {
+            plane().ctl(&["add-node", &newcomer]);
+            note(format!("deleting node {victim}"));
+            kubectl(&["delete", "node", &victim, "--wait=false"]);
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let (mut samples, mut saw_in_progress) = (0u32, false);
+    let mut settled: Result<(), String> = Err("not checked yet".into());
+    let mut seen = std::collections::BTreeSet::new();
+    let mut last_line = String::new();
+    let converged_v3 = with(
+        &cr,
+        &[
+            ("slot", "kubearmor"),
+            ("desired", "kubearmor/kubearmor:v3"),
+            ("actual", "docker.io/kubearmor/kubearmor:v3"),
+        ],
+    );
+    loop {
+        let m = match sw4.scrape() {
+            Ok(m) => m,
+            Err(e) => sw4.fail(&format!("step 4: scrape failed during the rollout: {e}")),
+        };
+        samples += 1;
+        let stalled: Vec<String> = m
+            .series
+            .iter()
+            .filter(|s| {
+                s.name == "stallwatch_status"
+                    && s.value == 1.0
+                    && matches!(s.label("status"), "Stalled" | "Failed")
+            })
+            .map(|s| s.to_string())
+            .collect();
+        if !stalled.is_empty() {
+            sw4.fail(&format!(
+                "step 4: a healthy rollout with node churn was reported Stalled after {:.1}s (sample {samples}):\n  {}\n{}",
+                t.elapsed().as_secs_f64(),
+                stalled.join("\n  "),
+                m.dump(RELEVANT)
+            ));
+        }
+        saw_in_progress |= status_is(&m, &cr, "InProgress");
+        let mut now_seen = Vec::new();
+        for st in m.find("stallwatch_status", &[("namespace", ns)]) {
+            if st.value == 1.0 {
+                now_seen.push(format!("{}/{}/{}", st.label("kind"), st.label("status"), st.label("reason")));
+            }
+        }
+        // A timeline of the verdicts and the DaemonSet's counters, printed on every change.
+        let v = |n: &str| m.value(n, &ds).map_or("-".to_string(), |v| v.to_string());
+        let line = format!(
+            "{} | ds desired {} updated {} available {} complete {} pods {} outdated {}",
+            now_seen.join(" "),
+            v("stallwatch_rollout_desired"),
+            v("stallwatch_rollout_updated"),
+            v("stallwatch_rollout_available"),
+            v("stallwatch_rollout_complete"),
+            v("stallwatch_workload_pods"),
+            v("stallwatch_workload_pods_outdated"),
+        );
+        if line != last_line {
+            note(format!("step 4 +{:.1}s: {line}", t.elapsed().as_secs_f64()));
+            last_line = line;
+        }
+        seen.extend(now_seen);
+        // Done only when the cluster has settled too: the deleted node's pod collected by pod GC
+        // (orphan quarantine, up to a minute) and a v3 pod on every node, new one included.
+        let converged = churn.is_finished()
+            && m.is("stallwatch_image_mismatch", &converged_v3, 0.0)
+            && m.is("stallwatch_workload_pods_outdated", &ds, 0.0)
+            && m.is("stallwatch_rollout_complete", &ds, 1.0)
+            && status_is(&m, &cr, "Current")
+            && status_is(&m, &ds, "Current");
+        if converged {
+            settled = settled_after_churn(ns, &victim, "docker.io/kubearmor/kubearmor:v3");
+            if settled.is_ok() && m.value("stallwatch_workload_pods", &ds) == Some(node_count() as f64) {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            sw4.fail(&format!(
+                "step 4: the rollout did not settle within 150s (cluster: {settled:?})\n{}",
+                m.dump(RELEVANT)
+            ));
+        }
+        std::thread::sleep(common::POLL);
+    }
+    churn.join().expect("node churn thread");
+    assert!(
+        saw_in_progress,
+        "step 4 never saw the rollout in progress ({samples} samples): the sampling missed it"
+    );
+    note(format!(
+        "step 4 done in {:.1}s: {samples} samples, never Stalled; verdicts seen: {seen:?}",
+        t.elapsed().as_secs_f64()
+    ));
+    sw.capture();
+    drop(sw4);
+    drop(operator);
+    note(format!("KubeArmor story passed in {:.1}s", t_story.elapsed().as_secs_f64()));
+}
+
+// ------------------------------------------------------------------ 5. lost watch events
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_watch_events_are_found_at_the_next_relist() {
+    plane();
+    ensure_crd();
+    let ns_guard = Ns::new("ka-lost");
+    let ns = ns_guard.name.clone();
+    let client = common::client().await;
+    let crs: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &kac());
+    apply(&config_yaml(&ns, "kubearmor/kubearmor:v1", "kubearmor/kubearmor-init:v1"));
+    set_phase(&crs, "Running").await.expect("status Running");
+
+    let ns_match = ns.clone();
+    let proxy =
+        DropProxy::start(client.clone(), move |obj| obj["metadata"]["namespace"].as_str() == Some(&ns_match))
+            .await;
+    let sw_dir = std::env::temp_dir().join(common::unique("stallwatch-e2e-proxy"));
+    std::fs::create_dir_all(&sw_dir).unwrap();
+    let kubeconfig = sw_dir.join("kubeconfig");
+    common::write_kubeconfig(&kubeconfig, &proxy.url(), None);
+    let sw = Stallwatch::start("lost-events", &sw_config(&ns, "15m", "10s"), &kubeconfig);
+
+    let cr = cr_labels(&ns);
+    let w = [("resource", "operator.kubearmor.com/v1/KubeArmorConfig"), ("watch_namespace", ns.as_str())];
+    let m0 =
+        sw.wait_for("through the proxy: synced, phase Running", Duration::from_secs(30), RELEVANT, |m| {
+            m.is("stallwatch_synced", &w, 1.0)
+                && m.is("stallwatch_phase", &with(&cr, &[("phase", "Running")]), 1.0)
+        });
+    let drift0 = m0.sum("stallwatch_resync_drift_total", &with(&w, &[("change", "modified")]));
+    let relists0 = m0.sum("stallwatch_relists_total", &w);
+
+    note("dropping watch events of the namespace; the operator writes phase Error");
+    proxy.set_dropping(true);
+    let t_change = Instant::now();
+    set_phase(&crs, "Error").await.expect("status Error");
+    eventually_async("the proxy dropped the MODIFIED event", Duration::from_secs(20), || async {
+        if proxy.dropped() > 0 { Ok(()) } else { Err(format!("dropped {}", proxy.dropped())) }
+    })
+    .await;
+    // While no re-list has happened, stallwatch must still hold the stale phase: proof that the
+    // event was really lost rather than delivered some other way.
+    let m1 = sw.scrape().expect("scrape");
+    if m1.sum("stallwatch_relists_total", &w) == relists0 {
+        assert!(
+            m1.is("stallwatch_phase", &with(&cr, &[("phase", "Running")]), 1.0),
+            "the dropped event reached stallwatch anyway:\n{}",
+            m1.dump(&["stallwatch_phase", "stallwatch_relists"])
+        );
+        note("stale fact visible before the re-list: phase Running while the API says Error");
+    }
+    let m = sw.wait_for(
+        "drift counted and the phase corrected at the next re-list",
+        Duration::from_secs(40),
+        &["stallwatch_phase", "stallwatch_resync_drift", "stallwatch_relists", "stallwatch_synced"],
+        |m| {
+            m.sum("stallwatch_resync_drift_total", &with(&w, &[("change", "modified")])) > drift0
+                && m.is("stallwatch_phase", &with(&cr, &[("phase", "Error")]), 1.0)
+        },
+    );
+    note(format!(
+        "lost event found {:.1}s after the change; dropped {} watch lines, drift modified {} -> {}",
+        t_change.elapsed().as_secs_f64(),
+        proxy.dropped(),
+        drift0,
+        m.sum("stallwatch_resync_drift_total", &with(&w, &[("change", "modified")]))
+    ));
+    assert!(
+        m.find("stallwatch_phase", &with(&cr, &[("phase", "Running")])).is_empty(),
+        "{}",
+        m.dump(&["stallwatch_phase"])
+    );
+    assert!(m.sum("stallwatch_relists_total", &with(&w, &[("cause", "periodic")])) >= 1.0);
+
+    // With the events flowing again, a change arrives through the watch (well before a resync).
+    proxy.set_dropping(false);
+    set_phase(&crs, "Running").await.expect("status Running");
+    sw.wait_for(
+        "events flow again after the proxy stops dropping",
+        Duration::from_secs(15),
+        &["stallwatch_phase"],
+        |m| m.is("stallwatch_phase", &with(&cr, &[("phase", "Running")]), 1.0),
+    );
+    drop(sw);
+    let _ = std::fs::remove_dir_all(&sw_dir);
+}
