@@ -1,0 +1,480 @@
+//! `stallwatch diagnose` (F17): a one-shot, read-only report per tracked object that walks the
+//! troubleshooting checklist of docs/runbooks.md and ends with the likely causes, ranked, and
+//! their remedies.
+//!
+//! It resolves the config's watch plan ([`store::plan`]), lists every watch once into a fresh
+//! store ([`watch::list_once`]) and builds the same [`View`] the exporter renders, so verdicts
+//! and the image triangle are exactly the exporter's. What the store does not keep is fetched
+//! once: Warning events with their messages, nodes (readiness, age, KubeArmor snitch labels)
+//! and the APIService of each tracked group. A one-shot run has no history: times come from the
+//! API's own records (managedFields, creationTimestamp), see docs/diagnose.md.
+//!
+//! [`rank`] turns a per-object [`Summary`] into causes. It is a pure function, tested with one
+//! table row per cause. The JSON output (`version` 1) is documented in docs/diagnose.md.
+//!
+//! This module holds the entry points and the one-shot context lists; the rest is in
+//! `report` (the JSON schema), `object` (one object's report and its [`Summary`]), `causes`
+//! ([`rank`] and its rules) and `text` (the human report).
+
+mod causes;
+mod object;
+mod report;
+mod text;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
+    io::{IsTerminal, Write as _},
+    sync::Arc,
+    time::Duration,
+};
+
+use k8s_openapi::{
+    api::core::v1::{Event, Node},
+    kube_aggregator::pkg::apis::apiregistration::v1::APIService,
+};
+use kube::{Api, Client, api::ListParams};
+
+use self::object::object_report;
+pub use self::{
+    causes::{Mismatch, OperatorState, Pin, RolloutState, Summary, rank},
+    report::*,
+    text::text,
+};
+use crate::{
+    app,
+    cli::{DiagnoseArgs, DiagnosePreset, OutputFormat, RunArgs},
+    config::{Config, Target},
+    metrics::now,
+    preset,
+    store::{self, ErrorCause, Watch},
+    verdict::Status,
+    view::{Locked, View},
+    watch::{self, Failure},
+};
+
+pub const EXIT_CONVERGED: u8 = 0;
+pub const EXIT_STUCK: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
+/// One watch's list (all pages) must finish within this.
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
+/// A leader Lease not renewed for this long is stale (the alert's default threshold).
+const LEASE_STALE: f64 = 600.0;
+const HOUR: f64 = 3600.0;
+/// The label KubeArmor's snitch puts on every Linux node it has processed.
+const SNITCH_LABEL: &str = "kubearmor.io/enforcer";
+
+// ================================================================== config and entry point
+
+/// The config `--preset NAME [--namespace NS]` stands for.
+pub fn preset_config(preset: DiagnosePreset, namespace: Option<&str>) -> Result<Config, String> {
+    let ns = namespace.map(|n| serde_json::to_string(n).unwrap_or_default());
+    let yaml = match (preset, ns) {
+        (DiagnosePreset::Kubearmor, Some(ns)) => {
+            format!("targets: [{{preset: kubearmor, namespace: {ns}}}]\n")
+        }
+        (DiagnosePreset::Kubearmor, None) => "targets: [{preset: kubearmor}]\n".into(),
+        (DiagnosePreset::Workloads, Some(ns)) => {
+            format!("targets: [{{preset: workloads, namespaces: [{ns}]}}]\n")
+        }
+        (DiagnosePreset::Workloads, None) => "targets: [{preset: workloads}]\n".into(),
+    };
+    Config::parse(&yaml, "--preset").map_err(|e| e.to_string())
+}
+
+/// `stallwatch diagnose`: prints the report and returns the exit code.
+pub async fn main(run: &RunArgs, args: &DiagnoseArgs) -> u8 {
+    let report = collect(run, args).await;
+    let out = match args.output {
+        OutputFormat::Json => {
+            let mut s =
+                serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+            s.push('\n');
+            s
+        }
+        OutputFormat::Text => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            text(&report, color)
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush());
+    report.exit_code
+}
+
+async fn collect(run: &RunArgs, args: &DiagnoseArgs) -> Report {
+    let config = match (&run.config, args.preset) {
+        (Some(_), Some(_)) => Err("--config and --preset exclude each other; give one".to_string()),
+        (Some(path), None) => Config::load(path).map_err(|e| e.to_string()),
+        (None, Some(p)) => preset_config(p, args.namespace.as_deref()),
+        (None, None) => {
+            Err("nothing to check: give --config FILE, or --preset kubearmor|workloads (with --namespace NS)"
+                .into())
+        }
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => return Report::failed("config", "config", e),
+    };
+    let client = match app::client(run).await {
+        Ok(c) => c,
+        Err(e) => return Report::failed("kubeconfig", "connect", e.to_string()),
+    };
+    // With a preset the namespace shaped the config; with a file it filters the report.
+    let only = if args.preset.is_none() { args.namespace.as_deref() } else { None };
+    diagnose(&client, &config, only).await
+}
+
+impl Report {
+    fn failed(resource: &str, cause: &str, message: String) -> Report {
+        Report {
+            version: JSON_VERSION,
+            generated_at: rfc3339(now()),
+            result: "error",
+            exit_code: EXIT_ERROR,
+            objects_total: 0,
+            objects_not_converged: 0,
+            errors: vec![CheckError {
+                resource: resource.into(),
+                namespace: String::new(),
+                selector: String::new(),
+                cause: cause.into(),
+                code: 0,
+                message,
+            }],
+            notes: Vec::new(),
+            objects: Vec::new(),
+            nodes: None,
+        }
+    }
+}
+
+/// Lists everything the config needs once and reports on every tracked object (in `only`'s
+/// namespace when given).
+pub async fn diagnose(client: &Client, config: &Config, only: Option<&str>) -> Report {
+    let watches: Vec<Arc<Watch>> =
+        store::plan(config).into_iter().map(|(k, s)| Arc::new(Watch::new(k, s))).collect();
+    let results = futures::future::join_all(watches.iter().map(|w| async move {
+        match tokio::time::timeout(LIST_TIMEOUT, watch::list_once(client, w)).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure {
+                cause: ErrorCause::Timeout,
+                code: 0,
+                message: format!("listing {} timed out after {}s", w.key.gvk.label(), LIST_TIMEOUT.as_secs()),
+            }),
+        }
+    }))
+    .await;
+    let mut errors = Vec::new();
+    for (w, r) in watches.iter().zip(results) {
+        if let Err(f) = r {
+            errors.push(CheckError {
+                resource: w.key.gvk.label(),
+                namespace: w.key.namespace.clone(),
+                selector: w.key.selector_label(),
+                cause: f.cause.label().into(),
+                code: f.code,
+                message: f.message,
+            });
+        }
+    }
+
+    // What the store does not keep, fetched once for the namespaces and groups in question.
+    let mut namespaces = BTreeSet::new();
+    let mut groups = BTreeSet::new();
+    let mut kubearmor = false;
+    for w in &watches {
+        for t in &w.subs.targets {
+            if !t.resource.group.is_empty() {
+                groups.insert(format!("{}.{}", t.resource.version, t.resource.group));
+            }
+            kubearmor |= is_kubearmor(t);
+        }
+        if !w.subs.targets.is_empty() {
+            w.read(|s| {
+                for (ns, _) in s.objects.keys() {
+                    if !ns.is_empty() && only.is_none_or(|o| o == &**ns) {
+                        namespaces.insert(ns.to_string());
+                    }
+                }
+            });
+        }
+    }
+    let mut notes = Vec::new();
+    let ctx = Context::fetch(client, &namespaces, &groups, &mut notes).await;
+
+    let now = now();
+    let locked = Locked::new(&watches);
+    let view = View::new(&locked, now);
+    let nodes = ctx.nodes.as_ref().map(|n| node_report(n, now, kubearmor));
+    let mut objects = Vec::new();
+    for o in &view.objects {
+        if only.is_some_and(|ns| ns != o.namespace) {
+            continue;
+        }
+        objects.push(object_report(&view, o, &ctx, nodes.as_ref(), now));
+    }
+    // Targets with nothing to report are worth a line (a missing KubeArmorConfig, say).
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
+    for w in &watches {
+        for t in &w.subs.targets {
+            if !seen.insert((t.name.clone(), t.resource.label())) {
+                continue;
+            }
+            let any = objects.iter().any(|o| o.target == t.name && o.kind == t.resource.kind);
+            let failed = errors.iter().any(|e| e.resource == t.resource.label());
+            if !any && !failed {
+                let wher = if t.namespaces.is_empty() {
+                    only.map_or("any namespace".into(), |n| format!("namespace {n}"))
+                } else {
+                    format!("namespace {}", t.namespaces.join(", "))
+                };
+                notes.push(format!("target {}: no {} found in {wher}", t.name, t.resource.kind));
+            }
+        }
+    }
+    drop(view);
+    drop(locked);
+
+    let not_converged = objects.iter().filter(|o| o.verdict.status != Status::Current.label()).count();
+    let (result, exit_code) = if !errors.is_empty() {
+        ("error", EXIT_ERROR)
+    } else if not_converged > 0 {
+        ("stuck", EXIT_STUCK)
+    } else {
+        ("converged", EXIT_CONVERGED)
+    };
+    // Not Current first, longest unconverged first; then by kind and name.
+    objects.sort_by(|a, b| {
+        let key =
+            |o: &ObjectReport| (o.verdict.status == "Current", -o.verdict.unconverged_seconds.unwrap_or(0.0));
+        let (ka, kb) = (key(a), key(b));
+        ka.0.cmp(&kb.0)
+            .then(ka.1.total_cmp(&kb.1))
+            .then_with(|| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)))
+    });
+    Report {
+        version: JSON_VERSION,
+        generated_at: rfc3339(now),
+        result,
+        exit_code,
+        objects_total: objects.len(),
+        objects_not_converged: not_converged,
+        errors,
+        notes,
+        objects,
+        nodes,
+    }
+}
+
+fn is_kubearmor(t: &Target) -> bool {
+    t.resource.group == preset::KUBEARMOR_GROUP && t.resource.kind == preset::KUBEARMOR_KIND
+}
+
+// ================================================================== one-shot context lists
+
+struct EventRow {
+    kind: String,
+    name: String,
+    reason: String,
+    message: String,
+    count: u64,
+    last_seen: Option<f64>,
+}
+
+struct NodeRow {
+    name: String,
+    ready: Option<bool>,
+    created: Option<f64>,
+    linux: bool,
+    snitch: bool,
+}
+
+#[derive(Default)]
+struct Context {
+    /// Warning events per namespace.
+    events: BTreeMap<String, Vec<EventRow>>,
+    nodes: Option<Vec<NodeRow>>,
+    apiservices: BTreeMap<String, ApiServiceReport>,
+}
+
+fn secs(t: &jiff::Timestamp) -> f64 {
+    t.as_millisecond() as f64 / 1000.0
+}
+
+fn api_error(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({}): {}", s.reason, s.code, s.message),
+        e => e.to_string(),
+    }
+}
+
+impl Context {
+    /// Best effort: a failure here is a note, not a failed check (the verdict does not need it).
+    async fn fetch(
+        client: &Client,
+        namespaces: &BTreeSet<String>,
+        groups: &BTreeSet<String>,
+        notes: &mut Vec<String>,
+    ) -> Context {
+        let mut ctx = Context::default();
+        let warnings = ListParams::default().fields("type=Warning");
+        for ns in namespaces {
+            let api: Api<Event> = Api::namespaced(client.clone(), ns);
+            match tokio::time::timeout(LIST_TIMEOUT, api.list(&warnings)).await {
+                Ok(Ok(list)) => {
+                    let rows = list
+                        .items
+                        .into_iter()
+                        .map(|e| {
+                            let last = e
+                                .series
+                                .as_ref()
+                                .and_then(|s| s.last_observed_time.as_ref())
+                                .map(|t| secs(&t.0))
+                                .or(e.last_timestamp.as_ref().map(|t| secs(&t.0)))
+                                .or(e.event_time.as_ref().map(|t| secs(&t.0)))
+                                .or(e.metadata.creation_timestamp.as_ref().map(|t| secs(&t.0)));
+                            let count = e.series.as_ref().and_then(|s| s.count).or(e.count).unwrap_or(1);
+                            EventRow {
+                                kind: e.involved_object.kind.unwrap_or_default(),
+                                name: e.involved_object.name.unwrap_or_default(),
+                                reason: e.reason.unwrap_or_default(),
+                                message: e.message.unwrap_or_default().trim().to_string(),
+                                count: count.max(1) as u64,
+                                last_seen: last,
+                            }
+                        })
+                        .collect();
+                    ctx.events.insert(ns.clone(), rows);
+                }
+                Ok(Err(e)) => {
+                    notes.push(format!("Warning events in namespace {ns} not read: {}", api_error(&e)))
+                }
+                Err(_) => notes.push(format!("Warning events in namespace {ns} not read: timed out")),
+            }
+        }
+        let api: Api<Node> = Api::all(client.clone());
+        match tokio::time::timeout(LIST_TIMEOUT, api.list(&ListParams::default())).await {
+            Ok(Ok(list)) => {
+                ctx.nodes = Some(
+                    list.items
+                        .into_iter()
+                        .map(|n| {
+                            let labels = n.metadata.labels.unwrap_or_default();
+                            let ready = n
+                                .status
+                                .as_ref()
+                                .and_then(|s| s.conditions.as_ref())
+                                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+                                .map(|c| c.status == "True");
+                            NodeRow {
+                                name: n.metadata.name.unwrap_or_default(),
+                                ready,
+                                created: n.metadata.creation_timestamp.as_ref().map(|t| secs(&t.0)),
+                                linux: labels.get("kubernetes.io/os").is_none_or(|os| os == "linux"),
+                                snitch: labels.contains_key(SNITCH_LABEL),
+                            }
+                        })
+                        .collect(),
+                );
+            }
+            Ok(Err(e)) => notes.push(format!("nodes not read: {}", api_error(&e))),
+            Err(_) => notes.push("nodes not read: timed out".into()),
+        }
+        let api: Api<APIService> = Api::all(client.clone());
+        for name in groups {
+            let lp = ListParams::default().fields(&format!("metadata.name={name}"));
+            let report = match tokio::time::timeout(LIST_TIMEOUT, api.list(&lp)).await {
+                Ok(Ok(list)) => match list.items.into_iter().next() {
+                    Some(a) => {
+                        let cond = a
+                            .status
+                            .and_then(|s| s.conditions)
+                            .and_then(|c| c.into_iter().find(|c| c.type_ == "Available"));
+                        ApiServiceReport {
+                            name: name.clone(),
+                            available: Some(cond.as_ref().is_some_and(|c| c.status == "True")),
+                            message: cond
+                                .map(|c| {
+                                    format!(
+                                        "{}{}",
+                                        c.reason.unwrap_or_default(),
+                                        c.message.map(|m| format!(": {m}")).unwrap_or_default()
+                                    )
+                                })
+                                .unwrap_or_else(|| "no Available condition".into()),
+                        }
+                    }
+                    None => ApiServiceReport {
+                        name: name.clone(),
+                        available: Some(false),
+                        message:
+                            "the APIService does not exist (the CRD or the aggregated API is not installed)"
+                                .into(),
+                    },
+                },
+                Ok(Err(e)) => {
+                    ApiServiceReport { name: name.clone(), available: None, message: api_error(&e) }
+                }
+                Err(_) => {
+                    ApiServiceReport { name: name.clone(), available: None, message: "timed out".into() }
+                }
+            };
+            ctx.apiservices.insert(name.clone(), report);
+        }
+        ctx
+    }
+}
+
+fn node_report(rows: &[NodeRow], now: f64, kubearmor: bool) -> NodeReport {
+    let names = |f: &dyn Fn(&NodeRow) -> bool| -> Vec<String> {
+        let mut v: Vec<String> = rows.iter().filter(|n| f(n)).map(|n| n.name.clone()).collect();
+        v.sort();
+        v
+    };
+    NodeReport {
+        total: rows.len(),
+        not_ready: names(&|n| n.ready != Some(true)),
+        created_last_hour: names(&|n| n.created.is_some_and(|c| now - c <= HOUR)),
+        linux: rows.iter().filter(|n| n.linux).count(),
+        without_kubearmor_labels: kubearmor.then(|| names(&|n| n.linux && !n.snitch)),
+    }
+}
+
+// ================================================================== shared formatting
+
+fn rfc3339(t: f64) -> String {
+    jiff::Timestamp::from_second(t as i64).map_or_else(|_| format!("{t}"), |ts| ts.to_string())
+}
+
+fn dur(secs: f64) -> String {
+    humantime::format_duration(Duration::from_secs(secs.max(0.0) as u64)).to_string()
+}
+
+fn list(items: &[String], max: usize) -> String {
+    let mut s = items.iter().take(max).cloned().collect::<Vec<_>>().join(", ");
+    if items.len() > max {
+        let _ = write!(s, " and {} more", items.len() - max);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preset_configs() {
+        let c = preset_config(DiagnosePreset::Kubearmor, Some("security")).unwrap();
+        assert!(c.targets.iter().all(|t| t.namespaces == ["security"]));
+        assert!(c.context.nodes);
+        let c = preset_config(DiagnosePreset::Workloads, None).unwrap();
+        assert!(c.targets.iter().all(|t| t.namespaces.is_empty()));
+        let c = preset_config(DiagnosePreset::Workloads, Some("a")).unwrap();
+        assert!(c.targets.iter().all(|t| t.namespaces == ["a"]));
+        let e = preset_config(DiagnosePreset::Kubearmor, Some("Bad NS}")).unwrap_err();
+        assert!(e.contains("not a valid namespace"), "{e}");
+    }
+}

@@ -1,0 +1,506 @@
+//! One object's report: its verdict, generation, phase, conditions and status writes, the image
+//! slots (desired image, workload templates, what each pod runs), rollouts, operator pods,
+//! leader Lease, Warning events and APIService, all read from the same [`View`] the exporter
+//! renders. [`summarize`] then reduces the report to the [`Summary`] the ranking reads.
+
+use std::collections::BTreeSet;
+
+use super::{
+    Context, EventRow, LEASE_STALE,
+    causes::{Mismatch, OperatorState, Pin, RolloutState, Summary, rank},
+    is_kubearmor,
+    report::{
+        ConditionReport, EventReport, GenerationReport, LeaseReport, NodeReport, ObjectReport, OperatorPod,
+        OperatorReport, PhaseReport, PodImage, RolloutReport, SlotReport, SlotWorkload, VerdictReport,
+        WriteReport,
+    },
+    rfc3339,
+};
+use crate::{
+    config::{ImageRule, Target},
+    converge, image,
+    kinds::{Kind, KindFacts, PodFacts, Strategy, WorkloadFacts},
+    store,
+    verdict::{self, Status},
+    view::{ObjView, View},
+};
+
+/// Newest Warning events shown per object.
+const EVENTS_SHOWN: usize = 8;
+
+/// Seconds between `t` and `now`, whole (JSON stays readable and stable).
+fn age(now: f64, t: f64) -> f64 {
+    (now - t).max(0.0).round()
+}
+
+fn time_source(t: f64, status_or_spec_write: Option<f64>, created: Option<f64>) -> &'static str {
+    if status_or_spec_write == Some(t) {
+        "managedFields"
+    } else if created == Some(t) {
+        "creationTimestamp"
+    } else {
+        "now"
+    }
+}
+
+fn strategy(s: Strategy) -> &'static str {
+    match s {
+        Strategy::RollingUpdate => "RollingUpdate",
+        Strategy::OnDelete => "OnDelete",
+        Strategy::Recreate => "Recreate",
+    }
+}
+
+/// Pods owned by a workload, with their names (the index keys pods by owner without names).
+fn pods_of<'a>(view: &View<'a>, ns: &str, kind: Kind, name: &str) -> Vec<(&'a str, &'a PodFacts)> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for &(key, state) in &view.index.states {
+        if key.kind != Some(Kind::Pod) {
+            continue;
+        }
+        for ((pns, pname), t) in &state.objects {
+            if **pns != *ns {
+                continue;
+            }
+            if let Some(KindFacts::Pod(p)) = &t.kind
+                && let Some((k, owner)) = &p.owner
+                && *k == kind
+                && **owner == *name
+                && !p.deleting
+                && seen.insert(&**pname)
+            {
+                out.push((&**pname, p));
+            }
+        }
+    }
+    out.sort_by_key(|(n, _)| *n);
+    out
+}
+
+fn rollout(
+    view: &View,
+    ns: &str,
+    name: &str,
+    w: &WorkloadFacts,
+    last_progress: f64,
+    now: f64,
+) -> RolloutReport {
+    let pods = pods_of(view, ns, w.kind, name);
+    RolloutReport {
+        kind: w.kind.name(),
+        namespace: ns.into(),
+        name: name.into(),
+        strategy: strategy(w.strategy),
+        partition: w.partition,
+        generation_observed: w.observed(),
+        desired: w.desired,
+        updated: w.updated,
+        available: w.available,
+        ready: w.ready,
+        complete: w.complete(),
+        deadline_exceeded: w.deadline_exceeded,
+        pods: pods.len(),
+        outdated_pods: pods
+            .iter()
+            .filter(|(_, p)| converge::outdated(w, p))
+            .map(|(n, _)| n.to_string())
+            .collect(),
+        last_progress: rfc3339(last_progress),
+        last_progress_seconds: age(now, last_progress),
+    }
+}
+
+/// The operator pin of a slot, looked up like the convergence model does.
+fn pin_of(view: &View, target: &Target, rule: &ImageRule) -> Option<(String, String)> {
+    let o = rule.overridden_by.as_ref()?;
+    let state = view.index.state(&store::override_key(target, rule, o))?;
+    state.objects.values().find_map(|t| match &t.kind {
+        Some(KindFacts::Workload(w)) => w
+            .env
+            .iter()
+            .find(|(n, _)| **n == *o.env)
+            .map(|(_, v)| (v.to_string(), format!("Deployment/{} env {}", o.deployment, o.env))),
+        _ => None,
+    })
+}
+
+fn slots(view: &View, o: &ObjView) -> Vec<SlotReport> {
+    let mut out = Vec::new();
+    for (i, rule) in o.target.images.iter().enumerate() {
+        let stated = o.tf.facts.desired_images.get(i).cloned().flatten().map(String::from);
+        let rows: Vec<_> = o.links.slots.iter().filter(|s| s.slot == rule.slot).collect();
+        let (desired, override_source) = match rows.first() {
+            Some(r) => (r.desired.clone(), r.override_source.clone()),
+            None => match pin_of(view, o.target, rule) {
+                Some((v, src)) => (v, Some(src)),
+                None => (stated.clone().or_else(|| rule.default.clone()).unwrap_or_default(), None),
+            },
+        };
+        let desired_source = if override_source.is_some() {
+            "operator-pin"
+        } else if stated.is_some() {
+            "object"
+        } else {
+            "default"
+        };
+        let link = &rule.workloads;
+        let lns = store::link_namespace(o.target, link);
+        let lns = if lns.is_empty() { o.namespace } else { lns };
+        let looked_for = format!(
+            "{} {} in {}",
+            link.kind.name(),
+            link.name.as_deref().or(link.selector.as_deref()).unwrap_or(""),
+            if lns.is_empty() { "any namespace" } else { lns }
+        );
+        let workloads = rows
+            .iter()
+            .map(|r| {
+                let facts = o
+                    .links
+                    .workloads
+                    .iter()
+                    .find(|w| w.namespace == r.workload_namespace && w.name == r.workload);
+                let pods = pods_of(view, r.workload_namespace, r.workload_kind, r.workload)
+                    .into_iter()
+                    .map(|(name, p)| {
+                        let c = p.containers.iter().find(|c| &*c.name == r.container && c.init == link.init);
+                        PodImage {
+                            name: name.into(),
+                            node: p.node.as_deref().map(String::from),
+                            image: c.map_or(String::new(), |c| {
+                                c.status_image.as_deref().unwrap_or(&c.spec_image).to_string()
+                            }),
+                            on_template: facts.is_some_and(|w| !converge::outdated(w.facts, p)),
+                            runs_desired: c.is_some_and(|c| {
+                                image::runs(
+                                    &desired,
+                                    &c.spec_image,
+                                    c.status_image.as_deref(),
+                                    c.image_id.as_deref(),
+                                )
+                            }),
+                        }
+                    })
+                    .collect();
+                SlotWorkload {
+                    kind: r.workload_kind.name(),
+                    namespace: r.workload_namespace.into(),
+                    name: r.workload.into(),
+                    container: r.container.into(),
+                    init: link.init,
+                    template_image: r.actual.into(),
+                    mismatch: r.mismatch,
+                    pods,
+                }
+            })
+            .collect();
+        out.push(SlotReport {
+            slot: rule.slot.clone(),
+            desired,
+            desired_source,
+            field: rule.desired.source().to_string(),
+            stated,
+            override_source,
+            workloads,
+            missing: o.links.missing.contains(&rule.slot.as_str()),
+            looked_for,
+        });
+    }
+    out
+}
+
+pub(super) fn object_report(
+    view: &View,
+    o: &ObjView,
+    ctx: &Context,
+    nodes: Option<&NodeReport>,
+    now: f64,
+) -> ObjectReport {
+    let f = &o.tf.facts;
+    let v = &o.verdict;
+    let reported = verdict::generation_observed(o.tf);
+    let generation = GenerationReport {
+        generation: f.generation,
+        observed_generation: f.observed_generation,
+        observed: o.generation_observed(),
+        source: if reported.is_some() {
+            "reported"
+        } else if o.evidence.derived_generation_observed.is_some() {
+            "derived"
+        } else {
+            "unknown"
+        },
+        first_seen: rfc3339(o.tf.generation_first_seen),
+        first_seen_source: time_source(o.tf.generation_first_seen, f.last_spec_write, f.created),
+    };
+    let phase = o.target.phase.as_ref().map(|rule| PhaseReport {
+        phase: f.phase.as_deref().map(String::from),
+        ready: verdict::phase_ready(o.target, o.tf),
+        ready_phases: rule.ready.clone(),
+        since: rfc3339(o.tf.phase_since),
+        seconds: age(now, o.tf.phase_since),
+        since_source: time_source(o.tf.phase_since, f.last_status_write(), f.created),
+    });
+    let conditions = f
+        .conditions
+        .iter()
+        .map(|c| ConditionReport {
+            type_: c.type_.to_string(),
+            status: c.status.to_string(),
+            reason: c.reason.to_string(),
+            since: c.last_transition.map(rfc3339),
+        })
+        .collect();
+    let mut status_writes: Vec<WriteReport> = f
+        .status_writes
+        .iter()
+        .map(|(m, t)| WriteReport { manager: m.to_string(), at: rfc3339(*t), age_seconds: age(now, *t) })
+        .collect();
+    status_writes.sort_by(|a, b| a.age_seconds.total_cmp(&b.age_seconds));
+
+    let images = slots(view, o);
+    let mut rollouts: Vec<RolloutReport> = o
+        .links
+        .workloads
+        .iter()
+        .map(|w| rollout(view, w.namespace, w.name, w.facts, w.last_progress, now))
+        .collect();
+    if let Some(KindFacts::Workload(w)) = &o.tracked.kind {
+        rollouts.insert(0, rollout(view, o.namespace, o.name, w, o.tracked.last_progress, now));
+    }
+
+    // The operator: its pods (readiness, restarts) and the Deployment that pins images.
+    let deployment = o.target.images.iter().find_map(|r| r.overridden_by.as_ref());
+    let operator = match (o.target.controller.pods.as_ref(), deployment) {
+        (None, None) => None,
+        (pods_ref, dep) => {
+            let namespace = pods_ref
+                .map(|p| p.namespace.clone())
+                .or_else(|| dep.and_then(|d| d.namespace.clone()))
+                .unwrap_or_else(|| o.namespace.to_string());
+            let mut pods = Vec::new();
+            if let Some(p) = pods_ref
+                && let Some(state) = view.index.state(&store::pods_key(p))
+            {
+                for ((_, name), t) in &state.objects {
+                    if let Some(KindFacts::Pod(f)) = &t.kind
+                        && !f.deleting
+                    {
+                        pods.push(OperatorPod {
+                            name: name.to_string(),
+                            node: f.node.as_deref().map(String::from),
+                            ready: f.ready,
+                            restarts: f.restarts,
+                        });
+                    }
+                }
+            }
+            Some(OperatorReport {
+                namespace,
+                deployment: dep.map(|d| d.deployment.clone()),
+                selector: pods_ref.map(|p| p.selector.clone()),
+                pods,
+            })
+        }
+    };
+    let lease = o.target.controller.lease.as_ref().map(|l| {
+        let facts = view.index.state(&store::lease_key(l)).and_then(|s| {
+            s.objects.values().find_map(|t| match &t.kind {
+                Some(KindFacts::Lease(f)) => Some(f),
+                _ => None,
+            })
+        });
+        let lease_age = facts.and_then(|f| f.renew).map(|r| age(now, r));
+        LeaseReport {
+            namespace: l.namespace.clone(),
+            name: l.name.clone(),
+            found: facts.is_some(),
+            holder: facts.and_then(|f| f.holder.as_deref().map(String::from)),
+            renewed_at: facts.and_then(|f| f.renew).map(rfc3339),
+            age_seconds: lease_age,
+            transitions: facts.and_then(|f| f.transitions),
+            stale: lease_age.is_none_or(|a| a > LEASE_STALE),
+        }
+    });
+
+    // Warning events of the object, its workloads, their pods and the operator's pods.
+    let mut involved: BTreeSet<(String, String)> = BTreeSet::new();
+    involved.insert((o.target.resource.kind.clone(), o.name.to_string()));
+    let mut workloads: Vec<(Kind, &str)> = o.links.workloads.iter().map(|w| (w.facts.kind, w.name)).collect();
+    if let Some(KindFacts::Workload(w)) = &o.tracked.kind {
+        workloads.push((w.kind, o.name));
+    }
+    for (kind, name) in workloads {
+        involved.insert((kind.name().to_string(), name.to_string()));
+        for (p, _) in pods_of(view, o.namespace, kind, name) {
+            involved.insert(("Pod".into(), p.to_string()));
+        }
+    }
+    for p in operator.iter().flat_map(|op| &op.pods) {
+        involved.insert(("Pod".into(), p.name.clone()));
+    }
+    let mut events: Vec<&EventRow> = ctx
+        .events
+        .get(o.namespace)
+        .into_iter()
+        .flatten()
+        .filter(|e| involved.contains(&(e.kind.clone(), e.name.clone())))
+        .collect();
+    events.sort_by(|a, b| b.last_seen.unwrap_or(0.0).total_cmp(&a.last_seen.unwrap_or(0.0)));
+    let mut warning_totals: Vec<(String, u64)> = Vec::new();
+    for e in &events {
+        match warning_totals.iter_mut().find(|(r, _)| *r == e.reason) {
+            Some((_, n)) => *n += e.count,
+            None => warning_totals.push((e.reason.clone(), e.count)),
+        }
+    }
+    let events: Vec<EventReport> = events
+        .into_iter()
+        .take(EVENTS_SHOWN)
+        .map(|e| EventReport {
+            object: format!("{}/{}", e.kind, e.name),
+            reason: e.reason.clone(),
+            message: e.message.clone(),
+            count: e.count,
+            last_seen: e.last_seen.map(rfc3339),
+            age_seconds: e.last_seen.map(|t| age(now, t)),
+        })
+        .collect();
+    let apiservice = (!o.target.resource.group.is_empty())
+        .then(|| {
+            ctx.apiservices
+                .get(&format!("{}.{}", o.target.resource.version, o.target.resource.group))
+                .cloned()
+        })
+        .flatten();
+
+    let mut report = ObjectReport {
+        target: o.target.name.clone(),
+        kind: o.target.resource.kind.clone(),
+        namespace: o.namespace.into(),
+        name: o.name.into(),
+        verdict: VerdictReport {
+            status: v.status.label(),
+            reason: v.reason.map(|r| r.label()),
+            unconverged_since: v.unconverged_since.map(rfc3339),
+            unconverged_seconds: v.unconverged_since.map(|s| age(now, s)),
+            stalled_since: v.stalled_since.map(rfc3339),
+            stalled_after_seconds: o.target.stalled_after.as_secs_f64(),
+        },
+        generation,
+        phase,
+        conditions,
+        status_writes,
+        images,
+        rollouts,
+        operator,
+        lease,
+        events,
+        apiservice,
+        causes: Vec::new(),
+    };
+    let summary = summarize(&report, o, nodes, warning_totals);
+    report.causes = rank(&summary);
+    report
+}
+
+/// The ranking's input, from the report (plain data) and the target's rules.
+fn summarize(
+    r: &ObjectReport,
+    o: &ObjView,
+    nodes: Option<&NodeReport>,
+    warnings: Vec<(String, u64)>,
+) -> Summary {
+    let complete = |kind: &str, ns: &str, name: &str| {
+        r.rollouts.iter().any(|w| w.kind == kind && w.namespace == ns && w.name == name && w.complete)
+    };
+    let mut mismatches = Vec::new();
+    let mut pins = Vec::new();
+    for s in &r.images {
+        for w in s.workloads.iter().filter(|w| w.mismatch) {
+            mismatches.push(Mismatch {
+                slot: s.slot.clone(),
+                workload_kind: w.kind.into(),
+                workload_namespace: w.namespace.clone(),
+                workload: w.name.clone(),
+                container: w.container.clone(),
+                init: w.init,
+                desired: s.desired.clone(),
+                actual: w.template_image.clone(),
+                rollout_complete: complete(w.kind, &w.namespace, &w.name),
+            });
+        }
+        if let Some(src) = &s.override_source {
+            pins.push(Pin {
+                slot: s.slot.clone(),
+                source: src.clone(),
+                pinned: s.desired.clone(),
+                stated: s.stated.clone(),
+            });
+        }
+    }
+    let rollouts = r
+        .rollouts
+        .iter()
+        .filter(|w| !w.complete || !w.outdated_pods.is_empty())
+        .map(|w| RolloutState {
+            kind: w.kind.into(),
+            namespace: w.namespace.clone(),
+            name: w.name.clone(),
+            strategy: w.strategy.into(),
+            desired: w.desired,
+            updated: w.updated,
+            available: w.available,
+            complete: w.complete,
+            failed: w.deadline_exceeded,
+            outdated_pods: w.outdated_pods.clone(),
+            stalled_seconds: w.last_progress_seconds,
+        })
+        .collect();
+    let operator = r.operator.as_ref().map(|op| OperatorState {
+        namespace: op.namespace.clone(),
+        deployment: op.deployment.clone(),
+        selector: op.selector.clone(),
+        pods: op.pods.len(),
+        ready: op.pods.iter().filter(|p| p.ready).count(),
+        restarts: op.pods.iter().map(|p| p.restarts).sum(),
+    });
+    let ready_types = &o.target.conditions.ready;
+    Summary {
+        converged: r.verdict.status == Status::Current.label(),
+        kubearmor: is_kubearmor(o.target),
+        kind: r.kind.clone(),
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+        phase: r.phase.as_ref().and_then(|p| p.phase.clone()),
+        phase_ready: r.phase.as_ref().and_then(|p| p.ready),
+        generation_lag: match (r.generation.generation, r.generation.observed_generation) {
+            (Some(g), Some(ob)) if ob < g => Some((g, ob)),
+            _ => None,
+        },
+        mismatches,
+        pins,
+        rollouts,
+        operator,
+        lease: r.lease.as_ref().map(|l| (format!("{}/{}", l.namespace, l.name), l.age_seconds)),
+        last_status_write_age: r.status_writes.first().map(|w| w.age_seconds),
+        unconverged_seconds: r.verdict.unconverged_seconds.unwrap_or(0.0),
+        stalled_after: r.verdict.stalled_after_seconds,
+        conditions_not_ready: r
+            .conditions
+            .iter()
+            .filter(|c| {
+                (ready_types.contains(&c.type_) && c.status != "True")
+                    || (c.type_ == "Stalled" && c.status == "True")
+            })
+            .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+            .collect(),
+        warnings,
+        apiservice: r.apiservice.as_ref().map(|a| (a.name.clone(), a.available, a.message.clone())),
+        nodes_without_snitch: nodes.and_then(|n| n.without_kubearmor_labels.clone()).unwrap_or_default(),
+        nodes_not_ready: nodes.map(|n| n.not_ready.clone()).unwrap_or_default(),
+        nodes_new: nodes.map(|n| n.created_last_hour.clone()).unwrap_or_default(),
+        nodes_total: nodes.map_or(0, |n| n.total),
+    }
+}
