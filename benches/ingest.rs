@@ -20,7 +20,7 @@ use std::{
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use stallwatch::{
-    bench_support::{event, filled_store, ingest, setup},
+    bench_support::{event, filled_store, ingest, pod_event, pod_setup, setup},
     metrics::{self, Format, SelfState},
     store::WatchState,
 };
@@ -58,7 +58,47 @@ fn bytes_per_object() {
     }
 }
 
+/// Pods: the largest set. Heap per pod and ingest against the decode floor of the same events.
+fn pods(c: &mut Criterion) {
+    for n in [10_000usize, 50_000] {
+        let lines: Vec<String> = (0..n).map(pod_event).collect();
+        let avg = lines.iter().map(String::len).sum::<usize>() / n;
+        let (w, subs) = pod_setup();
+        let before = LIVE.load(Ordering::Relaxed);
+        w.write(|s| lines.iter().for_each(|l| ingest(s, &subs, l)));
+        let after = LIVE.load(Ordering::Relaxed);
+        println!("pods: {n} pods, event size {avg} B, heap {} B per pod", (after - before) / n as isize);
+        drop(w);
+        let mut g = c.benchmark_group(format!("pods_{n}"));
+        g.sample_size(10).measurement_time(Duration::from_secs(10));
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_function("decode_skip", |b| {
+            b.iter(|| {
+                for l in &lines {
+                    black_box(serde_json::from_str::<serde::de::IgnoredAny>(l).unwrap());
+                }
+            })
+        });
+        g.bench_function("decode_value", |b| {
+            b.iter(|| {
+                for l in &lines {
+                    black_box(serde_json::from_str::<serde_json::Value>(l).unwrap());
+                }
+            })
+        });
+        g.bench_function("ingest", |b| {
+            b.iter_batched_ref(
+                WatchState::default,
+                |s| lines.iter().for_each(|l| ingest(s, &subs, l)),
+                BatchSize::LargeInput,
+            )
+        });
+        g.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
+    pods(c);
     bytes_per_object();
     let (_, targets) = setup();
     for n in [1_000usize, 10_000, 100_000] {

@@ -265,7 +265,7 @@ pub(crate) struct RawWorkloads {
     pub pod_selector: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RawOverride {
     #[serde(default = "deployment")]
@@ -327,6 +327,8 @@ pub(crate) struct RawTarget {
     pub stalled_after: Option<Duration>,
     #[serde(default)]
     pub images: Vec<RawImage>,
+    /// Target-level default for every slot's `overriddenBy` (the PRODUCT §5 sketch's shape).
+    pub overridden_by: Option<RawOverride>,
     pub controller: Option<RawController>,
     #[serde(default)]
     pub events: bool,
@@ -449,7 +451,16 @@ fn resolve_target(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>
     Ok(vec![t])
 }
 
-fn resolve_images(raw: Vec<RawImage>) -> Result<Vec<ImageRule>, String> {
+fn resolve_images(
+    raw: Vec<RawImage>,
+    target_override: Option<RawOverride>,
+) -> Result<Vec<ImageRule>, String> {
+    if raw.is_empty() && target_override.is_some() {
+        return Err(
+            "key `overriddenBy`: it pins the images of the target's `images` slots, and the target has none"
+                .into(),
+        );
+    }
     let mut out: Vec<ImageRule> = Vec::new();
     for i in raw {
         if out.iter().any(|o| o.slot == i.slot) {
@@ -475,7 +486,7 @@ fn resolve_images(raw: Vec<RawImage>) -> Result<Vec<ImageRule>, String> {
         if let Some(ns) = &w.namespace {
             validate_dns_label(ns).map_err(|m| format!("key `images.workloads.namespace`: {m}"))?;
         }
-        let overridden_by = match i.overridden_by {
+        let overridden_by = match i.overridden_by.or_else(|| target_override.clone()) {
             None => None,
             Some(o) if o.kind == "Deployment" => {
                 Some(Override { namespace: o.namespace, deployment: o.name, env: o.env })
@@ -541,7 +552,7 @@ pub(crate) fn generic_target(
         phase: raw.phase.map(|p| PhaseRule { path: p.path, ready: p.ready }),
         conditions,
         stalled_after: raw.stalled_after.unwrap_or(stalled_after),
-        images: resolve_images(raw.images)?,
+        images: resolve_images(raw.images, raw.overridden_by)?,
         controller,
         events: raw.events,
         plural: None,
@@ -693,6 +704,30 @@ targets:
     #[test]
     fn zero_duration_rejected() {
         assert!(err("stalledAfter: 0s\ntargets: [{preset: workloads}]\n").contains("greater than zero"));
+    }
+
+    #[test]
+    fn target_level_override_applies_to_slots_without_their_own() {
+        let c = Config::parse(
+            r#"targets:
+  - name: w
+    resource: {group: example.com, version: v1, kind: Widget}
+    overriddenBy: {name: widget-operator, env: RELATED_IMAGE_AGENT}
+    images:
+      - {slot: agent, desired: $.spec.image, workloads: {kind: DaemonSet, selector: app=agent}}
+      - {slot: sidecar, desired: $.spec.sidecar, workloads: {kind: DaemonSet, selector: app=agent, container: side},
+         overriddenBy: {name: other, env: PIN}}
+"#,
+            "c.yaml",
+        )
+        .unwrap();
+        let t = &c.targets[0];
+        assert_eq!(t.images[0].overridden_by.as_ref().unwrap().env, "RELATED_IMAGE_AGENT");
+        assert_eq!(t.images[1].overridden_by.as_ref().unwrap().deployment, "other");
+        let e = err(
+            "targets:\n  - name: w\n    resource: {version: v1, kind: ConfigMap}\n    overriddenBy: {name: op, env: X}\n",
+        );
+        assert!(e.contains("the target has none"), "{e}");
     }
 
     #[test]

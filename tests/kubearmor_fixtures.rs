@@ -135,3 +135,27 @@ fn minimal_crd_agrees_with_the_real_one() {
         }
     }
 }
+
+/// Every path the `kubearmor` preset reads exists in the CRD's schema, with type string: the
+/// real CRD when ../shared is present (as in CI), else the project's own minimal one.
+#[test]
+fn every_path_the_kubearmor_preset_reads_is_in_the_schema() {
+    let source = if real_path().exists() { real_path() } else { minimal_path() };
+    let crd = load(&source);
+    let config = stallwatch::config::Config::parse("targets: [{preset: kubearmor}]\n", "preset").unwrap();
+    let cr = config.targets.iter().find(|t| t.resource.kind == "KubeArmorConfig").expect("the CR target");
+    assert_eq!(crd["spec"]["group"], cr.resource.group.as_str());
+    assert_eq!(crd["spec"]["names"]["kind"], cr.resource.kind.as_str());
+    assert_eq!(crd["spec"]["names"]["plural"], cr.plural.as_deref().unwrap());
+    let mut paths: Vec<String> = cr.images.iter().map(|i| i.desired.source().to_string()).collect();
+    paths.push(cr.phase.as_ref().expect("phase rule").path.source().to_string());
+    assert_eq!(paths.len(), 5);
+    for path in paths {
+        let mut node = schema(&crd);
+        for seg in path.strip_prefix("$.").expect("a $.a.b path").split('.') {
+            node = &node["properties"][seg];
+            assert!(!node.is_null(), "{path}: `{seg}` is not in the CRD schema");
+        }
+        assert_eq!(node["type"], "string", "{path} is not a string in the CRD schema");
+    }
+}

@@ -134,7 +134,6 @@ KUBEARMOR_NS_RULES = {
     "operator.kubearmor.com": ["kubearmorconfigs"],
     "apps": ["daemonsets", "deployments"],
     "": ["events", "pods"],
-    "coordination.k8s.io": ["leases"],
 }
 CONTEXT_RULES = {"": ["nodes"], "apiregistration.k8s.io": ["apiservices"]}
 WORKLOADS_RULES = {"apps": ["daemonsets", "deployments", "statefulsets"], "": ["events", "pods"]}
@@ -144,7 +143,7 @@ EXPECTED_RBAC = {
                                   "": ["events", "nodes", "pods"]}},
     "helm-kubearmor": {"_cluster": CONTEXT_RULES, "kubearmor": KUBEARMOR_NS_RULES},
     "helm-generic": {
-        "_cluster": {"apps": ["deployments"], "": ["events"], "example.com": ["widgets"]},
+        "_cluster": {"apps": ["deployments"], "": ["events", "pods"], "example.com": ["widgets"]},
         "payments": WORKLOADS_RULES,
         "a": {"apps": ["daemonsets"], "cert-manager.io": ["certificates", "issuers"], "": ["events", "pods"]},
         "b": {"apps": ["daemonsets"], "cert-manager.io": ["certificates"], "": ["events", "pods"]},
@@ -156,8 +155,13 @@ EXPECTED_RBAC = {
     "kustomize-standalone-kubearmor": {"_cluster": CONTEXT_RULES, "kubearmor": KUBEARMOR_NS_RULES},
     "kustomize-kubearmor-sidecar": {
         "_cluster": CONTEXT_RULES,
-        # The sidecar component's generic namespace Role (+ statefulsets) plus KubeArmorConfigs.
-        "kubearmor": dict(KUBEARMOR_NS_RULES, apps=["daemonsets", "deployments", "statefulsets"]),
+        # The sidecar component's generic namespace Role (+ statefulsets, and leases for a
+        # configured controller.lease) plus KubeArmorConfigs.
+        "kubearmor": dict(
+            KUBEARMOR_NS_RULES,
+            apps=["daemonsets", "deployments", "statefulsets"],
+            **{"coordination.k8s.io": ["leases"]},
+        ),
     },
 }
 

@@ -98,7 +98,6 @@ stallwatch.rbac.scopes renders (as YAML) the accumulator for .Values.config:
     {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "operator.kubearmor.com" "resources" (list "kubearmorconfigs")) -}}
     {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list "daemonsets" "deployments")) -}}
     {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "pods" "events")) -}}
-    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "coordination.k8s.io" "resources" (list "leases")) -}}
   {{- else if eq $t.preset "workloads" -}}
     {{- range $ns := ($t.namespaces | default (list "_cluster")) -}}
       {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list "deployments" "daemonsets" "statefulsets")) -}}
@@ -127,9 +126,15 @@ stallwatch.rbac.scopes renders (as YAML) the accumulator for .Values.config:
         {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list $p)) -}}
       {{- end -}}
     {{- end -}}
+    {{- with $img.overriddenBy -}}
+      {{- $p := include "stallwatch.rbac.workloadPlural" (dict "kind" (.kind | default "Deployment") "target" $id) -}}
+      {{- range $ns := (ternary (list .namespace) $wlScopes (not (empty .namespace))) -}}
+        {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list $p)) -}}
+      {{- end -}}
+    {{- end -}}
   {{- end -}}
   {{- with $t.overriddenBy -}}
-    {{- $p := include "stallwatch.rbac.workloadPlural" (dict "kind" .kind "target" $id) -}}
+    {{- $p := include "stallwatch.rbac.workloadPlural" (dict "kind" (.kind | default "Deployment") "target" $id) -}}
     {{- range $ns := (ternary (list .namespace) $scopes (not (empty .namespace))) -}}
       {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list $p)) -}}
     {{- end -}}
