@@ -22,7 +22,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use stallwatch::{
     bench_support::{event, filled_store, ingest, pod_event, pod_setup, setup},
     metrics::{self, Format, SelfState},
-    store::WatchState,
+    store::{Subscribers, WatchState},
 };
 
 struct Counting;
@@ -58,6 +58,36 @@ fn bytes_per_object() {
     }
 }
 
+/// One group of events: the skip-only floor, a DOM, and ingest (decode + extract + store) of
+/// the same lines, side by side.
+fn event_group(c: &mut Criterion, name: String, lines: &[String], subs: &Subscribers, seconds: u64) {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10).measurement_time(Duration::from_secs(seconds));
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.bench_function("decode_skip", |b| {
+        b.iter(|| {
+            for l in lines {
+                black_box(serde_json::from_str::<serde::de::IgnoredAny>(l).unwrap());
+            }
+        })
+    });
+    g.bench_function("decode_value", |b| {
+        b.iter(|| {
+            for l in lines {
+                black_box(serde_json::from_str::<serde_json::Value>(l).unwrap());
+            }
+        })
+    });
+    g.bench_function("ingest", |b| {
+        b.iter_batched_ref(
+            WatchState::default,
+            |s| lines.iter().for_each(|l| ingest(s, subs, l)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
 /// Pods: the largest set. Heap per pod and ingest against the decode floor of the same events.
 fn pods(c: &mut Criterion) {
     for n in [10_000usize, 50_000] {
@@ -69,66 +99,18 @@ fn pods(c: &mut Criterion) {
         let after = LIVE.load(Ordering::Relaxed);
         println!("pods: {n} pods, event size {avg} B, heap {} B per pod", (after - before) / n as isize);
         drop(w);
-        let mut g = c.benchmark_group(format!("pods_{n}"));
-        g.sample_size(10).measurement_time(Duration::from_secs(10));
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_function("decode_skip", |b| {
-            b.iter(|| {
-                for l in &lines {
-                    black_box(serde_json::from_str::<serde::de::IgnoredAny>(l).unwrap());
-                }
-            })
-        });
-        g.bench_function("decode_value", |b| {
-            b.iter(|| {
-                for l in &lines {
-                    black_box(serde_json::from_str::<serde_json::Value>(l).unwrap());
-                }
-            })
-        });
-        g.bench_function("ingest", |b| {
-            b.iter_batched_ref(
-                WatchState::default,
-                |s| lines.iter().for_each(|l| ingest(s, &subs, l)),
-                BatchSize::LargeInput,
-            )
-        });
-        g.finish();
+        event_group(c, format!("pods_{n}"), &lines, &subs, 10);
     }
 }
 
 fn benches(c: &mut Criterion) {
     pods(c);
     bytes_per_object();
-    let (_, targets) = setup();
+    let (_, subs) = setup();
     for n in [1_000usize, 10_000, 100_000] {
         let lines: Vec<String> = (0..n).map(event).collect();
         let bytes: u64 = lines.iter().map(|l| l.len() as u64).sum();
-        let mut g = c.benchmark_group(format!("events_{n}"));
-        g.sample_size(10).measurement_time(Duration::from_secs(if n >= 100_000 { 20 } else { 5 }));
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_function("decode_skip", |b| {
-            b.iter(|| {
-                for l in &lines {
-                    black_box(serde_json::from_str::<serde::de::IgnoredAny>(l).unwrap());
-                }
-            })
-        });
-        g.bench_function("decode_value", |b| {
-            b.iter(|| {
-                for l in &lines {
-                    black_box(serde_json::from_str::<serde_json::Value>(l).unwrap());
-                }
-            })
-        });
-        g.bench_function("ingest", |b| {
-            b.iter_batched_ref(
-                WatchState::default,
-                |s| lines.iter().for_each(|l| ingest(s, &targets, l)),
-                BatchSize::LargeInput,
-            )
-        });
-        g.finish();
+        event_group(c, format!("events_{n}"), &lines, &subs, if n >= 100_000 { 20 } else { 5 });
         println!("events_{n}: {} bytes of events", bytes);
 
         let store = filled_store(n);

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::{
-    config::Target,
+    config::{ImageRule, Target},
     image,
     kinds::{Kind, KindFacts, PodFacts, WorkloadFacts},
     store::{self, ObjKey, Tracked, TrackedFacts, WatchKey, WatchState},
@@ -141,6 +141,21 @@ impl Links<'_> {
     }
 }
 
+/// The operator pin of a slot (F8): the value of the configured env var on the operator
+/// Deployment, and where it came from (`Deployment/NAME env VAR`).
+pub fn pin(index: &Index, target: &Target, rule: &ImageRule) -> Option<(String, String)> {
+    let o = rule.overridden_by.as_ref()?;
+    let state = index.state(&store::override_key(target, rule, o))?;
+    state.objects.values().find_map(|t| match &t.kind {
+        Some(KindFacts::Workload(w)) => w
+            .env
+            .iter()
+            .find(|(n, _)| **n == *o.env)
+            .map(|(_, v)| (v.to_string(), format!("Deployment/{} env {}", o.deployment, o.env))),
+        _ => None,
+    })
+}
+
 /// Joins one tracked object (in namespace `ns`) to its image slots' workloads.
 pub fn links<'a>(index: &Index<'a>, target: &'a Target, ns: &'a str, tf: &TrackedFacts) -> Links<'a> {
     let mut out = Links::default();
@@ -148,18 +163,7 @@ pub fn links<'a>(index: &Index<'a>, target: &'a Target, ns: &'a str, tf: &Tracke
     for (i, rule) in target.images.iter().enumerate() {
         let link = &rule.workloads;
         let stated = tf.facts.desired_images.get(i).cloned().flatten();
-        let pinned = rule.overridden_by.as_ref().and_then(|o| {
-            let state = index.state(&store::override_key(target, rule, o))?;
-            state.objects.values().find_map(|t| match &t.kind {
-                Some(KindFacts::Workload(w)) => w
-                    .env
-                    .iter()
-                    .find(|(n, _)| **n == *o.env)
-                    .map(|(_, v)| (v.to_string(), format!("Deployment/{} env {}", o.deployment, o.env))),
-                _ => None,
-            })
-        });
-        let (desired, override_source) = match pinned {
+        let (desired, override_source) = match pin(index, target, rule) {
             Some((v, src)) => (v, Some(src)),
             None => match stated.as_deref().or(rule.default.as_deref()) {
                 Some(d) => (d.to_string(), None),

@@ -17,7 +17,6 @@ use super::{
     rfc3339,
 };
 use crate::{
-    config::{ImageRule, Target},
     converge, image,
     kinds::{Kind, KindFacts, PodFacts, Strategy, WorkloadFacts},
     store,
@@ -111,20 +110,6 @@ fn rollout(
     }
 }
 
-/// The operator pin of a slot, looked up like the convergence model does.
-fn pin_of(view: &View, target: &Target, rule: &ImageRule) -> Option<(String, String)> {
-    let o = rule.overridden_by.as_ref()?;
-    let state = view.index.state(&store::override_key(target, rule, o))?;
-    state.objects.values().find_map(|t| match &t.kind {
-        Some(KindFacts::Workload(w)) => w
-            .env
-            .iter()
-            .find(|(n, _)| **n == *o.env)
-            .map(|(_, v)| (v.to_string(), format!("Deployment/{} env {}", o.deployment, o.env))),
-        _ => None,
-    })
-}
-
 fn slots(view: &View, o: &ObjView) -> Vec<SlotReport> {
     let mut out = Vec::new();
     for (i, rule) in o.target.images.iter().enumerate() {
@@ -132,7 +117,7 @@ fn slots(view: &View, o: &ObjView) -> Vec<SlotReport> {
         let rows: Vec<_> = o.links.slots.iter().filter(|s| s.slot == rule.slot).collect();
         let (desired, override_source) = match rows.first() {
             Some(r) => (r.desired.clone(), r.override_source.clone()),
-            None => match pin_of(view, o.target, rule) {
+            None => match converge::pin(&view.index, o.target, rule) {
                 Some((v, src)) => (v, Some(src)),
                 None => (stated.clone().or_else(|| rule.default.clone()).unwrap_or_default(), None),
             },
