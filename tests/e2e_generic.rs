@@ -83,7 +83,7 @@ async fn controller_manager_down_shows_generation_lag_then_converges() {
     apply(&deployment_yaml(ns, "web", "example.com/web:v1", 2));
     let sw = Stallwatch::start("kcm", &workloads_config(ns, "15s", ""), &plane().kubeconfig);
     let web = [("kind", "Deployment"), ("namespace", ns), ("name", "web")];
-    sw.wait_for("Deployment web Current with 2 replicas", Duration::from_secs(60), RELEVANT, |m| {
+    sw.wait_for("Deployment web Current with 2 replicas", Duration::from_secs(90), RELEVANT, |m| {
         m.is("stallwatch_status", &with(&web, &[("status", "Current")]), 1.0)
             && m.is("stallwatch_generation_lag", &web, 0.0)
             && m.is("stallwatch_rollout_complete", &web, 1.0)
@@ -511,6 +511,13 @@ async fn apiserver_killed_and_restarted_keeps_serving_and_recovers_without_ghost
     });
     assert_eq!(served(&m, "Deployment", ns), api_names("deployments", ns));
     assert!(sw.alive());
+    // Leave a working plane to the next test: kube-controller-manager's informers reconnect with
+    // their own backoff after the outage, so wait until it rolls out a Deployment again.
+    common::eventually(
+        "kube-controller-manager reconciles again (d3 rolled out)",
+        Duration::from_secs(120),
+        || common::try_kubectl(&["-n", ns, "rollout", "status", "deploy/d3", "--timeout=1s"]),
+    );
 }
 
 fn base64(s: &str) -> String {

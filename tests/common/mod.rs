@@ -5,7 +5,7 @@
 //! from `STALLWATCH_PLANE_BIN`, else `tests/cluster/build`), or an already running plane is used
 //! when `STALLWATCH_PLANE` names its dir. A watchdog in its own session runs
 //! `tests/cluster/down` as soon as the test process is gone, even after a crash. A failed wait
-//! keeps the plane dir (logs) and prints where it is.
+//! keeps the plane dir (logs) and prints where it is; `STALLWATCH_E2E_KEEP=1` keeps everything.
 //!
 //! Every wait is bounded and polls; nothing sleeps in place of an assertion.
 #![allow(dead_code)]
@@ -134,6 +134,9 @@ impl Plane {
             panic!("tests/cluster/up {} failed:\n{}", dir.display(), String::from_utf8_lossy(&out.stderr));
         }
         note("control plane ready");
+        if keep_all() {
+            let _ = std::fs::write(dir.join("keep"), "");
+        }
         Plane::from_env(dir, true)
     }
 
@@ -300,6 +303,11 @@ impl Drop for Ns {
             let _ = try_kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
         }
     }
+}
+
+/// `STALLWATCH_E2E_KEEP=1` keeps every exporter dir (config, log) and the plane dir.
+fn keep_all() -> bool {
+    std::env::var_os("STALLWATCH_E2E_KEEP").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 /// Marks the plane as kept and panics with the message.
@@ -710,7 +718,7 @@ impl Drop for Stallwatch {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        if std::thread::panicking() || self.dir.join("keep").exists() {
+        if std::thread::panicking() || self.dir.join("keep").exists() || keep_all() {
             eprintln!("stallwatch e2e: exporter {} dir kept: {}", self.name, self.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
