@@ -158,6 +158,9 @@ pub struct Target {
     pub events: bool,
     /// The plural as the config states it (the chart needs it for RBAC); discovery decides.
     pub plural: Option<String>,
+    /// For workload kinds: the label selector of their pods' watch, when known (presets);
+    /// `None` watches every pod of the namespaces so no workload's pods are missed.
+    pub pods_selector: Option<String>,
 }
 
 impl Target {
@@ -556,6 +559,7 @@ pub(crate) fn generic_target(
         controller,
         events: raw.events,
         plural: None,
+        pods_selector: None,
     })
 }
 

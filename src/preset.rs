@@ -92,11 +92,13 @@ fn kubearmor(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
         lease: None,
         pods: Some(PodsRef { namespace: ns.clone(), selector: KUBEARMOR_OPERATOR_POD_SELECTOR.into() }),
     };
-    Ok(vec![
-        config,
-        base(Gvk::new("apps", "v1", "DaemonSet"), Some(KUBEARMOR_DAEMONSET_SELECTOR))?,
-        base(Gvk::new("apps", "v1", "Deployment"), Some(KUBEARMOR_DEPLOYMENT_SELECTOR))?,
-    ])
+    // The operator labels its workloads' pods like the workloads, so their pods are watched
+    // with the same selectors instead of every pod of the namespace.
+    let mut daemonsets = base(Gvk::new("apps", "v1", "DaemonSet"), Some(KUBEARMOR_DAEMONSET_SELECTOR))?;
+    daemonsets.pods_selector = Some(KUBEARMOR_DAEMONSET_SELECTOR.into());
+    let mut deployments = base(Gvk::new("apps", "v1", "Deployment"), Some(KUBEARMOR_DEPLOYMENT_SELECTOR))?;
+    deployments.pods_selector = Some(KUBEARMOR_DEPLOYMENT_SELECTOR.into());
+    Ok(vec![config, daemonsets, deployments])
 }
 
 /// The four images the operator manages: CR field, default when empty, where it runs, and the
@@ -150,14 +152,14 @@ fn kubearmor_images() -> Vec<ImageRule> {
             "relay",
             "kubearmorRelayImage",
             "docker.io/kubearmor/kubearmor-relay-server:latest",
-            deployment("kubearmor-relay", None, "kubearmor-app=kubearmor-relay"),
+            deployment("kubearmor-relay", None, KUBEARMOR_DEPLOYMENT_SELECTOR),
             "RELATED_IMAGE_KUBEARMOR_RELAY_SERVER",
         ),
         rule(
             "controller",
             "kubearmorControllerImage",
             "docker.io/kubearmor/kubearmor-controller:latest",
-            deployment("kubearmor-controller", Some("manager"), "kubearmor-app=kubearmor-controller"),
+            deployment("kubearmor-controller", Some("manager"), KUBEARMOR_DEPLOYMENT_SELECTOR),
             "RELATED_IMAGE_KUBEARMOR_CONTROLLER",
         ),
     ]
@@ -213,6 +215,7 @@ fn conventions(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, S
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::config::{Config, ObservedGeneration};
 
     #[test]
@@ -227,6 +230,23 @@ mod tests {
         assert_eq!(cr.phase.as_ref().unwrap().path.source(), "$.status.phase");
         assert_eq!(c.targets[1].label_selector.as_deref(), Some("kubearmor-app=kubearmor"));
         assert_eq!(c.targets[2].resource.kind, "Deployment");
+    }
+
+    #[test]
+    fn kubearmor_preset_watches_no_pod_of_the_namespace_it_does_not_need() {
+        let c = Config::parse("targets: [{preset: kubearmor, namespace: ka}]\n", "c").unwrap();
+        let plan = crate::store::plan(&c);
+        let pods: Vec<&str> = plan
+            .iter()
+            .filter(|(k, _)| k.gvk.kind == "Pod")
+            .map(|(k, _)| k.label_selector.as_str())
+            .collect();
+        assert_eq!(
+            pods,
+            [KUBEARMOR_DEPLOYMENT_SELECTOR, KUBEARMOR_DAEMONSET_SELECTOR, KUBEARMOR_OPERATOR_POD_SELECTOR]
+        );
+        assert!(plan.iter().all(|(k, _)| k.namespace == "ka" || k.gvk.kind == "Node"), "{plan:?}");
+        assert_eq!(plan.len(), 11, "{:?}", plan.iter().map(|(k, _)| k).collect::<Vec<_>>());
     }
 
     #[test]

@@ -131,7 +131,7 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
             add(&mut by_key, key(t.resource.clone(), ns, labels, fields)).targets.push(arc.clone());
             // Workloads need their pods to count outdated ones (OnDelete, F7).
             if Kind::of(&t.resource).is_some_and(Kind::is_workload) {
-                add(&mut by_key, key(pods(), ns, "", ""));
+                add(&mut by_key, key(pods(), ns, t.pods_selector.as_deref().unwrap_or(""), ""));
             }
             if t.events {
                 add(&mut by_key, key(Gvk::new("", "v1", "Event"), ns, "", "type=Warning"));
