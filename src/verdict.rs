@@ -73,6 +73,8 @@ pub struct Evidence {
     pub pods_outdated_since: Option<f64>,
     /// The controller gave up (Deployment `ProgressDeadlineExceeded`).
     pub rollout_failed: bool,
+    /// The latest progress of any rollout of the object (own or linked workloads).
+    pub last_progress: Option<f64>,
 }
 
 /// Condition types that kstatus treats as "abnormal when True".
@@ -114,24 +116,26 @@ pub fn judge(target: &Target, t: &TrackedFacts, ev: &Evidence, now: f64) -> Verd
     }
     // Every active reason with the time it started and whether it is a failure; the first
     // listed is reported, so the more specific causes come before the generic ones.
-    let mut active: Vec<(Reason, f64, bool)> = Vec::new();
+    // The last flag marks reasons a progressing rollout cannot explain: their clock runs
+    // regardless of rollout progress.
+    let mut active: Vec<(Reason, f64, bool, bool)> = Vec::new();
     if generation_observed(t) == Some(false) {
-        active.push((Reason::GenerationNotObserved, t.generation_first_seen, false));
+        active.push((Reason::GenerationNotObserved, t.generation_first_seen, false, true));
     }
     if ev.image_mismatch {
-        active.push((Reason::ImageNotRolledOut, t.generation_first_seen, false));
+        active.push((Reason::ImageNotRolledOut, t.generation_first_seen, false, true));
     }
     if let Some(since) = ev.rollout_incomplete_since {
-        active.push((Reason::RolloutNotProgressing, since, ev.rollout_failed));
+        active.push((Reason::RolloutNotProgressing, since, ev.rollout_failed, false));
     }
     if let Some(since) = ev.pods_outdated_since {
-        active.push((Reason::PodsOutdated, since, false));
+        active.push((Reason::PodsOutdated, since, false, false));
     }
     if ev.derived_generation_observed == Some(false) && active.is_empty() {
-        active.push((Reason::GenerationNotObserved, t.generation_first_seen, false));
+        active.push((Reason::GenerationNotObserved, t.generation_first_seen, false, false));
     }
     if phase_ready(target, t) == Some(false) {
-        active.push((Reason::PhaseNotReady, t.phase_since, false));
+        active.push((Reason::PhaseNotReady, t.phase_since, false, false));
     }
     for c in &f.conditions {
         let since = c.last_transition.unwrap_or(t.generation_first_seen);
@@ -139,10 +143,10 @@ pub fn judge(target: &Target, t: &TrackedFacts, ev: &Evidence, now: f64) -> Verd
         let progressing = PROGRESSING_CONDITIONS.contains(&&*c.type_) && &*c.status == "True";
         let not_ready = target.conditions.ready.iter().any(|r| **r == *c.type_) && &*c.status != "True";
         if failed || progressing || not_ready {
-            active.push((Reason::ConditionNotReady, since, failed));
+            active.push((Reason::ConditionNotReady, since, failed, false));
         }
     }
-    let Some(&(reason, _, _)) = active.first() else {
+    let Some(&(reason, ..)) = active.first() else {
         return Verdict {
             status: Status::Current,
             reason: None,
@@ -150,9 +154,15 @@ pub fn judge(target: &Target, t: &TrackedFacts, ev: &Evidence, now: f64) -> Verd
             stalled_since: None,
         };
     };
-    let since = active.iter().map(|a| a.1).fold(f64::INFINITY, f64::min).min(now);
+    let min = |it: &mut dyn Iterator<Item = f64>| it.fold(f64::INFINITY, f64::min);
+    let since = min(&mut active.iter().map(|a| a.1)).min(now);
     let failed = active.iter().any(|a| a.2);
-    let stalled_at = since + target.stalled_after.as_secs_f64();
+    // The stall clock: reasons a rollout explains restart it whenever a rollout of the object
+    // (own or linked) moves, so a long healthy rollout is never Stalled; the others keep theirs.
+    let hard = min(&mut active.iter().filter(|a| a.3).map(|a| a.1));
+    let soft = min(&mut active.iter().filter(|a| !a.3).map(|a| a.1.max(ev.last_progress.unwrap_or(a.1))));
+    let clock = hard.min(soft).min(now);
+    let stalled_at = clock + target.stalled_after.as_secs_f64();
     let status = if failed {
         Status::Failed
     } else if now >= stalled_at {
@@ -414,6 +424,21 @@ mod tests {
             let v = judge(&t, &ok, &e, now);
             assert_eq!((v.status, v.reason, v.unconverged_since), (status, reason, since), "row: {row}");
         }
+    }
+
+    #[test]
+    fn phase_lagging_a_finished_rollout_stalls_only_after_the_threshold() {
+        // Pending since 1010, the linked rollout last moved (and completed) at 1900.
+        let t = target();
+        let tf = tracked(Some(1), None, Some("Pending"), vec![]);
+        let ev = Evidence { last_progress: Some(1900.0), ..Default::default() };
+        let v = judge(&t, &tf, &ev, 1950.0);
+        assert_eq!(
+            (v.status, v.reason, v.unconverged_since),
+            (Status::InProgress, Some(Reason::PhaseNotReady), Some(1010.0))
+        );
+        let v = judge(&t, &tf, &ev, 2001.0);
+        assert_eq!((v.status, v.stalled_since), (Status::Stalled, Some(2000.0)));
     }
 
     #[test]

@@ -141,6 +141,7 @@ fn evidence<'a>(
             _ => None,
         },
         rollout_failed: links.workloads.iter().any(|w| w.facts.deadline_exceeded),
+        last_progress: links.workloads.iter().map(|w| w.last_progress).reduce(f64::max),
     };
     if let Some(KindFacts::Workload(w)) = &tracked.kind {
         let min = |a: Option<f64>, b: f64| Some(a.map_or(b, |a| a.min(b)));
@@ -150,6 +151,8 @@ fn evidence<'a>(
             ev.pods_outdated_since = min(ev.pods_outdated_since, tracked.last_progress);
         }
         ev.rollout_failed |= w.deadline_exceeded;
+        ev.last_progress =
+            Some(ev.last_progress.map_or(tracked.last_progress, |p| p.max(tracked.last_progress)));
     }
     ev
 }
