@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::{
     config::{
-        ControllerRule, Gvk, ImageRule, ObservedGeneration, Override, PhaseRule, PodsRef, PresetName,
-        RawTarget, Target, WorkloadLink, generic_target,
+        ControllerRule, Gvk, ImageRule, NamedRef, ObservedGeneration, Override, PhaseRule, PodsRef,
+        PresetName, RawTarget, Target, WorkloadLink, generic_target,
     },
     kinds::Kind,
     path::ObjectPath,
@@ -64,6 +64,9 @@ fn kubearmor(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
             ("fieldSelector", raw.field_selector.is_some()),
             ("phase", raw.phase.is_some()),
             ("observedGeneration", raw.observed_generation.is_some()),
+            ("images", !raw.images.is_empty()),
+            ("overriddenBy", raw.overridden_by.is_some()),
+            ("conditions", raw.conditions.is_some()),
         ],
     )?;
     let ns = raw.namespace.clone().unwrap_or_else(|| KUBEARMOR_DEFAULT_NAMESPACE.into());
@@ -88,9 +91,16 @@ fn kubearmor(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
         ready: vec!["Running".into()],
     });
     config.images = kubearmor_images();
+    // The operator pods by default; a `controller:` in the config adds a Lease or other pods.
+    let own = raw.controller.as_ref();
     config.controller = ControllerRule {
-        lease: None,
-        pods: Some(PodsRef { namespace: ns.clone(), selector: KUBEARMOR_OPERATOR_POD_SELECTOR.into() }),
+        lease: own
+            .and_then(|c| c.lease.as_ref())
+            .map(|l| NamedRef { namespace: l.namespace.clone(), name: l.name.clone() }),
+        pods: Some(match own.and_then(|c| c.pods.as_ref()) {
+            Some(p) => PodsRef { namespace: p.namespace.clone(), selector: p.selector.clone() },
+            None => PodsRef { namespace: ns.clone(), selector: KUBEARMOR_OPERATOR_POD_SELECTOR.into() },
+        }),
     };
     // The operator labels its workloads' pods like the workloads, so their pods are watched
     // with the same selectors instead of every pod of the namespace.
@@ -172,6 +182,9 @@ fn workloads(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
             ("namespace", raw.namespace.is_some()),
             ("phase", raw.phase.is_some()),
             ("observedGeneration", raw.observed_generation.is_some()),
+            ("images", !raw.images.is_empty()),
+            ("overriddenBy", raw.overridden_by.is_some()),
+            ("controller", raw.controller.is_some()),
             ("conditions", raw.conditions.is_some()),
         ],
     )?;
@@ -247,6 +260,30 @@ mod tests {
         );
         assert!(plan.iter().all(|(k, _)| k.namespace == "ka" || k.gvk.kind == "Node"), "{plan:?}");
         assert_eq!(plan.len(), 11, "{:?}", plan.iter().map(|(k, _)| k).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn kubearmor_preset_takes_a_lease_and_rejects_what_it_would_ignore() {
+        let c = Config::parse(
+            "targets: [{preset: kubearmor, controller: {lease: {namespace: kubearmor, name: kubearmor-operator-lock}}}]\n",
+            "c",
+        )
+        .unwrap();
+        let ctl = &c.targets[0].controller;
+        assert_eq!(ctl.lease.as_ref().unwrap().name, "kubearmor-operator-lock");
+        assert_eq!(ctl.pods.as_ref().unwrap().selector, KUBEARMOR_OPERATOR_POD_SELECTOR);
+        for bad in ["images: []", "conditions: {ready: [X]}", "overriddenBy: {name: x, env: Y}"] {
+            let text = format!("targets: [{{preset: kubearmor, {bad}}}]\n");
+            let e = Config::parse(&text, "c").err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("does not take") || bad.starts_with("images"), "{bad}: {e}");
+        }
+        let e = Config::parse(
+            "targets: [{preset: workloads, controller: {pods: {namespace: a, selector: b=c}}}]\n",
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not take `controller`"), "{e}");
     }
 
     #[test]
