@@ -240,8 +240,36 @@ struct PodSpec<'a> {
     containers: Vec<Container<'a>>,
     #[serde(borrow, default)]
     init_containers: Vec<Container<'a>>,
+}
+
+/// A pod's own spec: only what the image triangle needs.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct PodOwnSpec<'a> {
+    #[serde(borrow, default)]
+    containers: Vec<ImageOnly<'a>>,
+    #[serde(borrow, default)]
+    init_containers: Vec<ImageOnly<'a>>,
     #[serde(borrow)]
     node_name: Option<Cow<'a, str>>,
+}
+
+/// A pod's container: only name and image (env, probes, mounts are skipped unparsed).
+#[derive(Deserialize)]
+struct ImageOnly<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    image: Cow<'a, str>,
+}
+
+/// The two labels a pod's workload revision is read from; other labels are skipped.
+#[derive(Deserialize, Default)]
+struct RevisionLabels<'a> {
+    #[serde(rename = "pod-template-hash", borrow)]
+    template_hash: Option<Cow<'a, str>>,
+    #[serde(rename = "controller-revision-hash", borrow)]
+    revision: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -490,19 +518,19 @@ fn workload(
 }
 
 fn pod(obj: &RawObject, strings: &mut Interner) -> Option<PodFacts> {
-    let spec: PodSpec = field(obj, "spec")?;
+    let spec: PodOwnSpec = field(obj, "spec")?;
     let st: PStatus = field(obj, "status")?;
     let owners: Vec<OwnerRef> =
         obj.meta.owner_references.map_or(Some(Vec::new()), |r| serde_json::from_str(r.get()).ok())?;
-    let labels: std::collections::HashMap<Cow<str>, Cow<str>> =
-        obj.meta.labels.map_or(Some(Default::default()), |r| serde_json::from_str(r.get()).ok())?;
+    let labels: RevisionLabels =
+        obj.meta.labels.map_or(Some(RevisionLabels::default()), |r| serde_json::from_str(r.get()).ok())?;
     let owner = owners.iter().find(|o| o.controller).and_then(|o| match &*o.kind {
         "DaemonSet" => Some((Kind::DaemonSet, strings.get(&o.name))),
         "StatefulSet" => Some((Kind::StatefulSet, strings.get(&o.name))),
         // A ReplicaSet is named `<deployment>-<pod-template-hash>`.
         "ReplicaSet" => {
-            let hash = labels.get("pod-template-hash")?;
-            let deployment = o.name.strip_suffix(&**hash)?.strip_suffix('-')?;
+            let hash = labels.template_hash.as_deref()?;
+            let deployment = o.name.strip_suffix(hash)?.strip_suffix('-')?;
             Some((Kind::Deployment, strings.get(deployment)))
         }
         _ => None,
@@ -538,7 +566,7 @@ fn pod(obj: &RawObject, strings: &mut Interner) -> Option<PodFacts> {
         node: spec.node_name.as_deref().map(|n| strings.get(n)),
         ready: st.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"),
         restarts,
-        revision: labels.get("controller-revision-hash").map(|r| strings.get(r)),
+        revision: labels.revision.as_deref().map(|r| strings.get(r)),
         containers,
         deleting: obj.meta.deletion_timestamp.is_some(),
     })

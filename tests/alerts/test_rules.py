@@ -242,7 +242,7 @@ class Overrides(unittest.TestCase):
                          "exp_samples": [{"labels": "{}", "value": 0}]},
                         {"expr": 'ALERTS{alertstate="firing"}', "eval_time": "3s", "exp_samples": [
                             {"labels": 'ALERTS{alertname="StallwatchObjectStalled",alertstate="firing",severity="critical",'
-                                       'target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c",reason="ImageNotRolledOut"}',
+                                       'target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c"}',
                              "value": 1}]},
                         {"expr": 'ALERTS{alertstate="firing",alertname="StallwatchPhaseNotReady"}', "eval_time": "9s", "exp_samples": [
                             {"labels": 'ALERTS{alertname="StallwatchPhaseNotReady",alertstate="firing",severity="warning",'
