@@ -196,8 +196,13 @@ wait_ready() {
 	local name=$1 timeout=${2:-$READY_TIMEOUT} url deadline
 	url=$(health_url "$name")
 	deadline=$((SECONDS + timeout))
+	local gone=0
 	while :; do
-		if ! pid_of "$name" >/dev/null; then
+		# While setsid execs the component, /proc/PID/cmdline can be briefly empty: only
+		# three misses in a row (0.6 s) mean the process is really gone.
+		if pid_of "$name" >/dev/null; then
+			gone=0
+		elif ((++gone >= 3)); then
 			tail -n 30 "$PLANE_DIR/$name.log" >&2 || true
 			die "$name exited; see $PLANE_DIR/$name.log"
 		fi
