@@ -103,7 +103,29 @@ fn pods(c: &mut Criterion) {
     }
 }
 
+/// Heap per tracked workload (a DaemonSet with its rollout facts), from the kubearmor fixture
+/// shape: measured on 10k DaemonSets in one watch.
+fn workload_bytes() {
+    let c = stallwatch::config::Config::parse("targets: [{preset: workloads}]\n", "bench").unwrap();
+    let (key, subs) =
+        stallwatch::store::plan(&c).into_iter().find(|(k, _)| k.gvk.kind == "DaemonSet").unwrap();
+    let w = stallwatch::store::Watch::new(key, subs.clone());
+    let n = 10_000;
+    let lines: Vec<String> = (0..n)
+        .map(|i| format!(
+            r#"{{"type":"MODIFIED","object":{{"metadata":{{"name":"agent-{i}","namespace":"ns-{ns}","uid":"u{i}","resourceVersion":"{i}","generation":3,"creationTimestamp":"2024-01-01T00:00:00Z","labels":{{"app":"agent"}},"managedFields":[{{"manager":"kube-controller-manager","operation":"Update","subresource":"status","time":"2024-01-01T00:05:00Z","fieldsV1":{{"f:status":{{}}}}}}]}},"spec":{{"updateStrategy":{{"type":"RollingUpdate"}},"template":{{"spec":{{"containers":[{{"name":"agent","image":"docker.io/example/agent:v{v}","env":[{{"name":"A","value":"1"}}]}}],"initContainers":[{{"name":"init","image":"docker.io/example/agent-init:v1"}}]}}}}}},"status":{{"observedGeneration":3,"desiredNumberScheduled":500,"currentNumberScheduled":500,"updatedNumberScheduled":500,"numberAvailable":500,"numberReady":500}}}}}}"#,
+            ns = i % 50,
+            v = i % 3
+        ))
+        .collect();
+    let before = LIVE.load(Ordering::Relaxed);
+    w.write(|s| lines.iter().for_each(|l| ingest(s, &subs, l)));
+    let after = LIVE.load(Ordering::Relaxed);
+    println!("workloads: {n} DaemonSets, heap {} B per workload", (after - before) / n as isize);
+}
+
 fn benches(c: &mut Criterion) {
+    workload_bytes();
     pods(c);
     bytes_per_object();
     let (_, subs) = setup();
