@@ -24,25 +24,23 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     fmt::Write as _,
     path::PathBuf,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use alerting::{Alert, Prom, Stack, StackConfig, Webhook, show, unix_now};
-use common::{Metrics, Ns, Restore, Stallwatch, apply, apply_crd, kubectl, note, plane};
-use k8s_openapi::api::apps::v1::DaemonSet;
-use kube::{
-    Api,
-    api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
+use common::{
+    Ns, Restore, Stallwatch, apply,
+    kubearmor::{
+        CR, DS, LEASE, MANAGER, Mode, OPERATOR, Operator, config_yaml, cr_labels, daemonset_yaml_min_ready,
+        ds_labels, ds_pod_lines, ensure_crd, kac, micro_time, node_count, operator_deployment_yaml,
+        rolled_out, set_cr_image, status_is, status_of, with,
+    },
+    kubectl, note, plane,
 };
-use serde_json::{Value, json};
+use k8s_openapi::api::apps::v1::DaemonSet;
+use kube::{Api, api::DynamicObject};
+use serde_json::Value;
 
-const CR: &str = "kubearmorconfig-default";
-const DS: &str = "kubearmor-bpf-containerd-98c2c";
-const OPERATOR: &str = "kubearmor-operator";
-const LEASE: &str = "kubearmor-operator-lock";
-const MANAGER: &str = "kubearmor-operator";
-const CRD_NAME: &str = "kubearmorconfigs.operator.kubearmor.com";
 const TARGET: &str = "kubearmor";
 const JOB: &str = "stallwatch";
 
@@ -109,94 +107,20 @@ fn overrides() -> Vec<String> {
 
 // ------------------------------------------------------------------ fixtures
 
-fn ensure_crd() {
-    let real =
-        common::repo().join("../shared/fixtures/kubearmor/operator.kubearmor.com_kubearmorconfigs.yaml");
-    let path =
-        if real.exists() { real } else { common::repo().join("tests/fixtures/kubearmorconfig-crd.yaml") };
-    note(format!("applying the KubeArmorConfig CRD from {}", path.display()));
-    apply_crd(&std::fs::read_to_string(&path).expect("reading the CRD"), CRD_NAME);
-}
-
-fn kac() -> ApiResource {
-    ApiResource {
-        group: "operator.kubearmor.com".into(),
-        version: "v1".into(),
-        api_version: "operator.kubearmor.com/v1".into(),
-        kind: "KubeArmorConfig".into(),
-        plural: "kubearmorconfigs".into(),
-    }
-}
-
-fn lease_resource() -> ApiResource {
-    ApiResource {
-        group: "coordination.k8s.io".into(),
-        version: "v1".into(),
-        api_version: "coordination.k8s.io/v1".into(),
-        kind: "Lease".into(),
-        plural: "leases".into(),
-    }
-}
-
-/// RFC 3339 with microseconds (a Lease's `MicroTime`).
-fn micro_time() -> String {
-    let now = jiff::Timestamp::now();
-    format!("{}.{:06}Z", now.strftime("%Y-%m-%dT%H:%M:%S"), now.subsec_microsecond())
-}
-
 fn story_yaml(ns: &str) -> String {
+    // One second per pod makes each rollout visible to 1 s scrapes without slowing the story.
     format!(
-        r#"apiVersion: operator.kubearmor.com/v1
-kind: KubeArmorConfig
-metadata: {{name: {CR}, namespace: {ns}}}
-spec:
-  defaultFilePosture: audit
-  kubearmorImage: {{image: "kubearmor/kubearmor:v1", imagePullPolicy: Always}}
-  kubearmorInitImage: {{image: "kubearmor/kubearmor-init:v1", imagePullPolicy: Always}}
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: {DS}
-  namespace: {ns}
-  labels: {{kubearmor-app: kubearmor}}
-spec:
-  selector: {{matchLabels: {{kubearmor-app: kubearmor}}}}
-  # One second per pod makes each rollout visible to 1 s scrapes without slowing the story.
-  minReadySeconds: 1
-  updateStrategy: {{type: RollingUpdate, rollingUpdate: {{maxUnavailable: 1}}}}
-  template:
-    metadata:
-      labels: {{kubearmor-app: kubearmor}}
-    spec:
-      tolerations: [{{operator: Exists}}]
-      initContainers:
-        - {{name: init, image: "docker.io/kubearmor/kubearmor-init:v1"}}
-      containers:
-        - {{name: kubearmor, image: "docker.io/kubearmor/kubearmor:v1"}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {OPERATOR}
-  namespace: {ns}
-  labels: {{kubearmor-app: kubearmor-operator}}
-spec:
-  replicas: 1
-  selector: {{matchLabels: {{kubearmor-app: kubearmor-operator}}}}
-  template:
-    metadata:
-      labels: {{kubearmor-app: kubearmor-operator}}
-    spec:
-      tolerations: [{{operator: Exists}}]
-      containers:
-        - {{name: operator, image: "docker.io/kubearmor/kubearmor-operator:v1.7.4"}}
----
+        r#"{config}---
+{daemonset}---
+{deployment}---
 apiVersion: coordination.k8s.io/v1
 kind: Lease
 metadata: {{name: {LEASE}, namespace: {ns}}}
 spec: {{holderIdentity: {OPERATOR}-0, leaseDurationSeconds: 15, leaseTransitions: 0, renewTime: "{now}", acquireTime: "{now}"}}
 "#,
+        config = config_yaml(ns, "kubearmor/kubearmor:v1", "kubearmor/kubearmor-init:v1"),
+        daemonset = daemonset_yaml_min_ready(ns, 1),
+        deployment = operator_deployment_yaml(ns),
         now = micro_time()
     )
 }
@@ -223,169 +147,6 @@ targets:
     )
 }
 
-/// The reference the test operator writes into the DaemonSet for a CR image.
-fn qualified(image: &str) -> String {
-    if image.split('/').next().is_some_and(|first| first.contains('.') || first.contains(':')) {
-        image.to_string()
-    } else {
-        format!("docker.io/{image}")
-    }
-}
-
-// ------------------------------------------------------------------ the test operator
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Rolls the CR's images into the DaemonSet; Running once rolled out, else Pending.
-    Working,
-    /// The bug: Pending while the DaemonSet differs from the CR, and never updates it.
-    Stuck,
-}
-
-#[derive(Debug, Clone)]
-struct OpState {
-    mode: Mode,
-    holder: String,
-    transitions: i64,
-}
-
-/// Reconciles every 300 ms and renews its leader Lease every second (also while stuck: the
-/// process is alive and leading, it just does not do its job).
-struct Operator {
-    state: Arc<Mutex<OpState>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Operator {
-    fn start(client: kube::Client, ns: &str) -> Operator {
-        let state = Arc::new(Mutex::new(OpState {
-            mode: Mode::Working,
-            holder: format!("{OPERATOR}-0"),
-            transitions: 0,
-        }));
-        let crs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kac());
-        let dss: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
-        let leases: Api<DynamicObject> = Api::namespaced_with(client, ns, &lease_resource());
-        let st = state.clone();
-        let task = tokio::spawn(async move {
-            let mut last_err = String::new();
-            let mut last_renew = Instant::now() - Duration::from_secs(10);
-            loop {
-                let s = st.lock().unwrap().clone();
-                let mut r = reconcile(&crs, &dss, s.mode).await;
-                if r.is_ok() && last_renew.elapsed() >= Duration::from_secs(1) {
-                    r = renew(&leases, &s).await;
-                    last_renew = Instant::now();
-                }
-                if let Err(e) = r {
-                    let e = e.to_string();
-                    if e != last_err {
-                        note(format!("test operator: {e} (retrying)"));
-                        last_err = e;
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-        });
-        Operator { state, task }
-    }
-
-    fn set(&self, mode: Mode) {
-        note(format!("test operator: {mode:?}"));
-        self.state.lock().unwrap().mode = mode;
-    }
-
-    /// A new operator process: it wins the Lease under a new identity and works again.
-    fn restart(&self) {
-        let mut s = self.state.lock().unwrap();
-        s.transitions += 1;
-        s.holder = format!("{OPERATOR}-{}", s.transitions);
-        s.mode = Mode::Working;
-        note(format!("test operator: restarted as {} (Working)", s.holder));
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn renew(leases: &Api<DynamicObject>, s: &OpState) -> Result<(), kube::Error> {
-    let pp = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
-    let spec = json!({"spec": {
-        "holderIdentity": s.holder,
-        "renewTime": micro_time(),
-        "leaseTransitions": s.transitions,
-    }});
-    leases.patch(LEASE, &pp, &Patch::Merge(spec)).await?;
-    Ok(())
-}
-
-fn rolled_out(ds: &DaemonSet) -> bool {
-    let Some(s) = &ds.status else { return false };
-    s.observed_generation.unwrap_or(0) >= ds.metadata.generation.unwrap_or(0)
-        && s.desired_number_scheduled > 0
-        && s.updated_number_scheduled.unwrap_or(0) == s.desired_number_scheduled
-        && s.number_available.unwrap_or(0) == s.desired_number_scheduled
-        && s.number_unavailable.unwrap_or(0) == 0
-}
-
-fn image_of(ds: &DaemonSet, init: bool, name: &str) -> String {
-    let spec = ds.spec.as_ref().and_then(|s| s.template.spec.as_ref());
-    let list = spec.and_then(|s| if init { s.init_containers.as_ref() } else { Some(&s.containers) });
-    list.and_then(|l| l.iter().find(|c| c.name == name)).and_then(|c| c.image.clone()).unwrap_or_default()
-}
-
-async fn reconcile(crs: &Api<DynamicObject>, dss: &Api<DaemonSet>, mode: Mode) -> Result<(), kube::Error> {
-    let cr = crs.get(CR).await?;
-    let want_main = qualified(
-        cr.data["spec"]["kubearmorImage"]["image"].as_str().unwrap_or("kubearmor/kubearmor:stable"),
-    );
-    let want_init = qualified(
-        cr.data["spec"]["kubearmorInitImage"]["image"].as_str().unwrap_or("kubearmor/kubearmor-init:stable"),
-    );
-    let mut ds = dss.get(DS).await?;
-    let differs = image_of(&ds, false, "kubearmor") != want_main || image_of(&ds, true, "init") != want_init;
-    let phase = match (mode, differs) {
-        (Mode::Working, true) => {
-            let spec = ds.spec.as_mut().and_then(|s| s.template.spec.as_mut()).expect("pod spec");
-            for c in spec.containers.iter_mut().filter(|c| c.name == "kubearmor") {
-                c.image = Some(want_main.clone());
-            }
-            for c in spec.init_containers.iter_mut().flatten().filter(|c| c.name == "init") {
-                c.image = Some(want_init.clone());
-            }
-            // A conflict is retried on the next pass.
-            dss.replace(DS, &PostParams { field_manager: Some(MANAGER.into()), ..Default::default() }, &ds)
-                .await?;
-            "Pending"
-        }
-        (_, true) => "Pending",
-        (_, false) if rolled_out(&ds) => "Running",
-        (_, false) => "Pending",
-    };
-    if cr.data["status"]["phase"].as_str() != Some(phase) {
-        let message = if phase == "Running" {
-            "Kubearmor Application is Up and Running"
-        } else {
-            "Kubearmor Installation is in-progress"
-        };
-        let pp = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
-        crs.patch_status(CR, &pp, &Patch::Merge(json!({"status": {"phase": phase, "message": message}})))
-            .await?;
-    }
-    Ok(())
-}
-
-async fn set_cr_image(crs: &Api<DynamicObject>, image: &str) {
-    note(format!("platform team: spec.kubearmorImage.image = {image}"));
-    let pp = PatchParams { field_manager: Some("platform-team".into()), ..Default::default() };
-    crs.patch(CR, &pp, &Patch::Merge(json!({"spec": {"kubearmorImage": {"image": image}}})))
-        .await
-        .expect("patching the KubeArmorConfig");
-}
-
 /// A Warning event on the KubeArmorConfig, as the stuck operator reports it.
 fn warning_event(ns: &str) {
     let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
@@ -408,10 +169,6 @@ lastTimestamp: "{now}"
         .unwrap_or_else(|e| common::fail(&format!("creating the Warning event: {e}")));
 }
 
-fn node_count() -> usize {
-    kubectl(&["get", "nodes", "-o", "name"]).lines().filter(|l| !l.trim().is_empty()).count()
-}
-
 /// A story DaemonSet pod that is Running and not being deleted.
 #[derive(Debug)]
 struct DsPod {
@@ -423,16 +180,10 @@ struct DsPod {
 
 fn ds_pods(ns: &str) -> Vec<DsPod> {
     let now = jiff::Timestamp::now();
-    kubectl(&[
-        "-n",
+    ds_pod_lines(
         ns,
-        "get",
-        "pods",
-        "-l",
-        "kubearmor-app=kubearmor",
-        "-o",
-        r#"jsonpath={range .items[*]}{.spec.nodeName}|{.spec.containers[0].image}|{.metadata.deletionTimestamp}|{.status.phase}|{.status.conditions[?(@.type=="Ready")].status}|{.status.conditions[?(@.type=="Ready")].lastTransitionTime}{"\n"}{end}"#,
-    ])
+        r#"{.spec.nodeName}|{.spec.containers[0].image}|{.metadata.deletionTimestamp}|{.status.phase}|{.status.conditions[?(@.type=="Ready")].status}|{.status.conditions[?(@.type=="Ready")].lastTransitionTime}"#,
+    )
     .lines()
     .filter_map(|l| {
         let f: Vec<&str> = l.split('|').collect();
@@ -448,34 +199,10 @@ fn ds_pods(ns: &str) -> Vec<DsPod> {
 
 // ------------------------------------------------------------------ label sets
 
-fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    base.iter().chain(extra).copied().collect()
+/// The story's series ([`common::kubearmor::RELEVANT`]) and the Lease's and operator's.
+fn relevant() -> Vec<&'static str> {
+    common::kubearmor::RELEVANT.iter().copied().chain(["stallwatch_lease", "stallwatch_operator"]).collect()
 }
-
-fn status_is(m: &Metrics, base: &[(&str, &str)], status: &str) -> bool {
-    m.is("stallwatch_status", &with(base, &[("status", status)]), 1.0)
-}
-
-fn status_of(m: &Metrics, base: &[(&str, &str)]) -> String {
-    m.find("stallwatch_status", base)
-        .iter()
-        .map(|s| format!("{}/{}", s.label("status"), s.label("reason")))
-        .collect()
-}
-
-const RELEVANT: &[&str] = &[
-    "stallwatch_status",
-    "stallwatch_phase",
-    "stallwatch_generation",
-    "stallwatch_image",
-    "stallwatch_rollout",
-    "stallwatch_workload",
-    "stallwatch_stalled",
-    "stallwatch_synced",
-    "stallwatch_watch_errors",
-    "stallwatch_lease",
-    "stallwatch_operator",
-];
 
 // ------------------------------------------------------------------ alerts
 
@@ -771,8 +498,8 @@ async fn alerts_page_and_resolve_through_alertmanager() {
     let client = common::client().await;
     let crs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kac());
     let dss: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
-    let cr = [("kind", "KubeArmorConfig"), ("namespace", ns), ("name", CR)];
-    let ds = [("kind", "DaemonSet"), ("namespace", ns), ("name", DS)];
+    let cr = cr_labels(ns);
+    let ds = ds_labels(ns);
     let work = std::env::temp_dir().join("stallwatch-e2e-runs").join(common::unique("alerts"));
     std::fs::create_dir_all(&work).expect("creating the work dir");
     let keep_on_failure = KeepDir(work.clone());
@@ -780,7 +507,7 @@ async fn alerts_page_and_resolve_through_alertmanager() {
     // ---- 1. converged
     note("step 1: KubeArmorConfig, DaemonSet, operator Deployment and Lease, converged");
     apply(&story_yaml(ns));
-    let operator = Operator::start(client.clone(), ns);
+    let operator = Operator::start_with_lease(client.clone(), ns, LEASE);
     let nodes = node_count();
     common::eventually_async(
         "DaemonSet rolled out on every node, CR Running",
@@ -820,7 +547,7 @@ async fn alerts_page_and_resolve_through_alertmanager() {
     sw.wait_for(
         "step 1: story Current, Lease, operator pod, APIService",
         Duration::from_secs(30),
-        RELEVANT,
+        &relevant(),
         |m| {
             status_is(m, &cr, "Current")
                 && status_is(m, &ds, "Current")
@@ -890,7 +617,7 @@ async fn alerts_page_and_resolve_through_alertmanager() {
         sw.wait_for(
             "step 1: every watch re-synced after the API server restart, errors counted",
             Duration::from_secs(60),
-            RELEVANT,
+            &relevant(),
             |m| {
                 let synced = m.find("stallwatch_synced", &[]);
                 !synced.is_empty()
@@ -1086,21 +813,26 @@ async fn alerts_page_and_resolve_through_alertmanager() {
             ("actual", "docker.io/kubearmor/kubearmor:v2"),
         ],
     );
-    sw.wait_for("step 3: every signal converges, new Lease holder", Duration::from_secs(60), RELEVANT, |m| {
-        m.is("stallwatch_image_mismatch", &converged_v2, 0.0)
-            && m.sum("stallwatch_image_mismatch", &cr) == 0.0
-            && m.is("stallwatch_workload_pods_outdated", &ds, 0.0)
-            && m.is("stallwatch_rollout_complete", &ds, 1.0)
-            && status_is(m, &cr, "Current")
-            && status_is(m, &ds, "Current")
-            && m.find(
-                "stallwatch_lease_renew_timestamp_seconds",
-                &with(&lease_series, &[("holder", "kubearmor-operator-1")]),
-            )
-            .len()
-                == 1
-            && m.is("stallwatch_lease_transitions", &lease_series, 1.0)
-    });
+    sw.wait_for(
+        "step 3: every signal converges, new Lease holder",
+        Duration::from_secs(60),
+        &relevant(),
+        |m| {
+            m.is("stallwatch_image_mismatch", &converged_v2, 0.0)
+                && m.sum("stallwatch_image_mismatch", &cr) == 0.0
+                && m.is("stallwatch_workload_pods_outdated", &ds, 0.0)
+                && m.is("stallwatch_rollout_complete", &ds, 1.0)
+                && status_is(m, &cr, "Current")
+                && status_is(m, &ds, "Current")
+                && m.find(
+                    "stallwatch_lease_renew_timestamp_seconds",
+                    &with(&lease_series, &[("holder", "kubearmor-operator-1")]),
+                )
+                .len()
+                    == 1
+                && m.is("stallwatch_lease_transitions", &lease_series, 1.0)
+        },
+    );
     // Settled: nothing pending or firing for the story, and every story alert that ever fired has
     // been resolved at the webhook (so that step 4 starts from silence).
     common::eventually("step 3: every story alert resolved at the webhook", Duration::from_secs(30), || {
@@ -1247,7 +979,7 @@ async fn alerts_page_and_resolve_through_alertmanager() {
             break Instant::now();
         }
         if Instant::now() > deadline {
-            sw.fail(&format!("step 4: the rollout did not converge within 120s\n{}", m.dump(RELEVANT)));
+            sw.fail(&format!("step 4: the rollout did not converge within 120s\n{}", m.dump(&relevant())));
         }
         std::thread::sleep(common::POLL);
     };

@@ -15,13 +15,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Metrics, Ns, Stallwatch, apply, eventually_async, kubectl, note, plane, proxy::DropProxy};
+use common::{Ns, Stallwatch, apply, eventually_async, kubectl, note, plane, proxy::DropProxy};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use kube::{Api, api::DynamicObject};
 
 use common::kubearmor::{
-    CR, DS, MANAGER, Mode, Operator, config_yaml, daemonset_yaml, ensure_crd, image_of, kac, rolled_out,
-    set_cr_image, set_phase,
+    CR, DS, MANAGER, Mode, Operator, RELEVANT, config_yaml, cr_labels, daemonset_yaml, ds_labels,
+    ds_pod_lines, ensure_crd, image_of, kac, node_count, rolled_out, set_cr_image, set_phase, status_is,
+    status_of, with,
 };
 
 // ------------------------------------------------------------------ fixtures (the rest are in
@@ -40,46 +41,16 @@ async fn daemonset_state(dss: &Api<DaemonSet>) -> Result<DaemonSet, String> {
 
 // ------------------------------------------------------------------ label sets
 
-fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    base.iter().chain(extra).copied().collect()
-}
-
-fn cr_labels(ns: &str) -> [(&'static str, &str); 3] {
-    [("kind", "KubeArmorConfig"), ("namespace", ns), ("name", CR)]
-}
-
-fn ds_labels(ns: &str) -> [(&'static str, &str); 3] {
-    [("kind", "DaemonSet"), ("namespace", ns), ("name", DS)]
-}
-
-fn status_is(m: &Metrics, base: &[(&str, &str)], status: &str) -> bool {
-    m.is("stallwatch_status", &with(base, &[("status", status)]), 1.0)
-}
-
-/// The status series of an object, for messages.
-fn status_of(m: &Metrics, base: &[(&str, &str)]) -> String {
-    m.find("stallwatch_status", base)
-        .iter()
-        .map(|s| format!("{}/{}", s.label("status"), s.label("reason")))
-        .collect()
-}
-
 /// The cluster after node churn: the deleted node is gone, no pod is left on it, and every node
 /// runs exactly one live pod of the DaemonSet with `image`.
 fn settled_after_churn(ns: &str, victim: &str, image: &str) -> Result<(), String> {
     if common::try_kubectl(&["get", "node", victim]).is_ok() {
         return Err(format!("node {victim} still exists"));
     }
-    let pods = kubectl(&[
-        "-n",
+    let pods = ds_pod_lines(
         ns,
-        "get",
-        "pods",
-        "-l",
-        "kubearmor-app=kubearmor",
-        "-o",
-        r#"jsonpath={range .items[*]}{.spec.nodeName}|{.spec.containers[0].image}|{.metadata.deletionTimestamp}|{.status.phase}{"\n"}{end}"#,
-    ]);
+        "{.spec.nodeName}|{.spec.containers[0].image}|{.metadata.deletionTimestamp}|{.status.phase}",
+    );
     let pods: Vec<&str> = pods.lines().filter(|l| !l.is_empty()).collect();
     let ok = pods.len() == node_count()
         && pods.iter().all(|p| {
@@ -88,22 +59,6 @@ fn settled_after_churn(ns: &str, victim: &str, image: &str) -> Result<(), String
         });
     if ok { Ok(()) } else { Err(format!("pods (node|image|deleting|phase): {pods:?}")) }
 }
-
-fn node_count() -> usize {
-    kubectl(&["get", "nodes", "-o", "name"]).lines().filter(|l| !l.trim().is_empty()).count()
-}
-
-const RELEVANT: &[&str] = &[
-    "stallwatch_status",
-    "stallwatch_phase",
-    "stallwatch_generation",
-    "stallwatch_image",
-    "stallwatch_rollout",
-    "stallwatch_workload",
-    "stallwatch_stalled",
-    "stallwatch_synced",
-    "stallwatch_watch_errors",
-];
 
 // ------------------------------------------------------------------ the story
 

@@ -6,10 +6,12 @@
 //! The test operator reads the KubeArmorConfig, updates the DaemonSet when it "works" and writes
 //! `status.phase` through the status subresource as field manager `kubearmor-operator`. In
 //! `Stuck` mode it marks the config `Pending` and never touches the DaemonSet (KubeArmor #1842).
+//! Started with [`Operator::start_with_lease`] it also renews a leader Lease every second (also
+//! while stuck), and [`Operator::restart`] plays a new operator process winning the Lease.
 
 use std::{
     sync::{Arc, Mutex, OnceLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use k8s_openapi::api::apps::v1::DaemonSet;
@@ -19,13 +21,28 @@ use kube::{
 };
 use serde_json::json;
 
-use super::{apply_crd, note, repo};
+use super::{Metrics, apply_crd, kubectl, note, repo};
 
 pub const CR: &str = "kubearmorconfig-default";
 pub const DS: &str = "kubearmor-bpf-containerd-98c2c";
 pub const MANAGER: &str = "kubearmor-operator";
 pub const OPERATOR: &str = "kubearmor-operator";
 pub const CRD_NAME: &str = "kubearmorconfigs.operator.kubearmor.com";
+/// The operator's leader Lease (renewed by [`Operator::start_with_lease`]).
+pub const LEASE: &str = "kubearmor-operator-lock";
+
+/// The stallwatch series the KubeArmor story reads.
+pub const RELEVANT: &[&str] = &[
+    "stallwatch_status",
+    "stallwatch_phase",
+    "stallwatch_generation",
+    "stallwatch_image",
+    "stallwatch_rollout",
+    "stallwatch_workload",
+    "stallwatch_stalled",
+    "stallwatch_synced",
+    "stallwatch_watch_errors",
+];
 
 /// The real KubeArmorConfig CRD when ../shared is checked out (as in CI), else our own minimal one.
 pub fn ensure_crd() {
@@ -36,6 +53,22 @@ pub fn ensure_crd() {
         note(format!("applying the KubeArmorConfig CRD from {}", path.display()));
         apply_crd(&std::fs::read_to_string(&path).expect("reading the CRD"), CRD_NAME);
     });
+}
+
+pub fn lease_resource() -> ApiResource {
+    ApiResource {
+        group: "coordination.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "coordination.k8s.io/v1".into(),
+        kind: "Lease".into(),
+        plural: "leases".into(),
+    }
+}
+
+/// RFC 3339 with microseconds (a Lease's `MicroTime`).
+pub fn micro_time() -> String {
+    let now = jiff::Timestamp::now();
+    format!("{}.{:06}Z", now.strftime("%Y-%m-%dT%H:%M:%S"), now.subsec_microsecond())
 }
 
 pub fn kac() -> ApiResource {
@@ -62,6 +95,16 @@ spec:
 }
 
 pub fn daemonset_yaml(ns: &str) -> String {
+    daemonset_yaml_min_ready(ns, 0)
+}
+
+/// [`daemonset_yaml`] with `spec.minReadySeconds` (left out when 0, the default).
+pub fn daemonset_yaml_min_ready(ns: &str, min_ready_seconds: u32) -> String {
+    let min_ready = if min_ready_seconds > 0 {
+        format!("  minReadySeconds: {min_ready_seconds}\n")
+    } else {
+        String::new()
+    };
     format!(
         r#"apiVersion: apps/v1
 kind: DaemonSet
@@ -71,7 +114,7 @@ metadata:
   labels: {{kubearmor-app: kubearmor}}
 spec:
   selector: {{matchLabels: {{kubearmor-app: kubearmor}}}}
-  updateStrategy: {{type: RollingUpdate, rollingUpdate: {{maxUnavailable: 1}}}}
+{min_ready}  updateStrategy: {{type: RollingUpdate, rollingUpdate: {{maxUnavailable: 1}}}}
   template:
     metadata:
       labels: {{kubearmor-app: kubearmor}}
@@ -127,22 +170,55 @@ pub enum Mode {
     Stuck,
 }
 
+#[derive(Debug, Clone)]
+struct OpState {
+    mode: Mode,
+    holder: String,
+    transitions: i64,
+}
+
+/// Reconciles every 300 ms; with a Lease, also renews it every second (also while stuck: the
+/// process is alive and leading, it just does not do its job).
 pub struct Operator {
-    mode: Arc<Mutex<Mode>>,
+    state: Arc<Mutex<OpState>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Operator {
     pub fn start(client: kube::Client, ns: &str) -> Operator {
-        let mode = Arc::new(Mutex::new(Mode::Working));
+        Operator::spawn(client, ns, None)
+    }
+
+    /// [`Operator::start`], renewing the leader Lease `lease` (which must exist) every second as
+    /// holder `kubearmor-operator-<transitions>`.
+    pub fn start_with_lease(client: kube::Client, ns: &str, lease: &str) -> Operator {
+        Operator::spawn(client, ns, Some(lease.to_string()))
+    }
+
+    fn spawn(client: kube::Client, ns: &str, lease: Option<String>) -> Operator {
+        let state = Arc::new(Mutex::new(OpState {
+            mode: Mode::Working,
+            holder: format!("{OPERATOR}-0"),
+            transitions: 0,
+        }));
         let crs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kac());
-        let dss: Api<DaemonSet> = Api::namespaced(client, ns);
-        let m = mode.clone();
+        let dss: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+        let leases: Api<DynamicObject> = Api::namespaced_with(client, ns, &lease_resource());
+        let st = state.clone();
         let task = tokio::spawn(async move {
             let mut last_err = String::new();
+            let mut last_renew = Instant::now() - Duration::from_secs(10);
             loop {
-                let mode = *m.lock().unwrap();
-                if let Err(e) = reconcile(&crs, &dss, mode).await {
+                let s = st.lock().unwrap().clone();
+                let mut r = reconcile(&crs, &dss, s.mode).await;
+                if let Some(lease) = &lease
+                    && r.is_ok()
+                    && last_renew.elapsed() >= Duration::from_secs(1)
+                {
+                    r = renew(&leases, lease, &s).await;
+                    last_renew = Instant::now();
+                }
+                if let Err(e) = r {
                     let e = e.to_string();
                     if e != last_err {
                         note(format!("test operator: {e} (retrying)"));
@@ -152,12 +228,21 @@ impl Operator {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         });
-        Operator { mode, task }
+        Operator { state, task }
     }
 
     pub fn set(&self, mode: Mode) {
         note(format!("test operator: {mode:?}"));
-        *self.mode.lock().unwrap() = mode;
+        self.state.lock().unwrap().mode = mode;
+    }
+
+    /// A new operator process: it wins the Lease under a new identity and works again.
+    pub fn restart(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.transitions += 1;
+        s.holder = format!("{OPERATOR}-{}", s.transitions);
+        s.mode = Mode::Working;
+        note(format!("test operator: restarted as {} (Working)", s.holder));
     }
 }
 
@@ -165,6 +250,17 @@ impl Drop for Operator {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+async fn renew(leases: &Api<DynamicObject>, lease: &str, s: &OpState) -> Result<(), kube::Error> {
+    let pp = PatchParams { field_manager: Some(MANAGER.into()), ..Default::default() };
+    let spec = json!({"spec": {
+        "holderIdentity": s.holder,
+        "renewTime": micro_time(),
+        "leaseTransitions": s.transitions,
+    }});
+    leases.patch(lease, &pp, &Patch::Merge(spec)).await?;
+    Ok(())
 }
 
 pub fn rolled_out(ds: &DaemonSet) -> bool {
@@ -234,4 +330,41 @@ pub async fn set_cr_image(crs: &Api<DynamicObject>, image: &str) {
     crs.patch(CR, &pp, &Patch::Merge(json!({"spec": {"kubearmorImage": {"image": image}}})))
         .await
         .expect("patching the KubeArmorConfig");
+}
+
+/// One line per pod of the story's DaemonSet (`kubearmor-app=kubearmor`): the jsonpath `fields`
+/// of the pod, e.g. `{.spec.nodeName}|{.status.phase}`.
+pub fn ds_pod_lines(ns: &str, fields: &str) -> String {
+    let jsonpath = format!(r#"jsonpath={{range .items[*]}}{fields}{{"\n"}}{{end}}"#);
+    kubectl(&["-n", ns, "get", "pods", "-l", "kubearmor-app=kubearmor", "-o", &jsonpath])
+}
+
+pub fn node_count() -> usize {
+    kubectl(&["get", "nodes", "-o", "name"]).lines().filter(|l| !l.trim().is_empty()).count()
+}
+
+// ------------------------------------------------------------------ label sets
+
+pub fn cr_labels(ns: &str) -> [(&'static str, &str); 3] {
+    [("kind", "KubeArmorConfig"), ("namespace", ns), ("name", CR)]
+}
+
+pub fn ds_labels(ns: &str) -> [(&'static str, &str); 3] {
+    [("kind", "DaemonSet"), ("namespace", ns), ("name", DS)]
+}
+
+pub fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    base.iter().chain(extra).copied().collect()
+}
+
+pub fn status_is(m: &Metrics, base: &[(&str, &str)], status: &str) -> bool {
+    m.is("stallwatch_status", &with(base, &[("status", status)]), 1.0)
+}
+
+/// The status series of an object, for messages.
+pub fn status_of(m: &Metrics, base: &[(&str, &str)]) -> String {
+    m.find("stallwatch_status", base)
+        .iter()
+        .map(|s| format!("{}/{}", s.label("status"), s.label("reason")))
+        .collect()
 }
