@@ -124,6 +124,7 @@ fn chart_rbac_runs_the_kubearmor_preset_and_is_read_only() {
     kubearmor::ensure_crd();
     let sets = [format!("config.targets[0].namespace={ns}"), "config.stalledAfter=20s".to_string()];
     let (rbac, config) = render("swka", ns, Some("deploy/helm/stallwatch/values-kubearmor.yaml"), &sets);
+    let _cleanup = common::ClusterRbac("swka-stallwatch".into());
     kubectl_with(&["apply", "-f", "-"], Some(&rbac)).expect("applying the chart's RBAC");
     common::apply(&kubearmor::config_yaml(ns, "kubearmor/kubearmor:v1", "kubearmor/kubearmor-init:v1"));
     common::apply(&kubearmor::daemonset_yaml(ns));
@@ -153,6 +154,7 @@ fn chart_rbac_runs_the_workloads_preset_and_is_read_only() {
     let sets =
         ["config.targets[0].preset=workloads".to_string(), format!("config.targets[0].namespaces[0]={ns}")];
     let (rbac, config) = render("swwl", ns, None, &sets);
+    let _cleanup = common::ClusterRbac("swwl-stallwatch".into());
     kubectl_with(&["apply", "-f", "-"], Some(&rbac)).expect("applying the chart's RBAC");
     let kc = token_kubeconfig(ns, "swwl-stallwatch", "deploy-wl");
     let sw = Stallwatch::start("deploy-wl", &config, &kc);

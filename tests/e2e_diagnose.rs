@@ -430,18 +430,7 @@ roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {role}}
 subjects: [{{kind: ServiceAccount, name: diagnose, namespace: {ns}}}]
 "#
     ));
-    struct Cleanup(String);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            let _ = common::try_kubectl(&[
-                "delete",
-                "clusterrole,clusterrolebinding",
-                &self.0,
-                "--ignore-not-found",
-            ]);
-        }
-    }
-    let _cleanup = Cleanup(role);
+    let _cleanup = common::ClusterRbac(role);
     let token = kubectl(&["-n", ns, "create", "token", "diagnose", "--duration=1h"]);
     let dir = std::env::temp_dir().join(common::unique("stallwatch-diag-rbac"));
     std::fs::create_dir_all(&dir).unwrap();

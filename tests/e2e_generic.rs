@@ -320,18 +320,7 @@ async fn least_privilege_service_account_works_and_forbidden_target_is_reported(
          "subjects": [{"kind": "ServiceAccount", "name": "stallwatch", "namespace": ns}]},
     ]});
     apply(&objects.to_string());
-    struct Cleanup(String);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            let _ = common::try_kubectl(&[
-                "delete",
-                "clusterrole,clusterrolebinding",
-                &self.0,
-                "--ignore-not-found",
-            ]);
-        }
-    }
-    let _cleanup = Cleanup(role.clone());
+    let _cleanup = common::ClusterRbac(role.clone());
     apply(&deployment_yaml(ns, "web", "example.com/web:v1", 1));
     kubectl(&["-n", ns, "create", "configmap", "cm1", "--from-literal=a=b"]);
 

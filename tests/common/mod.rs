@@ -788,5 +788,15 @@ pub fn write_kubeconfig(path: &Path, server: &str, token: Option<&str>) {
     std::fs::write(path, text).expect("writing a kubeconfig");
 }
 
+/// Deletes the ClusterRole and ClusterRoleBinding of this name when dropped: deleting a test's
+/// namespace removes everything else it created, but not these cluster-scoped objects.
+pub struct ClusterRbac(pub String);
+
+impl Drop for ClusterRbac {
+    fn drop(&mut self) {
+        let _ = try_kubectl(&["delete", "clusterrole,clusterrolebinding", &self.0, "--ignore-not-found"]);
+    }
+}
+
 /// The KubeArmor story's fixtures and test operator (tests/common/kubearmor.rs).
 pub mod kubearmor;
