@@ -1,4 +1,4 @@
-//! Ingest and render costs without a server (PRODUCT §10).
+//! Ingest and render costs without a server.
 //!
 //! `cargo bench --bench ingest` reports, per object count (1k, 10k, 100k):
 //! - `decode/skip`: serde_json reading each event with `IgnoredAny` (the floor: bytes read once);
@@ -19,9 +19,12 @@ use std::{
 };
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use support::{event, filled_store, ingest, pod_event, pod_setup, setup};
+#[path = "support/mod.rs"]
+mod support;
+
 use stallwatch::{
-    bench_support::{event, filled_store, ingest, pod_event, pod_setup, setup},
-    metrics::{self, Format, SelfState},
+    expose::{self, Format, SelfState},
     store::{Subscribers, WatchState},
 };
 
@@ -108,7 +111,7 @@ fn pods(c: &mut Criterion) {
 fn workload_bytes() {
     let c = stallwatch::config::Config::parse("targets: [{preset: workloads}]\n", "bench").unwrap();
     let (key, subs) =
-        stallwatch::store::plan(&c).into_iter().find(|(k, _)| k.gvk.kind == "DaemonSet").unwrap();
+        stallwatch::watch::plan(&c).into_iter().find(|(k, _)| k.gvk.kind == "DaemonSet").unwrap();
     let w = stallwatch::store::Watch::new(key, subs.clone());
     let n = 10_000;
     let lines: Vec<String> = (0..n)
@@ -137,7 +140,7 @@ fn benches(c: &mut Criterion) {
 
         let store = filled_store(n);
         let me = Arc::new(SelfState::default());
-        let reg = metrics::Metrics::store_only(store, me, || 1_704_070_000.0);
+        let reg = expose::Renderer::store_only(store, me, || 1_704_070_000.0);
         let size = reg.render(Format::Text004).unwrap().len();
         let mut g = c.benchmark_group(format!("render_{n}"));
         g.sample_size(10).measurement_time(Duration::from_secs(if n >= 100_000 { 20 } else { 5 }));

@@ -1,6 +1,9 @@
 //! Profiling aid: decodes and ingests N synthetic events repeatedly.
 //! `cargo run --release --example profile_ingest -- 10000 20`
-use stallwatch::{bench_support, store::WatchState};
+#[path = "../benches/support/mod.rs"]
+mod bench_support;
+
+use stallwatch::store::WatchState;
 
 fn main() {
     let mut args = std::env::args().skip(1);

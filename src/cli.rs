@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 (generation lag, time in phase, conditions, verdicts, its own watch health) and serves them on /metrics.\n\
 Without a subcommand it runs the exporter (same as `stallwatch run`)."
 )]
+/// The command line: a subcommand and the flags every subcommand shares.
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -45,6 +46,7 @@ impl Cli {
     }
 }
 
+/// What to run: the exporter, a config check, or a one-shot report.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the exporter (the default).
@@ -62,6 +64,7 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
 }
 
+/// Flags of `stallwatch diagnose`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DiagnoseArgs {
     /// Build the config from a preset instead of --config: `kubearmor` (--namespace is the
@@ -77,24 +80,28 @@ pub struct DiagnoseArgs {
     pub output: OutputFormat,
 }
 
+/// A preset `diagnose` can run without a config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiagnosePreset {
     Kubearmor,
     Workloads,
 }
 
+/// How `diagnose` prints its report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
     Json,
 }
 
+/// How log lines are written: for people (text) or for log pipelines (JSON).
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
+/// Flags of `stallwatch run` (and the cluster access `diagnose` shares).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// Config file (YAML). Reloaded when it changes or on SIGHUP; an invalid new file is rejected

@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 
+/// A config file that cannot be used, located in the file where possible.
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("{file}: cannot read the config file: {source}")]
@@ -15,6 +16,7 @@ pub enum ConfigError {
     Invalid { file: String, line: u64, column: u64, message: String },
 }
 
+/// Every failure the library reports to the binary.
 #[derive(Debug, Error)]
 pub enum Error {
     #[error(transparent)]
@@ -33,4 +35,5 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+/// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

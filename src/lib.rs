@@ -1,31 +1,35 @@
 //! stallwatch: a Prometheus exporter that catches Kubernetes operators and rollouts that
 //! silently stop converging.
 //!
-//! Data flows one way: API events ([`watch`]) → extracted facts ([`facts`]) → [`store`] →
-//! metrics rendered at scrape time ([`metrics`]), served over [`http`].
+//! Data flows one way, and the modules are declared in that order; each imports only modules
+//! declared above it (checked by `tests/layout`):
+//!
+//! API events ([`watch`]) → facts ([`ingest`]) → [`store`] → judgement ([`judge`]) →
+//! exposition ([`expose`]) → HTTP ([`server`]) and the one-shot report ([`diagnose`]).
+//!
+//! [`clock`], [`error`], [`model`] and [`config`] are the vocabulary everything shares;
+//! [`cli`] is the command line the thin binary parses and [`app`] wires a running exporter.
 
-pub mod app;
-#[doc(hidden)]
-pub mod bench_support;
-pub mod cli;
-pub mod config;
-pub mod converge;
-pub mod diagnose;
+// The shared vocabulary: no IO.
+pub mod clock;
 pub mod error;
-pub mod expo;
-pub mod facts;
-pub mod http;
-pub mod image;
-pub mod kinds;
-pub mod landing;
-pub mod metrics;
-pub mod negotiate;
-pub mod object;
-pub mod path;
-pub mod preset;
-pub mod process;
-pub mod series;
+pub mod model;
+// The validated configuration.
+pub mod config;
+// Pure: API bytes → facts → per-watch state.
+pub mod ingest;
 pub mod store;
-pub mod verdict;
-pub mod view;
+// The only module that talks to the API server.
 pub mod watch;
+// Pure: facts → verdicts.
+pub mod judge;
+// Verdicts → exposition.
+pub mod expose;
+// HTTP.
+pub mod server;
+// The command line and what it runs.
+pub mod cli;
+// The one-shot report.
+pub mod diagnose;
+// Wiring.
+pub mod app;

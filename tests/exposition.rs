@@ -8,9 +8,10 @@ use std::{io::Write, process::Command, sync::Arc};
 
 use stallwatch::{
     config::Config,
-    metrics::{self, Format, SelfState},
-    object::{RawObject, WatchLine},
-    store::{ErrorCause, RelistCause, Store, Watch, plan},
+    expose::{Format, Renderer, SelfState},
+    ingest::wire::{RawObject, WatchLine},
+    store::{ErrorCause, RelistCause, Store, Watch},
+    watch::plan,
 };
 
 const NOW: f64 = 1_704_070_000.0; // 2024-01-01T00:46:40Z
@@ -82,7 +83,7 @@ fn render(format: Format) -> String {
     let me = Arc::new(SelfState::default());
     me.reloaded(true, 1_704_060_000.0);
     me.set_render_seconds(0.25);
-    metrics::Metrics::store_only(store(), me, clock).render(format).unwrap()
+    Renderer::store_only(store(), me, clock).render(format).unwrap()
 }
 
 fn golden(name: &str, actual: &str) {
@@ -234,7 +235,7 @@ fn served(key: &stallwatch::store::WatchKey, obj: &serde_json::Value) -> bool {
 fn render_kubearmor() -> String {
     let me = Arc::new(SelfState::default());
     me.reloaded(true, 1_704_060_000.0);
-    metrics::Metrics::store_only(kubearmor_store(), me, clock).render(Format::Text004).unwrap()
+    Renderer::store_only(kubearmor_store(), me, clock).render(Format::Text004).unwrap()
 }
 
 #[test]

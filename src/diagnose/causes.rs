@@ -41,6 +41,7 @@ pub struct Summary {
     pub nodes_total: usize,
 }
 
+/// A workload container whose template or pods do not run the desired image.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Mismatch {
     pub slot: String,
@@ -55,6 +56,7 @@ pub struct Mismatch {
     pub rollout_complete: bool,
 }
 
+/// An operator image pin of one slot, and whether it differs from what the object asks for.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pin {
     pub slot: String,
@@ -64,6 +66,7 @@ pub struct Pin {
     pub stated: Option<String>,
 }
 
+/// One linked workload's rollout, as the ranking reads it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RolloutState {
     pub kind: String,
@@ -79,6 +82,7 @@ pub struct RolloutState {
     pub stalled_seconds: f64,
 }
 
+/// The operator's pods, as the ranking reads them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OperatorState {
     pub namespace: String,
@@ -180,7 +184,7 @@ mod tests {
     use super::*;
     use crate::diagnose::report::RUNBOOKS;
 
-    /// The stuck KubeArmor update of PRODUCT §1, as the summary sees it.
+    /// The stuck KubeArmor update (the operator never pushed the new image), as the summary sees it.
     fn kubearmor_stuck() -> Summary {
         Summary {
             kubearmor: true,

@@ -1,8 +1,8 @@
-//! `stallwatch diagnose` (F17): a one-shot, read-only report per tracked object that walks the
+//! `stallwatch diagnose`: a one-shot, read-only report per tracked object that walks the
 //! troubleshooting checklist of docs/runbooks.md and ends with the likely causes, ranked, and
 //! their remedies.
 //!
-//! It resolves the config's watch plan ([`store::plan`]), lists every watch once into a fresh
+//! It resolves the config's watch plan ([`watch::plan`]), lists every watch once into a fresh
 //! store ([`watch::list_once`]) and builds the same [`View`] the exporter renders, so verdicts
 //! and the image triangle are exactly the exporter's. What the store does not keep is fetched
 //! once: Warning events with their messages, nodes (readiness, age, KubeArmor snitch labels)
@@ -12,49 +12,53 @@
 //! [`rank`] turns a per-object [`Summary`] into causes. It is a pure function, tested with one
 //! table row per cause. The JSON output (`version` 1) is documented in docs/diagnose.md.
 //!
-//! This module holds the entry points and the one-shot context lists; the rest is in
-//! `report` (the JSON schema), `object` (one object's report and its [`Summary`]), `causes`
-//! ([`rank`] and its rules) and `text` (the human report).
+//! This module holds the entry points; the rest is in
+//! `report` (the JSON schema), `context` (the one-shot lists), `object` (one object's report
+//! and its [`Summary`]), `workloads` (its image slots and rollouts), `causes` ([`rank`] and its
+//! rules) and `text` (the human report). It only reads the cluster; it never writes.
 
 mod causes;
+mod context;
 mod object;
 mod report;
 mod text;
+mod workloads;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     fmt::Write as _,
     io::{IsTerminal, Write as _},
     sync::Arc,
     time::Duration,
 };
 
-use k8s_openapi::{
-    api::core::v1::{Event, Node},
-    kube_aggregator::pkg::apis::apiregistration::v1::APIService,
-};
-use kube::{Api, Client, api::ListParams};
+use kube::Client;
 
-use self::object::object_report;
 pub use self::{
     causes::{Mismatch, OperatorState, Pin, RolloutState, Summary, rank},
     report::*,
     text::text,
 };
+use self::{
+    context::{Context, node_report},
+    object::object_report,
+};
 use crate::{
-    app,
     cli::{DiagnoseArgs, DiagnosePreset, OutputFormat, RunArgs},
+    clock::now,
+    config::preset,
     config::{Config, Target},
-    metrics::now,
-    preset,
-    store::{self, ErrorCause, Watch},
-    verdict::Status,
-    view::{Locked, View},
+    judge::verdict::Status,
+    judge::view::{Locked, View},
+    store::{ErrorCause, Watch},
     watch::{self, Failure},
 };
 
+/// Exit code: every object converged.
 pub const EXIT_CONVERGED: u8 = 0;
+/// Exit code: at least one object is not converged.
 pub const EXIT_STUCK: u8 = 1;
+/// Exit code: the report is incomplete (config, access or API errors).
 pub const EXIT_ERROR: u8 = 2;
 
 /// One watch's list (all pages) must finish within this.
@@ -117,7 +121,7 @@ async fn collect(run: &RunArgs, args: &DiagnoseArgs) -> Report {
         Ok(c) => c,
         Err(e) => return Report::failed("config", "config", e),
     };
-    let client = match app::client(run).await {
+    let client = match watch::client::connect(run.kubeconfig.as_deref(), run.context.as_deref()).await {
         Ok(c) => c,
         Err(e) => return Report::failed("kubeconfig", "connect", e.to_string()),
     };
@@ -154,7 +158,7 @@ impl Report {
 /// namespace when given).
 pub async fn diagnose(client: &Client, config: &Config, only: Option<&str>) -> Report {
     let watches: Vec<Arc<Watch>> =
-        store::plan(config).into_iter().map(|(k, s)| Arc::new(Watch::new(k, s))).collect();
+        watch::plan(config).into_iter().map(|(k, s)| Arc::new(Watch::new(k, s))).collect();
     let results = futures::future::join_all(watches.iter().map(|w| async move {
         match tokio::time::timeout(LIST_TIMEOUT, watch::list_once(client, w)).await {
             Ok(r) => r,
@@ -268,179 +272,9 @@ pub async fn diagnose(client: &Client, config: &Config, only: Option<&str>) -> R
     }
 }
 
+/// A target of the kubearmor preset: KubeArmor's known failure modes apply.
 fn is_kubearmor(t: &Target) -> bool {
     t.resource.group == preset::KUBEARMOR_GROUP && t.resource.kind == preset::KUBEARMOR_KIND
-}
-
-// ================================================================== one-shot context lists
-
-struct EventRow {
-    kind: String,
-    name: String,
-    reason: String,
-    message: String,
-    count: u64,
-    last_seen: Option<f64>,
-}
-
-struct NodeRow {
-    name: String,
-    ready: Option<bool>,
-    created: Option<f64>,
-    linux: bool,
-    snitch: bool,
-}
-
-#[derive(Default)]
-struct Context {
-    /// Warning events per namespace.
-    events: BTreeMap<String, Vec<EventRow>>,
-    nodes: Option<Vec<NodeRow>>,
-    apiservices: BTreeMap<String, ApiServiceReport>,
-}
-
-fn secs(t: &jiff::Timestamp) -> f64 {
-    t.as_millisecond() as f64 / 1000.0
-}
-
-fn api_error(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => format!("{} ({}): {}", s.reason, s.code, s.message),
-        e => e.to_string(),
-    }
-}
-
-impl Context {
-    /// Best effort: a failure here is a note, not a failed check (the verdict does not need it).
-    async fn fetch(
-        client: &Client,
-        namespaces: &BTreeSet<String>,
-        groups: &BTreeSet<String>,
-        notes: &mut Vec<String>,
-    ) -> Context {
-        let mut ctx = Context::default();
-        let warnings = ListParams::default().fields("type=Warning");
-        for ns in namespaces {
-            let api: Api<Event> = Api::namespaced(client.clone(), ns);
-            match tokio::time::timeout(LIST_TIMEOUT, api.list(&warnings)).await {
-                Ok(Ok(list)) => {
-                    let rows = list
-                        .items
-                        .into_iter()
-                        .map(|e| {
-                            let last = e
-                                .series
-                                .as_ref()
-                                .and_then(|s| s.last_observed_time.as_ref())
-                                .map(|t| secs(&t.0))
-                                .or(e.last_timestamp.as_ref().map(|t| secs(&t.0)))
-                                .or(e.event_time.as_ref().map(|t| secs(&t.0)))
-                                .or(e.metadata.creation_timestamp.as_ref().map(|t| secs(&t.0)));
-                            let count = e.series.as_ref().and_then(|s| s.count).or(e.count).unwrap_or(1);
-                            EventRow {
-                                kind: e.involved_object.kind.unwrap_or_default(),
-                                name: e.involved_object.name.unwrap_or_default(),
-                                reason: e.reason.unwrap_or_default(),
-                                message: e.message.unwrap_or_default().trim().to_string(),
-                                count: count.max(1) as u64,
-                                last_seen: last,
-                            }
-                        })
-                        .collect();
-                    ctx.events.insert(ns.clone(), rows);
-                }
-                Ok(Err(e)) => {
-                    notes.push(format!("Warning events in namespace {ns} not read: {}", api_error(&e)))
-                }
-                Err(_) => notes.push(format!("Warning events in namespace {ns} not read: timed out")),
-            }
-        }
-        let api: Api<Node> = Api::all(client.clone());
-        match tokio::time::timeout(LIST_TIMEOUT, api.list(&ListParams::default())).await {
-            Ok(Ok(list)) => {
-                ctx.nodes = Some(
-                    list.items
-                        .into_iter()
-                        .map(|n| {
-                            let labels = n.metadata.labels.unwrap_or_default();
-                            let ready = n
-                                .status
-                                .as_ref()
-                                .and_then(|s| s.conditions.as_ref())
-                                .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
-                                .map(|c| c.status == "True");
-                            NodeRow {
-                                name: n.metadata.name.unwrap_or_default(),
-                                ready,
-                                created: n.metadata.creation_timestamp.as_ref().map(|t| secs(&t.0)),
-                                linux: labels.get("kubernetes.io/os").is_none_or(|os| os == "linux"),
-                                snitch: labels.contains_key(SNITCH_LABEL),
-                            }
-                        })
-                        .collect(),
-                );
-            }
-            Ok(Err(e)) => notes.push(format!("nodes not read: {}", api_error(&e))),
-            Err(_) => notes.push("nodes not read: timed out".into()),
-        }
-        let api: Api<APIService> = Api::all(client.clone());
-        for name in groups {
-            let lp = ListParams::default().fields(&format!("metadata.name={name}"));
-            let report = match tokio::time::timeout(LIST_TIMEOUT, api.list(&lp)).await {
-                Ok(Ok(list)) => match list.items.into_iter().next() {
-                    Some(a) => {
-                        let cond = a
-                            .status
-                            .and_then(|s| s.conditions)
-                            .and_then(|c| c.into_iter().find(|c| c.type_ == "Available"));
-                        ApiServiceReport {
-                            name: name.clone(),
-                            available: Some(cond.as_ref().is_some_and(|c| c.status == "True")),
-                            message: cond
-                                .map(|c| {
-                                    format!(
-                                        "{}{}",
-                                        c.reason.unwrap_or_default(),
-                                        c.message.map(|m| format!(": {m}")).unwrap_or_default()
-                                    )
-                                })
-                                .unwrap_or_else(|| "no Available condition".into()),
-                        }
-                    }
-                    None => ApiServiceReport {
-                        name: name.clone(),
-                        available: Some(false),
-                        message:
-                            "the APIService does not exist (the CRD or the aggregated API is not installed)"
-                                .into(),
-                    },
-                },
-                Ok(Err(e)) => {
-                    ApiServiceReport { name: name.clone(), available: None, message: api_error(&e) }
-                }
-                Err(_) => {
-                    ApiServiceReport { name: name.clone(), available: None, message: "timed out".into() }
-                }
-            };
-            ctx.apiservices.insert(name.clone(), report);
-        }
-        ctx
-    }
-}
-
-fn node_report(rows: &[NodeRow], now: f64, kubearmor: bool) -> NodeReport {
-    let names = |f: &dyn Fn(&NodeRow) -> bool| -> Vec<String> {
-        let mut v: Vec<String> = rows.iter().filter(|n| f(n)).map(|n| n.name.clone()).collect();
-        v.sort();
-        v
-    };
-    NodeReport {
-        total: rows.len(),
-        not_ready: names(&|n| n.ready != Some(true)),
-        created_last_hour: names(&|n| n.created.is_some_and(|c| now - c <= HOUR)),
-        linux: rows.iter().filter(|n| n.linux).count(),
-        without_kubearmor_labels: kubearmor.then(|| names(&|n| n.linux && !n.snitch)),
-    }
 }
 
 // ================================================================== shared formatting

@@ -8,6 +8,7 @@ pub const JSON_VERSION: u32 = 1;
 
 pub(super) const RUNBOOKS: &str = "https://github.com/stallwatch/stallwatch/blob/main/docs/runbooks.md";
 
+/// The whole report (`-o json`, version [`JSON_VERSION`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub version: u32,
@@ -36,6 +37,7 @@ pub struct CheckError {
     pub message: String,
 }
 
+/// One tracked object: its state, the evidence and the ranked causes.
 #[derive(Debug, Clone, Serialize)]
 pub struct ObjectReport {
     pub target: String,
@@ -56,6 +58,7 @@ pub struct ObjectReport {
     pub causes: Vec<Cause>,
 }
 
+/// The verdict, as `/metrics` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerdictReport {
     pub status: &'static str,
@@ -66,6 +69,7 @@ pub struct VerdictReport {
     pub stalled_after_seconds: f64,
 }
 
+/// Generation and observed generation, and since when the generation is unobserved.
 #[derive(Debug, Clone, Serialize)]
 pub struct GenerationReport {
     pub generation: Option<i64>,
@@ -80,6 +84,7 @@ pub struct GenerationReport {
     pub first_seen_source: &'static str,
 }
 
+/// The phase and since when it holds.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseReport {
     pub phase: Option<String>,
@@ -91,6 +96,7 @@ pub struct PhaseReport {
     pub since_source: &'static str,
 }
 
+/// One condition of the object.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConditionReport {
     #[serde(rename = "type")]
@@ -100,6 +106,7 @@ pub struct ConditionReport {
     pub since: Option<String>,
 }
 
+/// The last status write of one field manager.
 #[derive(Debug, Clone, Serialize)]
 pub struct WriteReport {
     pub manager: String,
@@ -107,6 +114,7 @@ pub struct WriteReport {
     pub age_seconds: f64,
 }
 
+/// One image slot: desired image, pin, and what each workload and pod runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotReport {
     pub slot: String,
@@ -126,6 +134,7 @@ pub struct SlotReport {
     pub looked_for: String,
 }
 
+/// One workload of a slot: its template image and its pods' images.
 #[derive(Debug, Clone, Serialize)]
 pub struct SlotWorkload {
     pub kind: &'static str,
@@ -138,6 +147,7 @@ pub struct SlotWorkload {
     pub pods: Vec<PodImage>,
 }
 
+/// What one pod runs for a slot's container.
 #[derive(Debug, Clone, Serialize)]
 pub struct PodImage {
     pub name: String,
@@ -150,6 +160,7 @@ pub struct PodImage {
     pub runs_desired: bool,
 }
 
+/// One linked workload's rollout progress.
 #[derive(Debug, Clone, Serialize)]
 pub struct RolloutReport {
     pub kind: &'static str,
@@ -171,6 +182,7 @@ pub struct RolloutReport {
     pub last_progress_seconds: f64,
 }
 
+/// The operator's pods.
 #[derive(Debug, Clone, Serialize)]
 pub struct OperatorReport {
     pub namespace: String,
@@ -180,6 +192,7 @@ pub struct OperatorReport {
     pub pods: Vec<OperatorPod>,
 }
 
+/// One operator pod's readiness and restarts.
 #[derive(Debug, Clone, Serialize)]
 pub struct OperatorPod {
     pub name: String,
@@ -189,6 +202,7 @@ pub struct OperatorPod {
     pub restarts: u32,
 }
 
+/// The leader Lease: holder and last renewal.
 #[derive(Debug, Clone, Serialize)]
 pub struct LeaseReport {
     pub namespace: String,
@@ -201,6 +215,7 @@ pub struct LeaseReport {
     pub stale: bool,
 }
 
+/// One Warning event of the object, its workloads, their pods or the operator.
 #[derive(Debug, Clone, Serialize)]
 pub struct EventReport {
     /// `Kind/name` of the involved object.
@@ -212,6 +227,7 @@ pub struct EventReport {
     pub age_seconds: Option<f64>,
 }
 
+/// Availability of the APIService that serves the object's group.
 #[derive(Debug, Clone, Serialize)]
 pub struct ApiServiceReport {
     pub name: String,
@@ -220,6 +236,7 @@ pub struct ApiServiceReport {
     pub message: String,
 }
 
+/// Node churn and, for KubeArmor, nodes its snitch has not labelled.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeReport {
     pub total: usize,
@@ -245,6 +262,7 @@ pub struct Cause {
     pub runbook: String,
 }
 
+/// One remedy step with the commands that carry it out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Remedy {
     pub step: String,

@@ -8,9 +8,9 @@ use super::{
     report::{ObjectReport, PodImage, Report, runbook},
 };
 
-struct Paint(bool);
+struct Colours(bool);
 
-impl Paint {
+impl Colours {
     fn wrap(&self, code: &str, s: &str) -> String {
         if self.0 { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
     }
@@ -68,7 +68,7 @@ fn where_(ns: &str, name: &str) -> String {
 
 /// The human report. `color` adds ANSI colours (only when stdout is a terminal).
 pub fn text(r: &Report, color: bool) -> String {
-    let p = Paint(color);
+    let p = Colours(color);
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -148,7 +148,7 @@ pub fn text(r: &Report, color: bool) -> String {
     o
 }
 
-fn object_text(o: &mut String, p: &Paint, obj: &ObjectReport) {
+fn object_text(o: &mut String, p: &Colours, obj: &ObjectReport) {
     let v = &obj.verdict;
     let _ = writeln!(
         o,

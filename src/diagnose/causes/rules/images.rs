@@ -1,0 +1,143 @@
+//! Image rules: the operator never pushed the desired image, or a pin overrides it.
+
+use std::collections::BTreeMap;
+
+use super::{
+    super::{Mismatch, Pin, Summary, remedy},
+    cause,
+};
+use crate::{
+    diagnose::{list, report::Cause},
+    model::image,
+};
+
+/// `operator-missed-update`: the workload never got the desired image although its own rollout
+/// is done.
+pub(in crate::diagnose) fn operator_missed_update(s: &Summary) -> Option<Cause> {
+    let untouched: Vec<&Mismatch> = s.mismatches.iter().filter(|m| m.rollout_complete).collect();
+    let first = s.mismatches.first()?;
+    let score = match (untouched.is_empty(), s.kubearmor) {
+        (false, true) => 100,
+        (false, false) => 90,
+        (true, _) => 60,
+    };
+    let m = untouched.first().copied().unwrap_or(first);
+    let what = format!(
+        "{} wants {} for slot {}, but {} {}/{} container {} still has {} in its pod template",
+        s.kind, m.desired, m.slot, m.workload_kind, m.workload_namespace, m.workload, m.container, m.actual
+    );
+    let mut by_workload: BTreeMap<(&str, &str, &str), Vec<&Mismatch>> = BTreeMap::new();
+    for m in &s.mismatches {
+        by_workload.entry((&m.workload_kind, &m.workload_namespace, &m.workload)).or_default().push(m);
+    }
+    let status_cmds: Vec<String> = by_workload
+        .keys()
+        .map(|(k, ns, w)| format!("kubectl -n {ns} rollout status {}/{w} --timeout=5m", k.to_lowercase()))
+        .collect();
+    let set_cmds: Vec<String> = by_workload
+        .iter()
+        .map(|((k, ns, w), ms)| {
+            let pairs: Vec<String> = ms.iter().map(|m| format!("{}={}", m.container, m.desired)).collect();
+            format!("kubectl -n {ns} set image {}/{w} {}", k.to_lowercase(), pairs.join(" "))
+        })
+        .collect();
+    let (title, detail, remedies) = if untouched.is_empty() {
+        (
+            format!("The desired image has not reached {} {}", m.workload_kind, m.workload),
+            format!(
+                "{what}, and its rollout is not complete either: the controller has not applied the new image while an earlier rollout is unfinished (see the rollout cause)."
+            ),
+            vec![s.restart_remedy("Restart the controller once the rollout is unblocked")],
+        )
+    } else if s.kubearmor {
+        (
+            format!(
+                "The operator never pushed the new image to {} {} (KubeArmor #1842)",
+                m.workload_kind, m.workload
+            ),
+            format!(
+                "{what} and its rollout is complete: nobody asked it to change. The KubeArmor operator pushes an image change to its DaemonSets once and never retries a failed update (e.g. a conflict on a busy or autoscaling cluster); the KubeArmorConfig then stays in {}. Restarting the operator rebuilds its state and re-applies the config.",
+                s.phase_text()
+            ),
+            vec![
+                s.restart_remedy(
+                    "Restart the operator (it rebuilds its node/DaemonSet state and re-pushes the images)",
+                ),
+                remedy("Watch the workloads roll", status_cmds),
+                remedy(
+                    "If the images still do not move (a restart while the config is Pending may push nothing), set them by hand, or delete the DaemonSet so the operator recreates it",
+                    set_cmds,
+                ),
+            ],
+        )
+    } else {
+        (
+            format!("The controller has not updated {} {} to the desired image", m.workload_kind, m.workload),
+            format!(
+                "{what} and its rollout is complete: its controller was never told to change it, or a failed update was not retried (edge-triggered controllers miss changes after a conflict or a lost watch event)."
+            ),
+            vec![
+                s.restart_remedy("Restart the controller so that it re-reads the desired state"),
+                remedy("Watch the workloads roll", status_cmds),
+            ],
+        )
+    };
+    Some(cause("operator-missed-update", score, title, detail, remedies, "stallwatchimagenotrolledout"))
+}
+
+/// `image-pinned`: operator image pins. A pin that overrides what the object asks for
+/// is a likely cause; one that agrees is only context.
+pub(in crate::diagnose) fn image_pinned(s: &Summary) -> Option<Cause> {
+    let overriding: Vec<&Pin> =
+        s.pins.iter().filter(|p| p.stated.as_deref().is_some_and(|st| !image::same(st, &p.pinned))).collect();
+    if let Some(p) = overriding.first() {
+        let ns = s.operator.as_ref().map_or(s.namespace.as_str(), |o| o.namespace.as_str());
+        let deploy = s.operator.as_ref().and_then(|o| o.deployment.as_deref()).unwrap_or("<operator>");
+        return Some(cause(
+            "image-pinned",
+            80,
+            format!("The operator pins slot {} to {}; the object's image is ignored", p.slot, p.pinned),
+            format!(
+                "{} asks for {} in slot {}, but {} is set and wins over the object{}. Changing the object's image has no effect while the pin is set.",
+                s.kind,
+                p.stated.as_deref().unwrap_or_default(),
+                p.slot,
+                p.source,
+                if overriding.len() > 1 {
+                    format!(
+                        " (also slots {})",
+                        list(&overriding[1..].iter().map(|p| p.slot.clone()).collect::<Vec<_>>(), 5)
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+            vec![remedy(
+                "Change or drop the pin (Helm imagePinning, OLM bundle) rather than the object",
+                vec![format!(
+                    "kubectl -n {ns} get deployment {deploy} -o jsonpath='{{range .spec.template.spec.containers[*].env[*]}}{{.name}}={{.value}}{{\"\\n\"}}{{end}}'"
+                )],
+            )],
+            "kubearmor-in-one-paragraph",
+        ));
+    }
+    let p = s.pins.first()?;
+    Some(cause(
+        "image-pinned",
+        25,
+        format!("Images are pinned by the operator (slot {})", p.slot),
+        format!(
+            "The desired image of slot {} comes from {} = {}, not from the object; {}.",
+            p.slot,
+            p.source,
+            p.pinned,
+            if p.stated.is_some() {
+                "the object asks for the same image"
+            } else {
+                "the object's field is empty"
+            }
+        ),
+        vec![],
+        "kubearmor-in-one-paragraph",
+    ))
+}

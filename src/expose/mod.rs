@@ -1,0 +1,96 @@
+//! Exposition: everything `/metrics` serves, rendered from the store at scrape time.
+//!
+//! Owns format negotiation ([`negotiate`]), the text writer ([`writer`]), the per-object
+//! families ([`objects`]), the prometheus-client collectors for watch health, self and process
+//! metrics ([`collectors`]) and the render entry point ([`Renderer`]). It reads the store and
+//! the judgement; it never does IO and never changes what it reads.
+//!
+//! Nothing is pre-registered per object: the set of objects changes with every event and
+//! config reload, and prometheus-client cannot unregister. Durations (`*_seconds` without
+//! `timestamp`) are computed here from the clock, so they never freeze between events.
+
+pub mod collectors;
+pub mod negotiate;
+pub mod objects;
+pub mod process;
+pub mod writer;
+
+use std::{fmt, sync::Arc};
+
+use prometheus_client::registry::Registry;
+
+pub use self::collectors::SelfState;
+use self::{
+    collectors::{ProcessCollector, StoreCollector},
+    writer::Writer,
+};
+use crate::{
+    judge::view::{Locked, View},
+    store::Store,
+};
+
+/// The two wire formats a scraper can ask for: OpenMetrics 1.0 and the Prometheus text format
+/// 0.0.4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenMetrics,
+    Text004,
+}
+
+impl Format {
+    /// The `Content-Type` header value of a response in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Text004 => prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+        }
+    }
+}
+
+/// Renders everything `/metrics` serves: the per-object families written directly from a view
+/// of the store ([`objects`]), then watch health, self and process metrics through
+/// prometheus-client.
+#[derive(Debug)]
+pub struct Renderer {
+    store: Arc<Store>,
+    registry: Registry,
+    clock: fn() -> f64,
+}
+
+impl Renderer {
+    /// With process metrics (`process_*`, unprefixed as the convention wants).
+    pub fn new(store: Arc<Store>, me: Arc<SelfState>, clock: fn() -> f64) -> Renderer {
+        let mut m = Renderer::store_only(store, me.clone(), clock);
+        m.registry.register_collector(Box::new(ProcessCollector { me }));
+        m
+    }
+
+    /// Only the `stallwatch_*` families: deterministic for a fixed clock (tests, benches).
+    pub fn store_only(store: Arc<Store>, me: Arc<SelfState>, clock: fn() -> f64) -> Renderer {
+        let mut registry = Registry::default();
+        registry
+            .sub_registry_with_prefix("stallwatch")
+            .register_collector(Box::new(StoreCollector { store: store.clone(), me }));
+        Renderer { store, registry, clock }
+    }
+
+    /// One complete exposition in `format`, at the renderer's clock.
+    pub fn render(&self, format: Format) -> Result<String, fmt::Error> {
+        let ws = self.store.watches();
+        let locked = Locked::new(&ws);
+        let view = View::new(&locked, (self.clock)());
+        // About 2.6 KB per object; reserving avoids regrowing a large buffer.
+        let mut x = Writer::new(format, 64 * 1024 + view.objects.len() * 2600);
+        objects::encode(&mut x, &view);
+        drop(view);
+        drop(locked);
+        let mut out = x.out;
+        match format {
+            Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, &self.registry)?,
+            Format::Text004 => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)?
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,186 @@
+//! A direct writer of the exposition formats for the per-object families.
+//!
+//! These families hold one series per object per metric (a few million lines at 100k
+//! objects), so they are written straight into the output buffer: each object's label set is
+//! escaped once per render and copied into every series, and values are formatted with
+//! itoa/ryu. prometheus-client still encodes the small fixed families (watch health, self,
+//! process) and the output formats are identical in shape.
+
+use crate::expose::Format;
+
+/// The family types the per-object families use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Type {
+    Gauge,
+    Counter,
+}
+
+/// An exposition being written, in one format.
+pub struct Writer {
+    pub out: String,
+    format: Format,
+}
+
+impl Writer {
+    /// An empty exposition with `capacity` bytes reserved.
+    pub fn new(format: Format, capacity: usize) -> Writer {
+        Writer { out: String::with_capacity(capacity), format }
+    }
+
+    /// Writes the HELP and TYPE lines and returns a writer for the family's samples.
+    /// `name` is without the `stallwatch_` prefix and, for counters, without `_total`.
+    pub fn family(&mut self, name: &str, help: &str, ty: Type) -> Family<'_> {
+        let mut sample = String::with_capacity(name.len() + 17);
+        sample.push_str("stallwatch_");
+        sample.push_str(name);
+        let described = match (ty, self.format) {
+            (Type::Counter, Format::Text004) => {
+                sample.push_str("_total");
+                sample.clone()
+            }
+            (Type::Counter, Format::OpenMetrics) => {
+                let base = sample.clone();
+                sample.push_str("_total");
+                base
+            }
+            (Type::Gauge, _) => sample.clone(),
+        };
+        let o = &mut self.out;
+        o.push_str("# HELP ");
+        o.push_str(&described);
+        o.push(' ');
+        o.push_str(help);
+        o.push_str("\n# TYPE ");
+        o.push_str(&described);
+        o.push_str(if ty == Type::Counter { " counter\n" } else { " gauge\n" });
+        Family { out: &mut self.out, sample }
+    }
+}
+
+/// Writes the samples of one family.
+pub struct Family<'a> {
+    out: &'a mut String,
+    sample: String,
+}
+
+impl Family<'_> {
+    /// One sample: `prefix` is an already escaped `k="v",…` list (see [`labels`]); `extra`
+    /// labels are escaped here.
+    pub fn sample(&mut self, prefix: &str, extra: &[(&str, &str)], value: f64) {
+        let o = &mut *self.out;
+        o.push_str(&self.sample);
+        if !prefix.is_empty() || !extra.is_empty() {
+            o.push('{');
+            o.push_str(prefix);
+            for (i, (k, v)) in extra.iter().enumerate() {
+                if i > 0 || !prefix.is_empty() {
+                    o.push(',');
+                }
+                o.push_str(k);
+                o.push_str("=\"");
+                escape_into(o, v);
+                o.push('"');
+            }
+            o.push('}');
+        }
+        o.push(' ');
+        push_value(o, value);
+        o.push('\n');
+    }
+}
+
+/// A boolean as a sample value: 1 or 0.
+pub fn gauge_bool(v: bool) -> f64 {
+    if v { 1.0 } else { 0.0 }
+}
+
+/// `k="v",…` with values escaped, to be reused as the prefix of many samples.
+pub fn labels(pairs: &[(&str, &str)]) -> String {
+    let mut s = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len() + 4).sum());
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(k);
+        s.push_str("=\"");
+        escape_into(&mut s, v);
+        s.push('"');
+    }
+    s
+}
+
+/// Label-value escaping of both formats: backslash, double quote and newline.
+pub fn escape_into(out: &mut String, v: &str) {
+    if !v.bytes().any(|b| b == b'\\' || b == b'"' || b == b'\n') {
+        out.push_str(v);
+        return;
+    }
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Integral values as integers (`3`, not `3.0`), others shortest round-trip; NaN and
+/// infinities as the formats spell them.
+fn push_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        out.push_str(itoa::Buffer::new().format(v as i64));
+    } else {
+        out.push_str(ryu::Buffer::new().format(v));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_in_both_formats() {
+        for (format, help_name, sample_name) in [
+            (Format::Text004, "stallwatch_x_total", "stallwatch_x_total"),
+            (Format::OpenMetrics, "stallwatch_x", "stallwatch_x_total"),
+        ] {
+            let mut e = Writer::new(format, 0);
+            let mut f = e.family("x", "Things.", Type::Counter);
+            f.sample(&labels(&[("a", "1")]), &[("b", "q\"\\\n")], 3.0);
+            f.sample("", &[], 0.5);
+            assert_eq!(
+                e.out,
+                format!(
+                    "# HELP {help_name} Things.\n# TYPE {help_name} counter\n{sample_name}{{a=\"1\",b=\"q\\\"\\\\\\n\"}} 3\n{sample_name} 0.5\n"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn values() {
+        let v = |x: f64| {
+            let mut s = String::new();
+            push_value(&mut s, x);
+            s
+        };
+        assert_eq!(v(1_704_067_200.0), "1704067200");
+        assert_eq!(v(-2.0), "-2");
+        assert_eq!(v(0.25), "0.25");
+        assert_eq!(v(f64::NAN), "NaN");
+        assert_eq!(v(f64::INFINITY), "+Inf");
+        assert_eq!(v(1e300), "1e300");
+    }
+
+    #[test]
+    fn extra_labels_without_prefix() {
+        let mut e = Writer::new(Format::Text004, 0);
+        e.family("n", "N.", Type::Gauge).sample("", &[("condition", "ready")], 2.0);
+        assert!(e.out.ends_with("stallwatch_n{condition=\"ready\"} 2\n"), "{}", e.out);
+    }
+}

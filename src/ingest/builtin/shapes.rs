@@ -1,0 +1,192 @@
+//! Wire shapes of the built-in kinds: only the fields the facts need, borrowed from the event
+//! text where they are strings.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use crate::ingest::wire::RawObject;
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WorkloadSpec<'a> {
+    pub(super) replicas: Option<i64>,
+    #[serde(borrow)]
+    pub(super) template: Option<PodTemplate<'a>>,
+    #[serde(borrow)]
+    pub(super) update_strategy: Option<UpdateStrategy<'a>>,
+    #[serde(borrow)]
+    pub(super) strategy: Option<UpdateStrategy<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct UpdateStrategy<'a> {
+    #[serde(rename = "type", borrow)]
+    pub(super) type_: Option<Cow<'a, str>>,
+    pub(super) rolling_update: Option<RollingUpdate>,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct RollingUpdate {
+    pub(super) partition: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct PodTemplate<'a> {
+    #[serde(borrow)]
+    pub(super) spec: Option<PodSpec<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PodSpec<'a> {
+    #[serde(borrow, default)]
+    pub(super) containers: Vec<Container<'a>>,
+    #[serde(borrow, default)]
+    pub(super) init_containers: Vec<Container<'a>>,
+}
+
+/// A pod's own spec: only what the image triangle needs.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PodOwnSpec<'a> {
+    #[serde(borrow, default)]
+    pub(super) containers: Vec<ImageOnly<'a>>,
+    #[serde(borrow, default)]
+    pub(super) init_containers: Vec<ImageOnly<'a>>,
+    #[serde(borrow)]
+    pub(super) node_name: Option<Cow<'a, str>>,
+}
+
+/// A pod's container: only name and image (env, probes, mounts are skipped unparsed).
+#[derive(Deserialize)]
+pub(super) struct ImageOnly<'a> {
+    #[serde(borrow)]
+    pub(super) name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(super) image: Cow<'a, str>,
+}
+
+/// The two labels a pod's workload revision is read from; other labels are skipped.
+#[derive(Deserialize, Default)]
+pub(super) struct RevisionLabels<'a> {
+    #[serde(rename = "pod-template-hash", borrow)]
+    pub(super) template_hash: Option<Cow<'a, str>>,
+    #[serde(rename = "controller-revision-hash", borrow)]
+    pub(super) revision: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Container<'a> {
+    #[serde(borrow)]
+    pub(super) name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(super) image: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(super) env: Vec<EnvVar<'a>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct EnvVar<'a> {
+    #[serde(borrow)]
+    pub(super) name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(super) value: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct WorkloadStatus<'a> {
+    pub(super) observed_generation: Option<i64>,
+    pub(super) replicas: Option<i64>,
+    pub(super) updated_replicas: Option<i64>,
+    pub(super) available_replicas: Option<i64>,
+    pub(super) ready_replicas: Option<i64>,
+    pub(super) desired_number_scheduled: Option<i64>,
+    pub(super) current_number_scheduled: Option<i64>,
+    pub(super) updated_number_scheduled: Option<i64>,
+    pub(super) number_available: Option<i64>,
+    pub(super) number_ready: Option<i64>,
+    #[serde(borrow)]
+    pub(super) update_revision: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) current_revision: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub(super) conditions: Vec<Condition<'a>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Condition<'a> {
+    #[serde(rename = "type", borrow)]
+    pub(super) type_: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(super) status: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(super) reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+/// A status with conditions: pods (with container statuses), nodes and APIServices.
+pub(super) struct ObjectStatus<'a> {
+    #[serde(borrow, default)]
+    pub(super) conditions: Vec<Condition<'a>>,
+    #[serde(borrow, default)]
+    pub(super) container_statuses: Vec<ContainerStatus<'a>>,
+    #[serde(borrow, default)]
+    pub(super) init_container_statuses: Vec<ContainerStatus<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ContainerStatus<'a> {
+    #[serde(borrow)]
+    pub(super) name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(super) image: Option<Cow<'a, str>>,
+    #[serde(rename = "imageID", borrow)]
+    pub(super) image_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub(super) restart_count: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct OwnerRef<'a> {
+    #[serde(borrow)]
+    pub(super) kind: Cow<'a, str>,
+    #[serde(borrow)]
+    pub(super) name: Cow<'a, str>,
+    #[serde(default)]
+    pub(super) controller: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LeaseSpec<'a> {
+    #[serde(borrow)]
+    pub(super) holder_identity: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub(super) renew_time: Option<Cow<'a, str>>,
+    pub(super) lease_transitions: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct InvolvedObject<'a> {
+    #[serde(borrow, default)]
+    pub(super) kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(super) namespace: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(super) name: Cow<'a, str>,
+}
+
+/// A top-level field decoded into `T`; absent is `T::default()`, malformed is `None`.
+pub(super) fn field<'a, T: Deserialize<'a> + Default>(obj: &RawObject<'a>, name: &str) -> Option<T> {
+    match obj.field(name) {
+        None => Some(T::default()),
+        Some(raw) => serde_json::from_str(raw.get()).ok(),
+    }
+}

@@ -1,0 +1,234 @@
+//! Wire types for list and watch responses, decoded without building a DOM of the object.
+//!
+//! `metadata` is decoded into a small typed struct (managedFields without their large
+//! `fieldsV1` trees); every other top-level field is kept as unparsed JSON bytes and parsed only
+//! if a configured path reads it. That keeps ingest close to the cost of merely scanning the
+//! event.
+
+use std::{borrow::Cow, fmt};
+
+use serde::{
+    Deserialize, Deserializer,
+    de::{IgnoredAny, MapAccess, Visitor},
+};
+use serde_json::value::RawValue;
+
+/// An object as decoded from the API. It borrows from the response text: nothing of it
+/// outlives the event, only the facts extracted from it.
+#[derive(Debug, Clone)]
+pub struct RawObject<'a> {
+    pub meta: Meta<'a>,
+    /// Top-level fields other than `metadata`, `apiVersion` and `kind`, unparsed.
+    pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> RawObject<'a> {
+    /// The raw JSON of a top-level field other than metadata.
+    pub fn field(&self, name: &str) -> Option<&'a RawValue> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+}
+
+/// The metadata fields stallwatch reads; strings borrow from the event text.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta<'a> {
+    #[serde(default, borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub namespace: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub uid: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub resource_version: Cow<'a, str>,
+    #[serde(default)]
+    pub generation: Option<i64>,
+    #[serde(default, borrow)]
+    pub creation_timestamp: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub deletion_timestamp: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "null_as_default")]
+    pub managed_fields: Vec<ManagedField<'a>>,
+    /// Kept unparsed: only pods need them (owner and revision), so others pay a scan only.
+    #[serde(default, borrow)]
+    pub labels: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub owner_references: Option<&'a RawValue>,
+}
+
+/// One `metadata.managedFields` entry; `fieldsV1` is skipped.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ManagedField<'a> {
+    #[serde(default, borrow)]
+    pub manager: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub operation: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub subresource: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub time: Option<Cow<'a, str>>,
+}
+
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = RawObject<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a Kubernetes object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'a>, A::Error> {
+                let mut meta = None;
+                let mut fields = Vec::with_capacity(4);
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    match &*key {
+                        "metadata" => meta = Some(map.next_value::<Meta>()?),
+                        "apiVersion" | "kind" => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                        _ => fields.push((key, map.next_value::<&'de RawValue>()?)),
+                    }
+                }
+                let meta = meta.ok_or_else(|| serde::de::Error::missing_field("metadata"))?;
+                Ok(RawObject { meta, fields })
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// A list response: only its resourceVersion, continue token and items matter.
+#[derive(Debug, Deserialize)]
+pub struct List<T> {
+    #[serde(default)]
+    pub metadata: ListMeta,
+    #[serde(
+        default = "Vec::new",
+        deserialize_with = "null_as_default",
+        bound(deserialize = "T: Deserialize<'de>")
+    )]
+    pub items: Vec<T>,
+}
+
+/// A list's resourceVersion and continue token.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMeta {
+    #[serde(default)]
+    pub resource_version: String,
+    #[serde(default, rename = "continue")]
+    pub continue_token: Option<String>,
+}
+
+/// One line of a watch stream. `type` precedes `object` on the wire, so serde decodes the
+/// object directly without buffering it.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", content = "object")]
+pub enum WatchLine<T> {
+    #[serde(rename = "ADDED")]
+    Added(T),
+    #[serde(rename = "MODIFIED")]
+    Modified(T),
+    #[serde(rename = "DELETED")]
+    Deleted(T),
+    #[serde(rename = "BOOKMARK")]
+    Bookmark(BookmarkObject),
+    #[serde(rename = "ERROR")]
+    Error(ApiStatus),
+}
+
+/// The object of a BOOKMARK event: only its resourceVersion matters.
+#[derive(Debug, Deserialize)]
+pub struct BookmarkObject {
+    pub metadata: BookmarkMeta,
+}
+
+/// The metadata of a BOOKMARK event.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BookmarkMeta {
+    #[serde(default)]
+    pub resource_version: String,
+}
+
+/// A `metav1.Status` as sent in ERROR watch events.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ApiStatus {
+    #[serde(default)]
+    pub code: u16,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_metadata_and_keeps_other_fields_raw() {
+        let o: RawObject = serde_json::from_str(
+            r#"{"apiVersion":"v1","kind":"X","metadata":{"name":"a","namespace":"n","uid":"u","resourceVersion":"7","generation":3,
+            "managedFields":[{"manager":"op","operation":"Update","subresource":"status","time":"2024-01-01T00:00:00Z","fieldsV1":{"f:status":{}}}]},
+            "spec":{"x":[1,2]},"status":{"phase":"Running"}}"#,
+        )
+        .unwrap();
+        assert_eq!(o.meta.name, "a");
+        assert_eq!(o.meta.generation, Some(3));
+        assert_eq!(o.meta.managed_fields[0].subresource.as_deref(), Some("status"));
+        assert_eq!(o.field("status").unwrap().get(), r#"{"phase":"Running"}"#);
+        assert_eq!(o.field("spec").unwrap().get(), r#"{"x":[1,2]}"#);
+        assert!(o.field("kind").is_none());
+    }
+
+    #[test]
+    fn null_managed_fields_and_missing_metadata() {
+        let o: RawObject = serde_json::from_str(r#"{"metadata":{"name":"a","managedFields":null}}"#).unwrap();
+        assert!(o.meta.managed_fields.is_empty());
+        let e = serde_json::from_str::<RawObject>(r#"{"spec":{}}"#).unwrap_err();
+        assert!(e.to_string().contains("metadata"));
+    }
+
+    #[test]
+    fn wrong_types_are_errors_not_panics() {
+        assert!(serde_json::from_str::<RawObject>(r#"{"metadata":{"generation":"x"}}"#).is_err());
+        assert!(serde_json::from_str::<RawObject>(r#"[1,2]"#).is_err());
+    }
+
+    #[test]
+    fn watch_lines() {
+        let l: WatchLine<RawObject> =
+            serde_json::from_str(r#"{"type":"MODIFIED","object":{"metadata":{"name":"a"}}}"#).unwrap();
+        assert!(matches!(l, WatchLine::Modified(o) if o.meta.name == "a"));
+        let l: WatchLine<RawObject> = serde_json::from_str(
+            r#"{"type":"BOOKMARK","object":{"kind":"X","apiVersion":"v1","metadata":{"resourceVersion":"12"}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(l, WatchLine::Bookmark(b) if b.metadata.resource_version == "12"));
+        let l: WatchLine<RawObject> = serde_json::from_str(
+            r#"{"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired","message":"too old"}}"#,
+        )
+        .unwrap();
+        assert!(matches!(l, WatchLine::Error(s) if s.code == 410));
+    }
+
+    #[test]
+    fn list_with_continue() {
+        let l: List<RawObject> = serde_json::from_str(
+            r#"{"kind":"XList","metadata":{"resourceVersion":"5","continue":"abc"},"items":[{"metadata":{"name":"a"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(l.metadata.resource_version, "5");
+        assert_eq!(l.metadata.continue_token.as_deref(), Some("abc"));
+        assert_eq!(l.items.len(), 1);
+    }
+}

@@ -1,0 +1,396 @@
+//! The convergence model: joins tracked objects to the workloads that run
+//! their images and to those workloads' pods, at scrape time, from stored facts only.
+//!
+//! Pure code over borrowed store contents: an [`Index`] is built once per render, then each
+//! object's links and each workload's rollout are read from it.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::{
+    config::{ImageRule, Target},
+    ingest::builtin::{BuiltinFacts, PodFacts, WorkloadFacts},
+    model::Kind,
+    model::image,
+    store::{self, ObjKey, ObjectRecord, TimedFacts, WatchKey, WatchState},
+};
+
+/// Lookups over every watch of one render.
+pub struct Index<'a> {
+    by_key: HashMap<&'a WatchKey, &'a WatchState>,
+    /// Pods by (namespace, owner kind, owner name), each pod once even if several watches hold it.
+    pods: HashMap<(&'a str, Kind, &'a str), Vec<&'a PodFacts>>,
+    /// Every pod by (namespace, name), for operator-pod lookups by selector watch.
+    pub states: Vec<(&'a WatchKey, &'a WatchState)>,
+}
+
+impl<'a> Index<'a> {
+    /// Indexes the watches' states and their pods by owner, once per render.
+    pub fn new(states: Vec<(&'a WatchKey, &'a WatchState)>) -> Index<'a> {
+        let mut pods: HashMap<(&str, Kind, &str), Vec<&PodFacts>> = HashMap::new();
+        let mut seen: HashSet<&ObjKey> = HashSet::new();
+        for (key, s) in &states {
+            if key.kind != Some(Kind::Pod) {
+                continue;
+            }
+            for (k, tracked) in &s.objects {
+                if let Some(BuiltinFacts::Pod(p)) = &tracked.kind
+                    && let Some((kind, owner)) = &p.owner
+                    && seen.insert(k)
+                {
+                    pods.entry((&*k.0, *kind, &**owner)).or_default().push(p);
+                }
+            }
+        }
+        let by_key = states.iter().map(|(k, s)| (*k, *s)).collect();
+        Index { by_key, pods, states }
+    }
+
+    /// The state of the watch with `key`, if it is running.
+    pub fn state(&self, key: &WatchKey) -> Option<&'a WatchState> {
+        self.by_key.get(key).copied()
+    }
+
+    /// The pods a workload controls.
+    pub fn pods_of(&self, namespace: &'a str, kind: Kind, name: &'a str) -> &[&'a PodFacts] {
+        self.pods.get(&(namespace, kind, name)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Pods total and outdated (not running the template of every container, or on an old
+    /// StatefulSet revision).
+    pub fn pod_counts(&self, namespace: &'a str, name: &'a str, w: &WorkloadFacts) -> (usize, usize) {
+        let pods = self.pods_of(namespace, w.kind, name);
+        let outdated = pods.iter().filter(|p| !p.deleting && outdated(w, p)).count();
+        (pods.iter().filter(|p| !p.deleting).count(), outdated)
+    }
+}
+
+/// Whether a pod runs something other than its workload's current template.
+pub fn outdated(w: &WorkloadFacts, p: &PodFacts) -> bool {
+    if w.kind == Kind::StatefulSet
+        && let (Some(want), Some(have)) = (&w.update_revision, &p.revision)
+        && **want != **have
+    {
+        return true;
+    }
+    w.containers.iter().any(|c| {
+        p.containers.iter().find(|pc| pc.name == c.name && pc.init == c.init).is_none_or(|pc| {
+            !image::runs(&c.image, &pc.spec_image, pc.status_image.as_deref(), pc.image_id.as_deref())
+        })
+    })
+}
+
+/// One image slot of one object against one linked workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlotRow<'a> {
+    pub slot: &'a str,
+    pub desired: String,
+    /// Where an operator pin came from, e.g. `Deployment/kubearmor-operator env RELATED_IMAGE_KUBEARMOR`.
+    pub override_source: Option<String>,
+    pub workload_kind: Kind,
+    pub workload_namespace: &'a str,
+    pub workload: &'a str,
+    pub container: &'a str,
+    pub actual: &'a str,
+    pub mismatch: bool,
+}
+
+/// A linked workload's state as it matters to the object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkedWorkload<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub facts: &'a WorkloadFacts,
+    pub last_progress: f64,
+    pub pods: usize,
+    pub outdated: usize,
+}
+
+/// What the convergence model adds to an object's verdict.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Links<'a> {
+    pub slots: Vec<SlotRow<'a>>,
+    /// Slots whose desired image is configured but whose workloads were not found.
+    pub missing: Vec<&'a str>,
+    pub workloads: Vec<LinkedWorkload<'a>>,
+}
+
+impl Links<'_> {
+    /// Some slot's workloads or pods do not run the desired image.
+    pub fn any_mismatch(&self) -> bool {
+        self.slots.iter().any(|s| s.mismatch)
+    }
+
+    /// For kinds without observedGeneration: observed once every linked workload's
+    /// template carries the desired images and its rollout is complete with no outdated pods.
+    /// Slots whose workloads do not exist (optional components) do not count; with no linked
+    /// workload at all there is no evidence either way.
+    pub fn generation_observed(&self) -> Option<bool> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        Some(!self.any_mismatch() && self.workloads.iter().all(|w| w.facts.complete() && w.outdated == 0))
+    }
+
+    /// The earliest last-progress of an incomplete linked rollout.
+    pub fn rollout_incomplete_since(&self) -> Option<f64> {
+        self.workloads.iter().filter(|w| !w.facts.complete()).map(|w| w.last_progress).reduce(f64::min)
+    }
+
+    /// Complete rollouts that still leave pods on an old template (OnDelete).
+    pub fn pods_outdated_since(&self) -> Option<f64> {
+        self.workloads
+            .iter()
+            .filter(|w| w.facts.complete() && w.outdated > 0)
+            .map(|w| w.last_progress)
+            .reduce(f64::min)
+    }
+}
+
+/// The operator pin of a slot: the value of the configured env var on the operator
+/// Deployment, and where it came from (`Deployment/NAME env VAR`).
+pub fn pin(index: &Index, target: &Target, rule: &ImageRule) -> Option<(String, String)> {
+    let o = rule.overridden_by.as_ref()?;
+    let state = index.state(&store::key::override_key(target, rule, o))?;
+    state.objects.values().find_map(|t| match &t.kind {
+        Some(BuiltinFacts::Workload(w)) => w
+            .env
+            .iter()
+            .find(|(n, _)| **n == *o.env)
+            .map(|(_, v)| (v.to_string(), format!("Deployment/{} env {}", o.deployment, o.env))),
+        _ => None,
+    })
+}
+
+/// Joins one tracked object (in namespace `ns`) to its image slots' workloads.
+pub fn links<'a>(index: &Index<'a>, target: &'a Target, ns: &'a str, tf: &TimedFacts) -> Links<'a> {
+    let mut out = Links::default();
+    let mut linked: HashSet<(&str, &str)> = HashSet::new();
+    for (i, rule) in target.images.iter().enumerate() {
+        let link = &rule.workloads;
+        let stated = tf.facts.desired_images.get(i).cloned().flatten();
+        let (desired, override_source) = match pin(index, target, rule) {
+            Some((v, src)) => (v, Some(src)),
+            None => match stated.as_deref().or(rule.default.as_deref()) {
+                Some(d) => (d.to_string(), None),
+                None => continue,
+            },
+        };
+        let Some(state) = index.state(&store::key::link_key(target, link)) else {
+            out.missing.push(&rule.slot);
+            continue;
+        };
+        let explicit_ns = link.namespace.is_some() || target.single_namespace().is_some();
+        let before = out.slots.len();
+        for ((wns, wname), tracked) in &state.objects {
+            if !explicit_ns && **wns != *ns {
+                continue;
+            }
+            let Some(BuiltinFacts::Workload(w)) = &tracked.kind else { continue };
+            let container = match &link.container {
+                Some(c) => w.container(c, link.init),
+                None => w.containers.iter().find(|c| !c.init),
+            };
+            let Some(container) = container else { continue };
+            out.slots.push(SlotRow {
+                slot: &rule.slot,
+                mismatch: !image::same(&desired, &container.image),
+                desired: desired.clone(),
+                override_source: override_source.clone(),
+                workload_kind: w.kind,
+                workload_namespace: wns,
+                workload: wname,
+                container: &container.name,
+                actual: &container.image,
+            });
+            if linked.insert((wns, wname)) {
+                out.workloads.push(linked_workload(index, wns, wname, tracked, w));
+            }
+        }
+        if out.slots.len() == before {
+            out.missing.push(&rule.slot);
+        }
+    }
+    out
+}
+
+fn linked_workload<'a>(
+    index: &Index<'a>,
+    ns: &'a str,
+    name: &'a str,
+    tracked: &'a ObjectRecord,
+    w: &'a WorkloadFacts,
+) -> LinkedWorkload<'a> {
+    let (pods, outdated) = index.pod_counts(ns, name, w);
+    LinkedWorkload { namespace: ns, name, facts: w, last_progress: tracked.last_progress, pods, outdated }
+}
+
+/// Every workload to report rollout series for, with the target that tracks or links it;
+/// each (target, workload) once.
+pub fn workloads<'a>(index: &Index<'a>, targets: &[&'a Target]) -> Vec<(&'a str, LinkedWorkload<'a>)> {
+    let mut out = Vec::new();
+    let mut seen: HashSet<(&str, &str, Kind, &str)> = HashSet::new();
+    let mut push =
+        |target: &'a str, ns: &'a str, name: &'a str, tracked: &'a ObjectRecord, w: &'a WorkloadFacts| {
+            if seen.insert((target, ns, w.kind, name)) {
+                out.push((target, linked_workload(index, ns, name, tracked, w)));
+            }
+        };
+    for (key, state) in &index.states {
+        if !key.kind.is_some_and(Kind::is_workload) {
+            continue;
+        }
+        for t in targets {
+            let tracks = t.resource == key.gvk
+                && (t.namespaces.is_empty() || t.namespaces.contains(&key.namespace))
+                && t.label_selector.as_deref().unwrap_or("") == key.label_selector
+                && t.field_selector.as_deref().unwrap_or("") == key.field_selector;
+            let links = t.images.iter().any(|r| store::key::link_key(t, &r.workloads) == **key);
+            if !(tracks || links) {
+                continue;
+            }
+            for ((ns, name), tracked) in &state.objects {
+                if let Some(BuiltinFacts::Workload(w)) = &tracked.kind {
+                    push(&t.name, ns, name, tracked, w);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        config::Config,
+        ingest::wire::RawObject,
+        store::{Subscribers, Watch},
+        watch::plan,
+    };
+
+    const NOW: f64 = 1_704_070_000.0;
+
+    fn setup(config: &str) -> Vec<Watch> {
+        let c = Config::parse(config, "t").unwrap();
+        plan(&c).into_iter().map(|(k, s): (WatchKey, Subscribers)| Watch::new(k, s)).collect()
+    }
+
+    /// Applies `json` to the watches of `gvk` only.
+    fn put(watches: &[Watch], kind: &str, json: &str) {
+        let obj: RawObject = serde_json::from_str(json).unwrap();
+        for w in watches.iter().filter(|w| w.key.gvk.kind == kind) {
+            w.write(|s| {
+                s.apply(&w.subs, &obj, NOW);
+            });
+        }
+    }
+
+    type Summary = (Option<bool>, Vec<(String, String, bool)>, Vec<(usize, usize)>);
+
+    /// (generation observed, (slot, desired, mismatch) rows, (pods, outdated) per workload).
+    fn kubearmor_links(watches: &[Watch]) -> Summary {
+        let guards: Vec<_> = watches.iter().map(|w| (&w.key, w.state.read().unwrap())).collect();
+        let states: Vec<_> = guards.iter().map(|(k, g)| (*k, &**g)).collect();
+        let index = Index::new(states);
+        let cr = watches.iter().find(|w| w.key.gvk.kind == "KubeArmorConfig").unwrap();
+        let target = &cr.subs.targets[0];
+        let g = cr.state.read().unwrap();
+        let (key, tracked) = g.objects.iter().next().unwrap();
+        let l = links(&index, target, &key.0, &tracked.per_target[0]);
+        let slots = l.slots.iter().map(|s| (s.slot.to_string(), s.desired.clone(), s.mismatch)).collect();
+        let pods = l.workloads.iter().map(|w| (w.pods, w.outdated)).collect();
+        (l.generation_observed(), slots, pods)
+    }
+
+    const KA: &str = "targets: [{preset: kubearmor, namespace: ka}]\n";
+
+    fn cr(image: &str) -> String {
+        format!(
+            r#"{{"metadata":{{"name":"cfg","namespace":"ka","uid":"c","resourceVersion":"1","generation":2}},
+            "spec":{{"kubearmorImage":{{"image":"{image}"}}}},"status":{{"phase":"Running"}}}}"#
+        )
+    }
+
+    fn ds(image: &str, updated: i64) -> String {
+        format!(
+            r#"{{"metadata":{{"name":"kubearmor-bpf-containerd-98c2c","namespace":"ka","uid":"d","resourceVersion":"2","generation":1}},
+            "spec":{{"template":{{"spec":{{"containers":[{{"name":"kubearmor","image":"{image}"}}],
+            "initContainers":[{{"name":"init","image":"docker.io/kubearmor/kubearmor-init:stable"}}]}}}}}},
+            "status":{{"observedGeneration":1,"desiredNumberScheduled":2,"currentNumberScheduled":2,"updatedNumberScheduled":{updated},"numberAvailable":2,"numberReady":2}}}}"#
+        )
+    }
+
+    fn pod(name: &str, image: &str) -> String {
+        format!(
+            r#"{{"metadata":{{"name":"{name}","namespace":"ka","uid":"{name}","resourceVersion":"3","labels":{{"kubearmor-app":"kubearmor"}},
+            "ownerReferences":[{{"kind":"DaemonSet","name":"kubearmor-bpf-containerd-98c2c","controller":true}}]}},
+            "spec":{{"nodeName":"n","containers":[{{"name":"kubearmor","image":"{image}"}}],"initContainers":[{{"name":"init","image":"docker.io/kubearmor/kubearmor-init:stable"}}]}},
+            "status":{{"conditions":[{{"type":"Ready","status":"True"}}]}}}}"#
+        )
+    }
+
+    #[test]
+    fn stuck_update_is_a_mismatch_and_unobserved_generation() {
+        let w = setup(KA);
+        put(&w, "KubeArmorConfig", &cr("kubearmor/kubearmor:v2"));
+        put(&w, "DaemonSet", &ds("docker.io/kubearmor/kubearmor:v1", 2));
+        put(&w, "Pod", &pod("p1", "docker.io/kubearmor/kubearmor:v1"));
+        put(&w, "Pod", &pod("p2", "docker.io/kubearmor/kubearmor:v1"));
+        let (observed, slots, pods) = kubearmor_links(&w);
+        assert_eq!(observed, Some(false));
+        assert!(slots.contains(&("kubearmor".into(), "kubearmor/kubearmor:v2".into(), true)));
+        // The init slot's CR field is empty: the default applies and matches.
+        assert!(slots.contains(&("init".into(), "docker.io/kubearmor/kubearmor-init:stable".into(), false)));
+        assert_eq!(pods, vec![(2, 0)]);
+    }
+
+    #[test]
+    fn converged_after_rollout() {
+        let w = setup(KA);
+        put(&w, "KubeArmorConfig", &cr("kubearmor/kubearmor:v2"));
+        put(&w, "DaemonSet", &ds("docker.io/kubearmor/kubearmor:v2", 2));
+        put(&w, "Pod", &pod("p1", "kubearmor/kubearmor:v2"));
+        put(&w, "Pod", &pod("p2", "kubearmor/kubearmor:v2"));
+        assert_eq!(kubearmor_links(&w).0, Some(true));
+    }
+
+    #[test]
+    fn template_updated_but_pods_old_is_not_observed() {
+        let w = setup(KA);
+        put(&w, "KubeArmorConfig", &cr("kubearmor/kubearmor:v2"));
+        put(&w, "DaemonSet", &ds("docker.io/kubearmor/kubearmor:v2", 2));
+        put(&w, "Pod", &pod("p1", "kubearmor/kubearmor:v2"));
+        put(&w, "Pod", &pod("p2", "kubearmor/kubearmor:v1"));
+        let (observed, _, pods) = kubearmor_links(&w);
+        assert_eq!(observed, Some(false));
+        assert_eq!(pods, vec![(2, 1)]);
+    }
+
+    #[test]
+    fn operator_pin_wins_over_the_cr() {
+        let w = setup(KA);
+        put(&w, "KubeArmorConfig", &cr("kubearmor/kubearmor:v2"));
+        put(&w, "DaemonSet", &ds("registry.local/kubearmor:pinned", 2));
+        put(
+            &w,
+            "Deployment",
+            r#"{"metadata":{"name":"kubearmor-operator","namespace":"ka","uid":"o","resourceVersion":"4","generation":1},
+            "spec":{"template":{"spec":{"containers":[{"name":"operator","image":"op","env":[{"name":"RELATED_IMAGE_KUBEARMOR","value":"registry.local/kubearmor:pinned"}]}]}}}}"#,
+        );
+        put(&w, "Pod", &pod("p1", "registry.local/kubearmor:pinned"));
+        let (_, slots, _) = kubearmor_links(&w);
+        assert!(
+            slots.contains(&("kubearmor".into(), "registry.local/kubearmor:pinned".into(), false)),
+            "{slots:?}"
+        );
+    }
+
+    #[test]
+    fn missing_workloads_are_reported_not_hidden() {
+        let w = setup(KA);
+        put(&w, "KubeArmorConfig", &cr("kubearmor/kubearmor:v2"));
+        let (observed, slots, _) = kubearmor_links(&w);
+        assert_eq!(observed, None);
+        assert!(slots.is_empty());
+    }
+}

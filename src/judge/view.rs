@@ -1,0 +1,162 @@
+//! One consistent view of the store for a render (metrics, landing page, diagnose): every
+//! watch read-locked for the duration, the convergence index built once, and each object's
+//! links, evidence and verdict computed once.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLockReadGuard},
+};
+
+use crate::{
+    config::{ObservedGeneration, Target},
+    ingest::builtin::BuiltinFacts,
+    judge::converge::{self, Index, LinkedWorkload, Links},
+    judge::verdict::{self, Evidence, Verdict},
+    store::{ObjectRecord, TimedFacts, Watch, WatchState},
+};
+
+/// Read guards on every watch. Writers (watch events) wait at most one render.
+pub struct Locked<'s> {
+    pub guards: Vec<(&'s Watch, RwLockReadGuard<'s, WatchState>)>,
+}
+
+impl<'s> Locked<'s> {
+    /// Takes a read guard on every watch.
+    pub fn new(watches: &'s [Arc<Watch>]) -> Locked<'s> {
+        Locked {
+            guards: watches
+                .iter()
+                .map(|w| (&**w, w.state.read().unwrap_or_else(|e| e.into_inner())))
+                .collect(),
+        }
+    }
+}
+
+/// A tracked object as one target sees it.
+pub struct ObjView<'a> {
+    pub target: &'a Target,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub tracked: &'a ObjectRecord,
+    pub tf: &'a TimedFacts,
+    pub links: Links<'a>,
+    pub evidence: Evidence,
+    pub verdict: Verdict,
+}
+
+impl ObjView<'_> {
+    /// Whether the current generation is observed (by the object or, without one, by its workloads).
+    pub fn generation_observed(&self) -> Option<bool> {
+        verdict::observed(self.tf, &self.evidence)
+    }
+}
+
+/// Warning counts per involved object (kind, namespace, name): (reason, count).
+pub type Warnings<'a> = HashMap<(&'a str, &'a str, &'a str), Vec<(&'a str, u64)>>;
+
+/// Every tracked object with its links, evidence and verdict, and every linked workload, at one instant.
+pub struct View<'a> {
+    pub index: Index<'a>,
+    pub objects: Vec<ObjView<'a>>,
+    /// Every (target, workload) to report rollout series for.
+    pub workloads: Vec<(&'a str, LinkedWorkload<'a>)>,
+    /// Warning events by (involved kind, namespace, name): (reason, count).
+    pub warnings: Warnings<'a>,
+    pub now: f64,
+}
+
+impl<'a> View<'a> {
+    /// Builds the view of the locked store at `now`.
+    pub fn new(locked: &'a Locked<'a>, now: f64) -> View<'a> {
+        let index = Index::new(locked.guards.iter().map(|(w, g)| (&w.key, &**g)).collect());
+        let mut objects = Vec::new();
+        let mut targets: Vec<&Target> = Vec::new();
+        let mut warnings: Warnings = HashMap::new();
+        for (w, g) in &locked.guards {
+            for t in &w.subs.targets {
+                if !targets.iter().any(|x| std::ptr::eq(*x, &**t)) {
+                    targets.push(t);
+                }
+            }
+            for ((kind, ns, name, reason), n) in &g.warnings {
+                warnings.entry((&**kind, &**ns, &**name)).or_default().push((&**reason, *n));
+            }
+            for ((ns, name), tracked) in &g.objects {
+                for (target, tf) in w.subs.targets.iter().zip(&tracked.per_target) {
+                    let links = if target.images.is_empty() {
+                        Links::default()
+                    } else {
+                        converge::links(&index, target, ns, tf)
+                    };
+                    let evidence = evidence(&index, target, ns, name, tracked, &links);
+                    let verdict = verdict::judge(target, tf, &evidence, now);
+                    objects.push(ObjView {
+                        target,
+                        namespace: ns,
+                        name,
+                        tracked,
+                        tf,
+                        links,
+                        evidence,
+                        verdict,
+                    });
+                }
+            }
+        }
+        let workloads = converge::workloads(&index, &targets);
+        View { index, objects, workloads, warnings, now }
+    }
+
+    /// Warning events of an object and of the workloads linked to it, summed per reason.
+    pub fn warnings_of(&self, o: &ObjView) -> Vec<(&'a str, u64)> {
+        let mut by_reason: Vec<(&str, u64)> = Vec::new();
+        let mut add = |key: (&str, &str, &str)| {
+            for (reason, n) in self.warnings.get(&key).into_iter().flatten() {
+                match by_reason.iter_mut().find(|(r, _)| r == reason) {
+                    Some((_, total)) => *total += n,
+                    None => by_reason.push((reason, *n)),
+                }
+            }
+        };
+        add((&o.target.resource.kind, o.namespace, o.name));
+        for w in &o.links.workloads {
+            add((w.facts.kind.name(), w.namespace, w.name));
+        }
+        by_reason.sort();
+        by_reason
+    }
+}
+
+/// The object's own rollout (when it is a workload) and its links, as verdict evidence.
+fn evidence<'a>(
+    index: &Index<'a>,
+    target: &Target,
+    ns: &'a str,
+    name: &'a str,
+    tracked: &ObjectRecord,
+    links: &Links,
+) -> Evidence {
+    let mut ev = Evidence {
+        image_mismatch: links.any_mismatch(),
+        rollout_incomplete_since: links.rollout_incomplete_since(),
+        pods_outdated_since: links.pods_outdated_since(),
+        derived_generation_observed: match target.observed_generation {
+            ObservedGeneration::Absent => links.generation_observed(),
+            _ => None,
+        },
+        rollout_failed: links.workloads.iter().any(|w| w.facts.deadline_exceeded),
+        last_progress: links.workloads.iter().map(|w| w.last_progress).reduce(f64::max),
+    };
+    if let Some(BuiltinFacts::Workload(w)) = &tracked.kind {
+        let min = |a: Option<f64>, b: f64| Some(a.map_or(b, |a| a.min(b)));
+        if !w.complete() {
+            ev.rollout_incomplete_since = min(ev.rollout_incomplete_since, tracked.last_progress);
+        } else if index.pod_counts(ns, name, w).1 > 0 {
+            ev.pods_outdated_since = min(ev.pods_outdated_since, tracked.last_progress);
+        }
+        ev.rollout_failed |= w.deadline_exceeded;
+        ev.last_progress =
+            Some(ev.last_progress.map_or(tracked.last_progress, |p| p.max(tracked.last_progress)));
+    }
+    ev
+}

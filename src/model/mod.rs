@@ -1,0 +1,11 @@
+//! The shared vocabulary: resource identity ([`Gvk`]) and the built-in kind table ([`Kind`]),
+//! image references ([`image`]), JSONPath over objects ([`path`]) and API timestamps
+//! ([`time`]). Pure values and functions: no IO, no clock, no dependency on any other module.
+
+pub mod gvk;
+pub mod image;
+pub mod kind;
+pub mod path;
+pub mod time;
+
+pub use self::{gvk::Gvk, kind::Kind, path::ObjectPath};

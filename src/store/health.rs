@@ -1,0 +1,93 @@
+//! The vocabulary of a watch's health: why a list or watch failed ([`ErrorCause`]), why a full
+//! list happened ([`RelistCause`]), change counts ([`Changes`]) and the counters and times
+//! exported per watch ([`WatchHealth`]).
+
+use std::collections::BTreeMap;
+
+/// Why a list or watch failed; the `cause` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorCause {
+    Gone,
+    Throttled,
+    Forbidden,
+    NotFound,
+    Timeout,
+    Connect,
+    Decode,
+    Other,
+}
+
+impl ErrorCause {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorCause::Gone => "gone",
+            ErrorCause::Throttled => "throttled",
+            ErrorCause::Forbidden => "forbidden",
+            ErrorCause::NotFound => "not_found",
+            ErrorCause::Timeout => "timeout",
+            ErrorCause::Connect => "connect",
+            ErrorCause::Decode => "decode",
+            ErrorCause::Other => "other",
+        }
+    }
+}
+
+/// Why a full list happened; the `cause` label of `relists_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RelistCause {
+    Start,
+    Gone,
+    Periodic,
+    Error,
+}
+
+impl RelistCause {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            RelistCause::Start => "start",
+            RelistCause::Gone => "gone",
+            RelistCause::Periodic => "periodic",
+            RelistCause::Error => "error",
+        }
+    }
+}
+
+/// Added, modified, deleted: the `type` of watch events and the `change` of drift.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub added: u64,
+    pub modified: u64,
+    pub deleted: u64,
+}
+
+impl Changes {
+    /// All changes together.
+    pub fn total(&self) -> u64 {
+        self.added + self.modified + self.deleted
+    }
+    /// Adds another count into this one.
+    pub(crate) fn add(&mut self, o: Changes) {
+        self.added += o.added;
+        self.modified += o.modified;
+        self.deleted += o.deleted;
+    }
+}
+
+/// One watch's counters, times and state, as `/metrics` exports them.
+#[derive(Debug, Clone, Default)]
+pub struct WatchHealth {
+    pub events: Changes,
+    pub errors: BTreeMap<ErrorCause, u64>,
+    pub relists: BTreeMap<RelistCause, u64>,
+    pub drift: Changes,
+    /// (verb, HTTP status code) → count; code 0 when no response arrived.
+    pub requests: BTreeMap<(&'static str, u16), u64>,
+    pub last_list: Option<f64>,
+    pub last_event: Option<f64>,
+    pub synced: bool,
+    /// The first attempt finished, with data or with a definitive answer (403, 404).
+    pub attempted: bool,
+    pub last_error: Option<String>,
+}

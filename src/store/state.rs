@@ -1,0 +1,286 @@
+//! Per-watch state: every object's record, the watch's health, its string interner and the
+//! Warning event counts. Applying events, re-lists and drift are pure methods (time is passed
+//! in), so tests drive them without a server.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::{Changes, Subscribers, TimedFacts, WatchHealth};
+use crate::ingest::{self, BuiltinFacts, Interner, TargetFacts, wire::RawObject};
+
+/// What the store keeps of one object: identity, per-target facts with their times, built-in facts.
+#[derive(Debug, Clone)]
+pub struct ObjectRecord {
+    pub uid: Box<str>,
+    pub resource_version: Box<str>,
+    /// One entry per subscribed target, in the order of [`Subscribers::targets`].
+    pub per_target: Vec<TimedFacts>,
+    /// Facts of a built-in kind (workload, pod, …).
+    pub kind: Option<BuiltinFacts>,
+    /// Workloads: the last time the rollout moved toward desired, the template changed, or the
+    /// rollout became incomplete (a node joining is not a stall). See docs/timing.md.
+    pub last_progress: f64,
+}
+
+/// `(namespace, name)`.
+pub type ObjKey = (Box<str>, Box<str>);
+
+/// Objects are kept ordered so `/metrics` renders in a stable order (diffable, cache-friendly)
+/// without sorting at scrape time.
+#[derive(Debug, Default)]
+pub struct WatchState {
+    pub objects: BTreeMap<ObjKey, ObjectRecord>,
+    pub health: WatchHealth,
+    pub strings: Interner,
+    /// Warning events counted per involved object and reason (a counter: events expire,
+    /// counts do not go down).
+    pub warnings: BTreeMap<WarningKey, u64>,
+}
+
+/// (involved kind, namespace, name, reason).
+pub type WarningKey = (Box<str>, Box<str>, Box<str>, Box<str>);
+
+fn key_of(obj: &RawObject) -> ObjKey {
+    (obj.meta.namespace.as_deref().unwrap_or("").into(), obj.meta.name.as_ref().into())
+}
+
+impl WatchState {
+    /// Applies an ADDED/MODIFIED object; returns true when it was new.
+    pub fn apply(&mut self, subs: &Subscribers, obj: &RawObject, now: f64) -> bool {
+        let key = key_of(obj);
+        let facts: Vec<TargetFacts> =
+            subs.targets.iter().map(|t| ingest::target::extract(t, obj, &mut self.strings)).collect();
+        let kind = subs.kind.and_then(|k| ingest::builtin::extract(k, obj, &subs.env, &mut self.strings));
+        let same = self.objects.get(&key).filter(|old| *old.uid == *obj.meta.uid);
+        let old_count = match same.and_then(|o| o.kind.as_ref()) {
+            Some(BuiltinFacts::Event(e)) => e.count,
+            _ => 0,
+        };
+        if let Some(BuiltinFacts::Event(e)) = &kind
+            && e.warning
+            && e.count > old_count
+        {
+            let k = (
+                e.involved_kind.clone(),
+                e.involved_namespace.clone(),
+                e.involved_name.clone(),
+                e.reason.clone(),
+            );
+            *self.warnings.entry(k).or_default() += e.count - old_count;
+        }
+        match self.objects.get_mut(&key) {
+            Some(old) if *old.uid == *obj.meta.uid => {
+                old.per_target = old.per_target.iter().zip(facts).map(|(o, f)| o.update(f, now)).collect();
+                old.resource_version = obj.meta.resource_version.as_ref().into();
+                if let (Some(BuiltinFacts::Workload(prev)), Some(BuiltinFacts::Workload(new))) =
+                    (&old.kind, &kind)
+                    && (new.progressed_since(prev) || (prev.complete() && !new.complete()))
+                {
+                    old.last_progress = now;
+                }
+                old.kind = kind;
+                false
+            }
+            existing => {
+                let recreated = existing.is_some();
+                let (writes, _) = ingest::target::writes(&obj.meta, &mut self.strings);
+                let last_progress = writes
+                    .iter()
+                    .map(|(_, t)| *t)
+                    .reduce(f64::max)
+                    .or(obj.meta.creation_timestamp.as_deref().and_then(crate::model::time::parse_time))
+                    .filter(|t| *t <= now)
+                    .unwrap_or(now);
+                self.objects.insert(
+                    key,
+                    ObjectRecord {
+                        uid: obj.meta.uid.as_ref().into(),
+                        resource_version: obj.meta.resource_version.as_ref().into(),
+                        per_target: facts.into_iter().map(|f| TimedFacts::first(f, now)).collect(),
+                        kind,
+                        last_progress,
+                    },
+                );
+                !recreated
+            }
+        }
+    }
+
+    /// Removes a deleted object; returns whether it was held.
+    pub fn delete(&mut self, obj: &RawObject) -> bool {
+        self.objects.remove(&key_of(obj)).is_some()
+    }
+
+    /// Makes the store equal to a complete list and returns how it differed. When the list was
+    /// taken at exactly the resourceVersion the watch had reached, every difference is an
+    /// event the watch lost; that is what `resync_drift_total` counts.
+    pub fn reconcile(&mut self, subs: &Subscribers, items: &[RawObject], now: f64) -> Changes {
+        let mut r = Reconcile::default();
+        self.reconcile_page(subs, items, now, &mut r);
+        self.finish_reconcile(r)
+    }
+
+    /// One page of a list; pages are applied as they arrive so a large list is never held
+    /// in memory as a whole.
+    pub fn reconcile_page(&mut self, subs: &Subscribers, items: &[RawObject], now: f64, r: &mut Reconcile) {
+        for obj in items {
+            let key = key_of(obj);
+            match self.objects.get(&key) {
+                Some(old)
+                    if *old.resource_version == *obj.meta.resource_version && *old.uid == *obj.meta.uid => {}
+                Some(_) => {
+                    r.diff.modified += 1;
+                    self.apply(subs, obj, now);
+                }
+                None => {
+                    r.diff.added += 1;
+                    self.apply(subs, obj, now);
+                }
+            }
+            r.seen.insert(key);
+        }
+    }
+
+    /// Drops what the list did not contain and returns the differences.
+    pub fn finish_reconcile(&mut self, mut r: Reconcile) -> Changes {
+        let before = self.objects.len();
+        self.objects.retain(|k, _| r.seen.contains(k));
+        r.diff.deleted = (before - self.objects.len()) as u64;
+        r.diff
+    }
+
+    /// Adds the drift a periodic re-list found.
+    pub fn record_drift(&mut self, drift: Changes) {
+        self.health.drift.add(drift);
+    }
+}
+
+/// A list in progress: what it has seen and how it differed so far.
+#[derive(Debug, Default)]
+pub struct Reconcile {
+    seen: HashSet<ObjKey>,
+    diff: Changes,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn targets() -> Subscribers {
+        let c = Config::parse(
+            "targets:\n  - name: t\n    resource: {group: g, version: v1, kind: K}\n    phase: {path: $.status.phase}\n",
+            "t",
+        )
+        .unwrap();
+        Subscribers::targets(c.targets.into_iter().map(Arc::new).collect())
+    }
+
+    fn obj(name: &str, rv: &str, generation: i64, phase: &str) -> RawObject<'static> {
+        let text: &'static str = Box::leak(format!(
+            r#"{{"metadata":{{"name":"{name}","namespace":"n","uid":"u-{name}","resourceVersion":"{rv}","generation":{generation},
+            "creationTimestamp":"2024-01-01T00:00:00Z"}},"status":{{"phase":"{phase}","observedGeneration":{generation}}}}}"#
+        ).into_boxed_str());
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn first_sight_uses_api_evidence() {
+        let t = targets();
+        let mut s = WatchState::default();
+        assert!(s.apply(&t, &obj("a", "1", 1, "Pending"), 1704067300.0));
+        let f = &s.objects[&("n".into(), "a".into())].per_target[0];
+        // No status write recorded: phase since creation; generation 1 since creation.
+        assert_eq!(f.phase_since, 1704067200.0);
+        assert_eq!(f.generation_first_seen, 1704067200.0);
+    }
+
+    #[test]
+    fn phase_change_starts_now_and_same_phase_keeps_time() {
+        let t = targets();
+        let mut s = WatchState::default();
+        s.apply(&t, &obj("a", "1", 1, "Pending"), 1704067300.0);
+        assert!(!s.apply(&t, &obj("a", "2", 1, "Pending"), 1704067400.0));
+        let k: ObjKey = ("n".into(), "a".into());
+        assert_eq!(s.objects[&k].per_target[0].phase_since, 1704067200.0);
+        s.apply(&t, &obj("a", "3", 2, "Running"), 1704067500.0);
+        let f = &s.objects[&k].per_target[0];
+        assert_eq!(f.phase_since, 1704067500.0);
+        assert_eq!(f.generation_first_seen, 1704067500.0);
+    }
+
+    #[test]
+    fn late_event_uses_recorded_write_time() {
+        let prev = TimedFacts::first(
+            TargetFacts { phase: Some("Pending".into()), created: Some(100.0), ..Default::default() },
+            150.0,
+        );
+        let next = prev.update(
+            TargetFacts {
+                phase: Some("Running".into()),
+                status_writes: vec![("op".into(), 170.0)],
+                created: Some(100.0),
+                ..Default::default()
+            },
+            200.0,
+        );
+        assert_eq!(next.phase_since, 170.0);
+        // A write time in the future (clock skew) is not trusted.
+        let skewed = prev.update(
+            TargetFacts {
+                phase: Some("Error".into()),
+                status_writes: vec![("op".into(), 999.0)],
+                ..Default::default()
+            },
+            200.0,
+        );
+        assert_eq!(skewed.phase_since, 200.0);
+    }
+
+    #[test]
+    fn recreated_object_resets_history() {
+        let t = targets();
+        let mut s = WatchState::default();
+        s.apply(&t, &obj("a", "1", 3, "Pending"), 1704067300.0);
+        let mut o = obj("a", "5", 1, "Pending");
+        o.meta.uid = "other".into();
+        s.apply(&t, &o, 1704067900.0);
+        assert_eq!(&*s.objects[&("n".into(), "a".into())].uid, "other");
+    }
+
+    #[test]
+    fn reconcile_counts_every_kind_of_drift() {
+        let t = targets();
+        let mut s = WatchState::default();
+        for o in [obj("a", "1", 1, "P"), obj("b", "2", 1, "P"), obj("c", "3", 1, "P")] {
+            s.apply(&t, &o, 1704067300.0);
+        }
+        // At the list: a unchanged, b modified (rv 9), c gone, d new.
+        let d = s.reconcile(
+            &t,
+            &[obj("a", "1", 1, "P"), obj("b", "9", 2, "R"), obj("d", "8", 1, "P")],
+            1704067400.0,
+        );
+        assert_eq!(d, Changes { added: 1, modified: 1, deleted: 1 });
+        assert_eq!(s.objects.len(), 3);
+        assert_eq!(s.objects[&("n".into(), "b".into())].per_target[0].facts.phase.as_deref(), Some("R"));
+        // A second identical list finds nothing.
+        let d = s.reconcile(
+            &t,
+            &[obj("a", "1", 1, "P"), obj("b", "9", 2, "R"), obj("d", "8", 1, "P")],
+            1704067500.0,
+        );
+        assert_eq!(d.total(), 0);
+    }
+
+    #[test]
+    fn delete_removes() {
+        let t = targets();
+        let mut s = WatchState::default();
+        s.apply(&t, &obj("a", "1", 1, "P"), 1.0);
+        assert!(s.delete(&obj("a", "2", 1, "P")));
+        assert!(!s.delete(&obj("a", "2", 1, "P")));
+        assert!(s.objects.is_empty());
+    }
+}

@@ -1,0 +1,110 @@
+//! The watch plan: which watches a config needs, and what each watch's objects are read for.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use crate::{
+    config::Config,
+    model::{Gvk, Kind},
+    store::{
+        Subscribers, WatchKey,
+        key::{api_service_key, key, lease_key, link_key, link_namespace, override_key, pods_key},
+    },
+};
+
+/// The watches a config asks for. Targets, linked workloads, their pods and the context
+/// sources that share a resource, namespace and selector share one watch, so the API server
+/// sees each list/watch once.
+pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
+    let mut by_key: BTreeMap<WatchKey, Subscribers> = BTreeMap::new();
+    fn add(by_key: &mut BTreeMap<WatchKey, Subscribers>, k: WatchKey) -> &mut Subscribers {
+        let kind = k.kind;
+        by_key.entry(k).or_insert_with(|| Subscribers { kind, ..Default::default() })
+    }
+    let pods = || Gvk::new("", "v1", "Pod");
+    for t in &config.targets {
+        let namespaces: Vec<&str> = if t.namespaces.is_empty() {
+            vec![""]
+        } else {
+            t.namespaces.iter().map(String::as_str).collect()
+        };
+        let arc = Arc::new(t.clone());
+        for ns in &namespaces {
+            let labels = t.label_selector.as_deref().unwrap_or("");
+            let fields = t.field_selector.as_deref().unwrap_or("");
+            add(&mut by_key, key(t.resource.clone(), ns, labels, fields)).targets.push(arc.clone());
+            // Workloads need their pods to count outdated ones (OnDelete).
+            if Kind::of(&t.resource).is_some_and(Kind::is_workload) {
+                add(&mut by_key, key(pods(), ns, t.pods_selector.as_deref().unwrap_or(""), ""));
+            }
+            if t.events {
+                add(&mut by_key, key(Gvk::new("", "v1", "Event"), ns, "", "type=Warning"));
+            }
+        }
+        for rule in &t.images {
+            let link = &rule.workloads;
+            add(&mut by_key, link_key(t, link));
+            add(
+                &mut by_key,
+                key(pods(), link_namespace(t, link), link.pod_selector.as_deref().unwrap_or(""), ""),
+            );
+            if let Some(o) = &rule.overridden_by {
+                let subs = add(&mut by_key, override_key(t, rule, o));
+                if !subs.env.contains(&o.env) {
+                    subs.env.push(o.env.clone());
+                }
+            }
+        }
+        if let Some(l) = &t.controller.lease {
+            add(&mut by_key, lease_key(l));
+        }
+        if let Some(p) = &t.controller.pods {
+            add(&mut by_key, pods_key(p));
+        }
+    }
+    if config.context.nodes {
+        add(&mut by_key, key(Gvk::new("", "v1", "Node"), "", "", ""));
+    }
+    for name in &config.context.api_services {
+        add(&mut by_key, api_service_key(name));
+    }
+    by_key.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::preset::{
+        KUBEARMOR_DAEMONSET_SELECTOR, KUBEARMOR_DEPLOYMENT_SELECTOR, KUBEARMOR_OPERATOR_POD_SELECTOR,
+    };
+
+    #[test]
+    fn plan_shares_watches_and_splits_namespaces() {
+        let c = Config::parse(
+            "targets:\n  - {name: a, resource: {version: v1, kind: ConfigMap}, namespaces: [x, y]}\n  - {name: b, resource: {version: v1, kind: ConfigMap}, namespaces: [x]}\n",
+            "t",
+        )
+        .unwrap();
+        let p = plan(&c);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].0.namespace, "x");
+        assert_eq!(p[0].1.targets.len(), 2);
+        assert_eq!(p[1].1.targets.len(), 1);
+    }
+
+    #[test]
+    fn kubearmor_preset_watches_no_pod_of_the_namespace_it_does_not_need() {
+        let c = Config::parse("targets: [{preset: kubearmor, namespace: ka}]\n", "c").unwrap();
+        let plan = plan(&c);
+        let pods: Vec<&str> = plan
+            .iter()
+            .filter(|(k, _)| k.gvk.kind == "Pod")
+            .map(|(k, _)| k.label_selector.as_str())
+            .collect();
+        assert_eq!(
+            pods,
+            [KUBEARMOR_DEPLOYMENT_SELECTOR, KUBEARMOR_DAEMONSET_SELECTOR, KUBEARMOR_OPERATOR_POD_SELECTOR]
+        );
+        assert!(plan.iter().all(|(k, _)| k.namespace == "ka" || k.gvk.kind == "Node"), "{plan:?}");
+        assert_eq!(plan.len(), 11, "{:?}", plan.iter().map(|(k, _)| k).collect::<Vec<_>>());
+    }
+}
