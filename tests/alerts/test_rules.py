@@ -61,7 +61,7 @@ class RuleFile(unittest.TestCase):
 
     def test_every_alert_follows_the_conventions(self):
         seen = set()
-        for g, a in alerts():
+        for _, a in alerts():
             name = a["alert"]
             with self.subTest(alert=name):
                 self.assertRegex(name, r"^Stallwatch([A-Z][a-z0-9]*)+$")
@@ -173,7 +173,7 @@ class Overrides(unittest.TestCase):
         self.assertEqual(set(params), {a["alert"] for _, a in alerts()})
         self.assertEqual(params["StallwatchPhaseNotReady"]["threshold"], {"kind": "seconds", "default": "900"})
         self.assertEqual(params["StallwatchExporterAbsent"]["job"], {"kind": "regex", "default": ".*stallwatch.*"})
-        for name, ps in params.items():
+        for ps in params.values():
             self.assertIn("for", ps)
 
     def test_override_rewrites_thresholds_and_for(self):
@@ -183,7 +183,8 @@ class Overrides(unittest.TestCase):
             with open(values, "w") as f:
                 json.dump({"StallwatchLeaseStale": {"threshold": "5m"}}, f)
             r = self.override("--set", "*.for=1s", "--set", "StallwatchPhaseNotReady.threshold=30s",
-                              "--set", "StallwatchPodsOutdated.window=2m", "--set", "StallwatchExporter*.job=kubearmor/stallwatch",
+                              "--set", "StallwatchPodsOutdated.window=2m",
+                              "--set", "StallwatchExporter*.job=kubearmor/stallwatch",
                               "--set", "StallwatchWatchErrors.severity=critical", "--values", values, "-o", out)
             self.assertEqual(r.returncode, 0, r.stdout)
             new = {a["alert"]: a for _, a in gen.alerts_of(common.yaml_file(out))}
@@ -229,24 +230,31 @@ class Overrides(unittest.TestCase):
                 "rule_files": ["short.rules.yml"], "evaluation_interval": "1s",
                 "tests": [{"interval": "1s", "input_series": [
                     {"series": 'up{job="stallwatch",instance="a:8080"}', "values": "1x20"},
-                    {"series": 'stallwatch_stalled{target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c",reason="ImageNotRolledOut"}',
+                    {"series": 'stallwatch_stalled{target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",'
+                               'name="c",reason="ImageNotRolledOut"}',
                      "values": "1x20"},
-                    {"series": 'stallwatch_phase_duration_seconds{target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c"}',
+                    {"series": 'stallwatch_phase_duration_seconds{target="kubearmor",kind="KubeArmorConfig",'
+                               'namespace="kubearmor",name="c"}',
                      "values": "0+1x20"},
-                    {"series": 'stallwatch_phase{target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c",phase="Pending"}',
+                    {"series": 'stallwatch_phase{target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",'
+                               'name="c",phase="Pending"}',
                      "values": "1x20"},
-                    {"series": 'stallwatch_phase_ready{target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c"}',
+                    {"series": 'stallwatch_phase_ready{target="kubearmor",kind="KubeArmorConfig",'
+                               'namespace="kubearmor",name="c"}',
                      "values": "0x20"}],
                     "promql_expr_test": [
                         {"expr": 'count(ALERTS{alertstate="firing"}) or vector(0)', "eval_time": "1s",
                          "exp_samples": [{"labels": "{}", "value": 0}]},
                         {"expr": 'ALERTS{alertstate="firing"}', "eval_time": "3s", "exp_samples": [
-                            {"labels": 'ALERTS{alertname="StallwatchObjectStalled",alertstate="firing",severity="critical",'
-                                       'target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c"}',
+                            {"labels": 'ALERTS{alertname="StallwatchObjectStalled",alertstate="firing",'
+                                       'severity="critical",target="kubearmor",kind="KubeArmorConfig",'
+                                       'namespace="kubearmor",name="c"}',
                              "value": 1}]},
-                        {"expr": 'ALERTS{alertstate="firing",alertname="StallwatchPhaseNotReady"}', "eval_time": "9s", "exp_samples": [
-                            {"labels": 'ALERTS{alertname="StallwatchPhaseNotReady",alertstate="firing",severity="warning",'
-                                       'target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="c",phase="Pending"}',
+                        {"expr": 'ALERTS{alertstate="firing",alertname="StallwatchPhaseNotReady"}', "eval_time": "9s",
+                         "exp_samples": [
+                            {"labels": 'ALERTS{alertname="StallwatchPhaseNotReady",alertstate="firing",'
+                                       'severity="warning",target="kubearmor",kind="KubeArmorConfig",'
+                                       'namespace="kubearmor",name="c",phase="Pending"}',
                              "value": 1}]}]}]}
             path = os.path.join(tmp, "short.test.yml")
             with open(path, "w") as f:

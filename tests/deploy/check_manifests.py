@@ -109,7 +109,8 @@ def binding_problems(docs):
             if not s.get("namespace"):
                 out.append(f"{ref(d)}: subject without namespace: {s}")
             if (s.get("namespace"), s.get("name")) not in sas:
-                out.append(f"{ref(d)}: subject ServiceAccount {s.get('namespace')}/{s.get('name')} is not part of this install")
+                out.append(f"{ref(d)}: subject ServiceAccount {s.get('namespace')}/{s.get('name')}"
+                           " is not part of this install")
     return out
 
 
@@ -217,9 +218,8 @@ def stallwatch_container_problems(docs, standalone):
             where = f"{ref(w)} container stallwatch"
             psc = spec.get("securityContext") or {}
             sc = c.get("securityContext") or {}
-
-            def eff(key):
-                return sc.get(key, psc.get(key))
+            # the container's securityContext overrides the pod's, key by key
+            eff = {**psc, **sc}.get
             if eff("runAsNonRoot") is not True:
                 out.append(f"{where}: runAsNonRoot is not true")
             if eff("runAsUser") != UID:
@@ -285,7 +285,8 @@ def stallwatch_container_problems(docs, standalone):
             if standalone and "helm.sh/chart" in (w["metadata"].get("labels") or {}):
                 want = hashlib.sha256(text.rstrip("\n").encode()).hexdigest()
                 if ann.get("checksum/config") != want:
-                    out.append(f"{where}: checksum/config annotation {ann.get('checksum/config')} != sha256 of the config {want}")
+                    out.append(f"{where}: checksum/config annotation {ann.get('checksum/config')}"
+                               f" != sha256 of the config {want}")
     if found == 0:
         out.append("no stallwatch container rendered")
     return out
@@ -427,7 +428,7 @@ def dockerfile_problems(repo):
             continue
         logical.append(cur + s)
         cur = ""
-    instr = [(l.split(None, 1)[0].upper(), l.split(None, 1)[1] if " " in l else "") for l in logical]
+    instr = [(ln.split(None, 1)[0].upper(), ln.split(None, 1)[1] if " " in ln else "") for ln in logical]
     args = {}
     for k, v in instr:
         if k == "ARG" and "=" in v:
@@ -487,7 +488,7 @@ def dockerfile_problems(repo):
     if not os.path.isfile(di):
         out.append(".dockerignore missing")
     else:
-        lines = [l.strip() for l in open(di) if l.strip() and not l.startswith("#")]
+        lines = [ln.strip() for ln in open(di) if ln.strip() and not ln.startswith("#")]
         if "*" not in lines and "target" not in lines and "/target" not in lines and "target/" not in lines:
             out.append(".dockerignore does not keep target/ out of the context")
     return out
