@@ -146,7 +146,7 @@ def port_forward_problems(repo):
     return out
 
 
-OBJ_REF = re.compile(r"\b(deploy|deployment|svc|service)/(stallwatch|kubearmor-operator)\b")
+OBJ_REF = re.compile(r"\b(deploy|deployment|svc|service)/(stallwatch[a-z0-9-]*|kubearmor-operator)\b")
 
 
 def object_problems(repo, render):
