@@ -30,6 +30,11 @@ SPEC_REF = re.compile(r"\bPRODUCT\b|§|\(F[0-9]+\)|\bF[0-9]{1,2}\b")
 TEXT_EXT = {".md", ".rs", ".py", ".sh", ".yml", ".yaml", ".json", ".tpl", ".txt", ".toml", ".html"}
 
 
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 def report(status, name, detail=None):
     results[status] += 1
     print(f"{status:<5} {name}")
@@ -70,7 +75,7 @@ def spec_reference_problems(repo):
         if os.path.abspath(p) == SELF or not is_text(p):
             continue
         try:
-            lines = open(p, encoding="utf-8").read().splitlines()
+            lines = read(p).splitlines()
         except (UnicodeDecodeError, OSError):
             continue
         for n, line in enumerate(lines, 1):
@@ -99,7 +104,7 @@ def commands(repo):
     """(file, line number, text) of every line of the docs that holds a command."""
     for f in doc_files(repo):
         rel = display(f, repo)
-        for n, line in enumerate(open(f, encoding="utf-8").read().splitlines(), 1):
+        for n, line in enumerate(read(f).splitlines(), 1):
             if "kubectl" in line or "stallwatch" in line:
                 yield rel, n, line
 
@@ -153,7 +158,7 @@ def object_problems(repo, render):
     """Objects the docs name (deploy/stallwatch, svc/stallwatch, the sidecar's container) exist."""
     have = {}
     for p in glob.glob(os.path.join(render, "*.yaml")):
-        for d in yaml.safe_load_all(open(p)):
+        for d in yaml.safe_load_all(read(p)):
             if not d:
                 continue
             kind = d.get("kind")
@@ -186,7 +191,7 @@ def command_texts(repo):
     for f in doc_files(repo):
         rel = display(f, repo)
         fenced = False
-        for n, line in enumerate(open(f, encoding="utf-8").read().splitlines(), 1):
+        for n, line in enumerate(read(f).splitlines(), 1):
             if line.lstrip().startswith("```"):
                 fenced = not fenced
                 continue
@@ -204,7 +209,7 @@ INVOCATION = re.compile(r"(?:^\$?\s*|\s--\s+|^kubectl\s+(?:-n\s+\S+\s+)?)/?stall
 
 
 def cli_help(binary, *args):
-    r = subprocess.run([binary, *args, "--help"], capture_output=True, text=True, timeout=20)
+    r = subprocess.run([binary, *args, "--help"], capture_output=True, text=True, timeout=20, check=False)
     return r.stdout + r.stderr if r.returncode == 0 else None
 
 
