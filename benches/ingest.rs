@@ -1,4 +1,4 @@
-//! Ingest and render costs without a server.
+//! Ingest and render costs without a server (targets: docs/benchmarks.md).
 //!
 //! `cargo bench --bench ingest` reports, per object count (1k, 10k, 100k):
 //! - `decode/skip`: serde_json reading each event with `IgnoredAny` (the floor: bytes read once);

@@ -1,4 +1,4 @@
-//! End-to-end alerting (PRODUCT §7, §9 steps 1–4; issue #5): the real exporter on the real test
+//! End-to-end alerting (issue #5): the real exporter on the real test
 //! control plane, scraped by Debian's Prometheus, which evaluates the SHIPPED rules (thresholds
 //! shortened with `alerts/generate override`, never a hand-edited copy) and notifies Debian's
 //! Alertmanager, which delivers to a webhook receiver inside this test.
@@ -11,7 +11,7 @@
 //! 2. `spec.kubearmorImage.image` changes; the operator marks the config `Pending` and never
 //!    updates the DaemonSet (KubeArmor #1842). `StallwatchObjectStalled` pages, with the warnings
 //!    that say why; labels and annotations are checked, the time from the fault to the page is
-//!    measured. Every PromQL query of every dashboard panel returns data (PRODUCT §7).
+//!    measured. Every PromQL query of every dashboard panel returns data.
 //! 3. The operator "restarts" (new pod, new Lease holder) and rolls the DaemonSet: every alert
 //!    resolves, and nothing pages again on the way (no alert resolves and re-fires, no new one).
 //! 4. A healthy rollout while a node joins and another leaves: no page, during the rollout and for
@@ -48,7 +48,7 @@ const JOB: &str = "stallwatch";
 const STALLED_AFTER: &str = "15s";
 const RESYNC: &str = "20s";
 
-/// The alerts the stuck update raises (PRODUCT §9 step 2: mismatch, time in Pending, unobserved
+/// The alerts the stuck update raises (mismatch, time in Pending, unobserved
 /// generation, and the page), and only these.
 const STUCK_ALERTS: [&str; 5] = [
     "StallwatchObjectStalled",
@@ -779,7 +779,7 @@ async fn alerts_page_and_resolve_through_alertmanager() {
         .collect();
     assert!(others.is_empty(), "step 2: unexpected notifications for the story: {others:?}");
 
-    // Every dashboard query returns data (PRODUCT §7).
+    // Every dashboard query returns data.
     let later = check_panels(&prom, ns, api_restarted);
     sw.capture();
     note(format!("step 2 done {:.1}s after the fault", t_fault.elapsed().as_secs_f64()));

@@ -1,4 +1,4 @@
-//! The Helm chart's RBAC is enough, and no more (PRODUCT §8, issue #6): render the chart for the
+//! The Helm chart's RBAC is enough, and no more (issue #6): render the chart for the
 //! kubearmor and workloads values, apply its ServiceAccount and roles to the real control plane,
 //! run stallwatch with a token of that ServiceAccount, and check that every watch syncs and that
 //! the account can read no Secrets and write nothing.

@@ -1,4 +1,4 @@
-//! `stallwatch diagnose` and the landing page along the KubeArmor story (PRODUCT §9, F17, F21),
+//! `stallwatch diagnose` and the landing page along the KubeArmor story,
 //! on the real test control plane, against the real binary.
 //!
 //! 1. converged: diagnose exits 0 with verdict Current; the landing page says all is Current.

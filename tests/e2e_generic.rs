@@ -1,4 +1,4 @@
-//! Generic reliability scenarios (PRODUCT §11) on the real test control plane, against the real
+//! Generic reliability scenarios on the real test control plane, against the real
 //! binary: controller down (generation lag), a CRD created late and deleted while watched, least
 //! privilege RBAC, the API server killed and restarted, and config hot reload.
 //!

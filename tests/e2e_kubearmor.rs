@@ -1,4 +1,5 @@
-//! The KubeArmor story of PRODUCT §9 on the real test control plane, against the real binary.
+//! The KubeArmor story (a stuck image update, its detection and recovery) on the real test control
+//! plane, against the real binary.
 //!
 //! A test operator plays KubeArmor's operator: it reads the KubeArmorConfig, updates the
 //! `kubearmor-app=kubearmor` DaemonSet when it "works", and writes `status.phase` through the

@@ -269,7 +269,7 @@ fn kubearmor_stuck_update_signals() {
         1.0,
     );
     has(&format!(r#"stallwatch_image_overridden{{{cr},slot="kubearmor",source=""}}"#), 0.0);
-    // F4: no observedGeneration, derived from the DaemonSet: not observed.
+    // No observedGeneration: derived from the DaemonSet: not observed.
     has(&format!("stallwatch_generation_observed{{{cr}}}"), 0.0);
     has(&format!(r#"stallwatch_phase{{{cr},phase="Pending"}}"#), 1.0);
     has(&format!("stallwatch_phase_since_timestamp_seconds{{{cr}}}"), 1_704_069_002.0);

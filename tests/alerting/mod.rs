@@ -1,4 +1,4 @@
-//! The alerting chain of the end-to-end tests (PRODUCT §7): Debian's Prometheus (2.42) and
+//! The alerting chain of the end-to-end tests: Debian's Prometheus (2.42) and
 //! Alertmanager (0.25) started on loopback by the test itself, a webhook receiver inside the test
 //! that records every notification, and a small client for Prometheus' HTTP API.
 //!

@@ -17,7 +17,7 @@ from common import gen  # noqa: E402
 
 SEVERITIES = {"critical", "warning", "info"}
 ANNOTATIONS = {"summary", "description", "runbook_url"}
-# PromQL and template features Prometheus 2.42 does not have (PRODUCT §7: no 3.x features).
+# PromQL and template features Prometheus 2.42 does not have (the rules must run on 2.42: no 3.x features).
 NOT_IN_242 = [r"\blimitk\s*\(", r"\blimit_ratio\s*\(", r"\bfirst_over_time\s*\(", r"\bts_of_\w+\s*\(",
               r"\binfo\s*\(", r"\bdouble_exponential_smoothing\s*\(", r"\bsort_by_label(_desc)?\s*\(",
               r"\bmad_over_time\s*\(", r"\blast_over_time\s*\(.*\bstep\s*\(", r"\[[^\]]*[+*]"]
@@ -83,7 +83,7 @@ class RuleFile(unittest.TestCase):
                         self.assertIsNone(re.search(pat, text), "template function not in 2.42: " + pat)
 
     def test_minimum_alert_set(self):
-        # PRODUCT §7 minimum set, and the brief's main alert.
+        # The documented minimum set, and the main alert.
         have = {a["alert"] for _, a in alerts()}
         for name in ["StallwatchObjectStalled", "StallwatchGenerationNotObserved", "StallwatchPhaseNotReady",
                      "StallwatchImageNotRolledOut", "StallwatchRolloutNotProgressing", "StallwatchPodsOutdated",

@@ -1,5 +1,5 @@
 //! The KubeArmor story's fixtures and test operator, shared by the suites that tell it
-//! (PRODUCT §9): the KubeArmorConfig CRD, a KubeArmorConfig, its `kubearmor-app=kubearmor`
+//! (the KubeArmor story): the KubeArmorConfig CRD, a KubeArmorConfig, its `kubearmor-app=kubearmor`
 //! DaemonSet, the operator's Deployment (so that its pod, readiness and restarts are real), and
 //! a small in-process operator that plays KubeArmor's role.
 //!

@@ -17,6 +17,11 @@
 {{- end -}}
 {{- end -}}
 
+{{/* The namespace of every namespaced object of the release (namespaceOverride for umbrella charts). */}}
+{{- define "stallwatch.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "stallwatch.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
@@ -33,6 +38,28 @@ app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | qu
 app.kubernetes.io/component: exporter
 app.kubernetes.io/part-of: stallwatch
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.customLabels }}
+{{ tpl (toYaml .) $ }}
+{{- end }}
+{{- if .Values.releaseLabel }}
+release: {{ .Release.Name }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Labels of the objects Prometheus selects (ServiceMonitor, PodMonitor, PrometheusRule):
+the common labels, `release: <prometheusRelease>` when set (kube-prometheus-stack's default
+selectors), then the object's own additionalLabels (passed as .extra).
+*/}}
+{{- define "stallwatch.monitoringLabels" -}}
+{{- $labels := include "stallwatch.labels" .ctx | fromYaml -}}
+{{- with .ctx.Values.prometheusRelease -}}
+{{- $_ := set $labels "release" . -}}
+{{- end -}}
+{{- range $k, $v := (.extra | default (dict)) -}}
+{{- $_ := set $labels $k $v -}}
+{{- end -}}
+{{- toYaml $labels -}}
 {{- end -}}
 
 {{- define "stallwatch.serviceAccountName" -}}
@@ -43,12 +70,30 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+The image reference: [registry/]repository then @digest (wins) or :tag (default appVersion).
+global.imageRegistry wins over image.registry; an empty registry leaves the repository as is.
+*/}}
 {{- define "stallwatch.image" -}}
+{{- $registry := .Values.global.imageRegistry | default .Values.image.registry -}}
+{{- $repo := .Values.image.repository -}}
+{{- if $registry -}}{{- $repo = printf "%s/%s" (trimSuffix "/" $registry) $repo -}}{{- end -}}
 {{- if .Values.image.digest -}}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- printf "%s@%s" $repo .Values.image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- printf "%s:%s" $repo (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* imagePullSecrets: global.imagePullSecrets then imagePullSecrets; names or {name: ...}. */}}
+{{- define "stallwatch.imagePullSecrets" -}}
+{{- range (concat .Values.global.imagePullSecrets .Values.imagePullSecrets) }}
+{{- if kindIs "map" . }}
+- {{ toYaml . | trim }}
+{{- else }}
+- name: {{ . }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/* The rendered config file (the ConfigMap's only key). */}}
