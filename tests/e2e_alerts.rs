@@ -386,6 +386,83 @@ fn uses_name(expr: &str) -> bool {
     e.contains("$name") || e.contains("${name}")
 }
 
+/// The values Grafana uses for All of the fleet variables (and of `kind`).
+fn all_values() -> Vec<(&'static str, &'static str)> {
+    vec![("cluster", ".*"), ("job", ".+"), ("kind", ".+")]
+}
+
+/// The drill-down link of the overview's "Objects that are not Current" table, filled from the
+/// story's row as Grafana fills `${__data.fields.X}`, sets every variable of the object dashboard
+/// and selects exactly one object.
+fn check_drilldown(prom: &Prom, ns: &str) {
+    let read = |f: &str| -> Value {
+        let p = common::repo().join("dashboards").join(f);
+        serde_json::from_str(&std::fs::read_to_string(&p).expect("reading a dashboard"))
+            .expect("dashboard JSON")
+    };
+    let (overview, object) = (read("stallwatch-overview.json"), read("stallwatch-object.json"));
+    let table = overview["panels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["title"] == "Objects that are not Current")
+        .expect("the overview's table of objects that are not Current");
+    let url = table["fieldConfig"]["overrides"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|o| o["properties"].as_array().cloned().unwrap_or_default())
+        .filter(|p| p["id"] == "links")
+        .flat_map(|p| p["value"].as_array().cloned().unwrap_or_default())
+        .find_map(|l| l["url"].as_str().map(String::from))
+        .expect("a data link on the table");
+    let expr = substitute(
+        table["targets"][0]["expr"].as_str().expect("the table's query"),
+        &[builtins(), all_values(), vec![("target", TARGET), ("namespace", ns)]].concat(),
+    );
+    let rows =
+        prom.query(&expr, None).unwrap_or_else(|e| common::fail(&format!("overview table: {e}\n  {expr}")));
+    let row = rows
+        .iter()
+        .find(|r| r["metric"]["name"] == CR && r["metric"]["kind"] == "KubeArmorConfig")
+        .unwrap_or_else(|| common::fail(&format!("overview table: no row for {CR}: {rows:?}")));
+    let mut set: Vec<(String, String)> = Vec::new();
+    for part in url.split_once('?').map_or("", |(_, q)| q).split('&') {
+        let Some((var, v)) = part.split_once('=').and_then(|(k, v)| k.strip_prefix("var-").map(|k| (k, v)))
+        else {
+            continue;
+        };
+        let field = v
+            .strip_prefix("${__data.fields.")
+            .and_then(|r| r.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("link {url}: var-{var} is no field reference"));
+        set.push((var.to_string(), row["metric"][field].as_str().unwrap_or("").to_string()));
+    }
+    let object_vars: BTreeSet<String> = object["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["type"] == "query")
+        .filter_map(|v| v["name"].as_str().map(String::from))
+        .collect();
+    let got: BTreeSet<String> = set.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(got, object_vars, "the drill-down link sets every variable of the object dashboard: {url}");
+    let vars: Vec<(&str, &str)> = set.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let sel = substitute(
+        r#"stallwatch_status{cluster=~"$cluster", job=~"$job", target="$target", kind=~"$kind", namespace=~"$namespace", name="$name"}"#,
+        &vars,
+    );
+    let objects = prom
+        .query(&format!("count by (target, kind, namespace, name) ({sel})"), None)
+        .unwrap_or_else(|e| common::fail(&format!("drill-down: {e}")));
+    assert_eq!(
+        objects.len(),
+        1,
+        "the drill-down link's variables {set:?} select exactly one object: {objects:?}"
+    );
+    note(format!("drill-down link of the overview table selects exactly one object: {set:?}"));
+}
+
 fn builtins() -> Vec<(&'static str, &'static str)> {
     vec![("__rate_interval", "1m"), ("__range", "5m"), ("__interval", "15s"), ("datasource", "prometheus")]
 }
@@ -417,6 +494,7 @@ fn check_panels(prom: &Prom, ns: &str, api_restarted: bool) -> Vec<(PanelQuery, 
     let (queries, variables) = panel_queries();
     assert!(queries.len() >= 20, "only {} panel queries found in dashboards/", queries.len());
     let mut vars: Vec<(&str, &str)> = builtins();
+    vars.extend(all_values());
     vars.extend([("target", TARGET), ("namespace", ns)]);
     // The template variables themselves resolve to the story's values.
     let mut names: Vec<String> = vec![CR.to_string()];
@@ -434,6 +512,9 @@ fn check_panels(prom: &Prom, ns: &str, api_restarted: bool) -> Vec<(PanelQuery, 
             "target" => TARGET,
             "namespace" => ns,
             "name" => CR,
+            "job" => JOB,
+            "kind" => "KubeArmorConfig",
+            // no cluster label on this single Prometheus: the hidden variable offers nothing, All (.*) matches
             _ => "",
         };
         assert!(
@@ -462,7 +543,15 @@ fn check_panels(prom: &Prom, ns: &str, api_restarted: bool) -> Vec<(PanelQuery, 
             let mut v = vars.clone();
             v.push(("name", name));
             let expr = substitute(&q.expr, &v);
-            assert!(!expr.contains('$'), "{}: {}: unsubstituted variable in {expr}", q.dashboard, q.title);
+            // `$1` is label_replace's capture group, not a variable.
+            assert!(
+                !expr
+                    .match_indices('$')
+                    .any(|(i, _)| !expr[i + 1..].starts_with(|c: char| c.is_ascii_digit())),
+                "{}: {}: unsubstituted variable in {expr}",
+                q.dashboard,
+                q.title
+            );
             match prom.query(&expr, None) {
                 Ok(r) if !r.is_empty() => {
                     found = Some((name.to_string(), r));
@@ -603,7 +692,11 @@ async fn alerts_page_and_resolve_through_alertmanager() {
             webhook: &hook.url(),
             group_by: &LEGACY_GROUP_BY,
             repeat_interval: "30s",
-            shipped: Some(ShippedAm { webhook: &shipped_url, group_by: &SHIPPED_GROUP_BY, inhibit: &inhibit }),
+            shipped: Some(ShippedAm {
+                webhook: &shipped_url,
+                group_by: &SHIPPED_GROUP_BY,
+                inhibit: &inhibit,
+            }),
         },
     );
     let prom = stack.prom;
@@ -825,13 +918,23 @@ async fn alerts_page_and_resolve_through_alertmanager() {
             let am = stack.shipped_alerts()?;
             let state = |n: &str| {
                 am.iter()
-                    .find(|a| a["labels"]["alertname"] == n && a["labels"]["namespace"] == ns && a["labels"]["name"] == CR)
-                    .map(|a| (a["status"]["state"].as_str().unwrap_or("").to_string(), a["status"]["inhibitedBy"].clone()))
+                    .find(|a| {
+                        a["labels"]["alertname"] == n
+                            && a["labels"]["namespace"] == ns
+                            && a["labels"]["name"] == CR
+                    })
+                    .map(|a| {
+                        (
+                            a["status"]["state"].as_str().unwrap_or("").to_string(),
+                            a["status"]["inhibitedBy"].clone(),
+                        )
+                    })
             };
             let page = state(STUCK_ALERTS[0]);
             let warnings: Vec<_> = STUCK_ALERTS[1..].iter().map(|n| state(n)).collect();
             let held = warnings.iter().all(|w| {
-                w.as_ref().is_some_and(|(s, by)| s == "suppressed" && by.as_array().is_some_and(|b| !b.is_empty()))
+                w.as_ref()
+                    .is_some_and(|(s, by)| s == "suppressed" && by.as_array().is_some_and(|b| !b.is_empty()))
             });
             if page.as_ref().is_some_and(|(s, _)| s == "active") && held {
                 Ok(warnings.len())
@@ -855,7 +958,12 @@ async fn alerts_page_and_resolve_through_alertmanager() {
         before.len(),
         hook.dump()
     );
-    assert_eq!(after.len(), 1, "with the shipped inhibition, one notification for the incident:\n{}", shipped_hook.dump());
+    assert_eq!(
+        after.len(),
+        1,
+        "with the shipped inhibition, one notification for the incident:\n{}",
+        shipped_hook.dump()
+    );
     let one: Vec<Alert> = after[0].alerts().into_iter().filter(|a| a.status == "firing").collect();
     assert_eq!(
         one.iter().map(|a| a.name()).collect::<Vec<_>>(),
@@ -872,11 +980,16 @@ async fn alerts_page_and_resolve_through_alertmanager() {
         assert!(d.contains(want), "the one notification lacks the reason or the remedy {want:?}:\n{d}");
     }
     assert!(one[0].annotation("summary").ends_with("(ImageNotRolledOut)."), "{:?}", one[0].annotations);
-    assert!(one[0].annotation("runbook_url").ends_with("#stallwatchobjectstalled"), "{:?}", one[0].annotations);
+    assert!(
+        one[0].annotation("runbook_url").ends_with("#stallwatchobjectstalled"),
+        "{:?}",
+        one[0].annotations
+    );
     let (incident_before, incident_after) = (before.len(), after.len());
 
     // Every dashboard query returns data (PRODUCT §7).
     let later = check_panels(&prom, ns, api_restarted);
+    check_drilldown(&prom, ns);
     sw.capture();
     note(format!("step 2 done {:.1}s after the fault", t_fault.elapsed().as_secs_f64()));
 
@@ -1106,7 +1219,10 @@ async fn alerts_page_and_resolve_through_alertmanager() {
 
     // The problem-only panels show the rollouts of steps 3 and 4 (range query, as Grafana draws).
     for (q, last) in &later {
-        let expr = substitute(&q.expr, &[builtins(), vec![("target", TARGET), ("namespace", ns)]].concat());
+        let expr = substitute(
+            &q.expr,
+            &[builtins(), all_values(), vec![("target", TARGET), ("namespace", ns)]].concat(),
+        );
         let r = prom
             .query_range(&expr, unix_restart, unix_now(), 1.0)
             .unwrap_or_else(|e| common::fail(&format!("{}: {}: {e}", q.dashboard, q.title)));

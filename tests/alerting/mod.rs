@@ -515,13 +515,15 @@ impl Stack {
             )
         };
         std::fs::write(dir.join("prometheus.yml"), prom_yml).expect("writing prometheus.yml");
-        std::fs::write(dir.join("alertmanager.yml"), am_yml(c.group_by, c.webhook)).expect("writing alertmanager.yml");
+        std::fs::write(dir.join("alertmanager.yml"), am_yml(c.group_by, c.webhook))
+            .expect("writing alertmanager.yml");
         check_tool(dir, "promtool", &["check", "config", "prometheus.yml"]);
         check_tool(dir, "amtool", &["check-config", "alertmanager.yml"]);
         if let Some(sh) = &c.shipped {
             let inhibit = std::fs::read_to_string(sh.inhibit)
                 .unwrap_or_else(|e| fail(&format!("reading {}: {e}", sh.inhibit.display())));
-            std::fs::create_dir_all(dir.join("alertmanager-shipped-data")).expect("creating the Alertmanager dir");
+            std::fs::create_dir_all(dir.join("alertmanager-shipped-data"))
+                .expect("creating the Alertmanager dir");
             std::fs::write(dir.join("alertmanager-shipped.yml"), am_yml(sh.group_by, sh.webhook) + &inhibit)
                 .expect("writing alertmanager-shipped.yml");
             check_tool(dir, "amtool", &["check-config", "alertmanager-shipped.yml"]);
