@@ -276,11 +276,14 @@ fn check_common(a: &Alert, ns: &str, kind: &str, name: &str, severity: &str) {
     assert!(!a.annotation("summary").contains("<no value>"), "{:?}", a.annotations);
 }
 
+/// What a notification says about its alerts: status, labels, startsAt of each.
+type GroupContent = Vec<(String, BTreeMap<String, String>, String)>;
+
 /// The notifications since `since` that carry a firing alert of the story, without repeats (a
 /// notification of a group whose alerts, by labels, status and startsAt, are the ones that
 /// group's previous notification carried).
 fn incident_notifications(hook: &Webhook, ns: &str, since: Instant) -> Vec<Notification> {
-    let mut last: BTreeMap<String, Vec<(String, BTreeMap<String, String>, String)>> = BTreeMap::new();
+    let mut last: BTreeMap<String, GroupContent> = BTreeMap::new();
     let mut out = Vec::new();
     for n in hook.notifications().into_iter().filter(|n| n.at >= since) {
         let alerts = n.alerts();
