@@ -6,6 +6,7 @@
 //   selector           label matchers added to every stallwatch_* selector; when set it also
 //                      replaces the job matcher of the exporter-presence alerts (up{...})
 //   runbookURLPattern  %s = the lower-case alert name
+//   showMultiCluster   show the dashboards' cluster variable
 //   alerts.<Alert>     `for`, severity and the alert's parameters (seconds and numbers as
 //                      numbers, durations and regexes as strings), as in docs/alerts.md
 // e.g.  (import 'stallwatch/mixin.libsonnet') + { _config+:: { clusterLabels: ['region', 'cluster'] } }
@@ -14,6 +15,8 @@
     clusterLabels: ["cluster"],
     selector: '',
     runbookURLPattern: "https://github.com/stallwatch/stallwatch/blob/main/docs/runbooks.md#%s",
+    // Show the dashboards' `cluster` variable (hidden by default: one cluster; the links set it).
+    showMultiCluster: false,
     alerts: {
       StallwatchObjectStalled: { "for": "2m", severity: "critical" },
       StallwatchGenerationNotObserved: { "for": "2m", severity: "warning", threshold: 900, progress_window: "10m", progress: 900 },
@@ -106,8 +109,11 @@
     },
   ],
 
+  local dashboard(d) =
+    if !c.showMultiCluster then d
+    else d { templating+: { list: [if v.name == 'cluster' then v { hide: 0 } else v for v in d.templating.list] } },
   grafanaDashboards+:: {
-    "stallwatch-object.json": import "dashboards/stallwatch-object.json",
-    "stallwatch-overview.json": import "dashboards/stallwatch-overview.json",
+    "stallwatch-object.json": dashboard(import "dashboards/stallwatch-object.json"),
+    "stallwatch-overview.json": dashboard(import "dashboards/stallwatch-overview.json"),
   },
 }

@@ -386,6 +386,14 @@ class Mixin(unittest.TestCase):
         self.assertEqual(m["inhibit"][0]["equal"], ["region"] + gen.OBJECT_LABELS)
         self.assertEqual(m["dashboards"], sorted(os.path.basename(f) for f in glob.glob(
             os.path.join(common.DASHBOARDS, "*.json"))))
+        for multi, hide in (("false", 2), ("true", 0)):
+            got = self.render('local m = (import "mixin/mixin.libsonnet") + {_config+:: {showMultiCluster: %s}}; '
+                              '[[v.hide for v in d.templating.list if v.name == "cluster"] for d in std.objectValues(m.grafanaDashboards)]' % multi)
+            self.assertEqual(got, [[hide]] * len(m["dashboards"]))
+        plain = self.render('(import "mixin/mixin.libsonnet").grafanaDashboards')
+        for name, d in plain.items():
+            with open(os.path.join(common.DASHBOARDS, name), encoding="utf-8") as f:
+                self.assertEqual(d, json.load(f), name)
         d = self.render('(import "mixin/mixin.libsonnet").alertmanagerInhibitRules')
         self.assertEqual(d, common.yaml_file(os.path.join(common.ALERTS, "alertmanager-inhibit.yml"))["inhibit_rules"])
 
