@@ -505,7 +505,10 @@ fn check_panels(prom: &Prom, ns: &str, api_restarted: bool) -> Vec<(PanelQuery, 
         let inner = q.trim().strip_prefix("label_values(").and_then(|r| r.strip_suffix(')'));
         let Some(inner) = inner else { panic!("{file}: variable {var}: unsupported query {q:?}") };
         let (selector, label) = match inner.rsplit_once(',') {
-            Some((s, l)) => (substitute(s.trim(), &vars), l.trim().to_string()),
+            // `kind` depends on `name`: the stuck config's.
+            Some((s, l)) => {
+                (substitute(s.trim(), &[vars.clone(), vec![("name", CR)]].concat()), l.trim().to_string())
+            }
             None => (String::from("{__name__=~\".+\"}"), inner.trim().to_string()),
         };
         let got = prom
