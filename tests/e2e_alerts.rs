@@ -11,7 +11,10 @@
 //! 2. `spec.kubearmorImage.image` changes; the operator marks the config `Pending` and never
 //!    updates the DaemonSet (KubeArmor #1842). `StallwatchObjectStalled` pages, with the warnings
 //!    that say why; labels and annotations are checked, the time from the fault to the page is
-//!    measured. Every PromQL query of every dashboard panel returns data.
+//!    measured. A second Alertmanager with the shipped inhibition (alerts/alertmanager-inhibit.yml)
+//!    sends exactly one notification for the incident, the page with its reason and next step;
+//!    the old routing's notification count is measured against it. Every PromQL query of every
+//!    dashboard panel returns data.
 //! 3. The operator "restarts" (new pod, new Lease holder) and rolls the DaemonSet: every alert
 //!    resolves, and nothing pages again on the way (no alert resolves and re-fires, no new one).
 //! 4. A healthy rollout while a node joins and another leaves: no page, during the rollout and for
@@ -27,7 +30,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alerting::{Alert, Prom, Stack, StackConfig, Webhook, show, unix_now};
+use alerting::{Alert, Notification, Prom, ShippedAm, Stack, StackConfig, Webhook, show, unix_now};
 use common::{
     Ns, Restore, Stallwatch, apply,
     kubearmor::{
@@ -47,6 +50,14 @@ const JOB: &str = "stallwatch";
 /// The exporter's verdict turns Stalled after this (StallwatchObjectStalled follows the verdict).
 const STALLED_AFTER: &str = "15s";
 const RESYNC: &str = "20s";
+
+/// The first Alertmanager routes as docs/alerts.md recommended before the inhibition shipped:
+/// grouped by alert name and object, no inhibition. Every alert reaches its webhook, so the
+/// labels and texts of each alert are checked there, and it measures the notifications "before".
+const LEGACY_GROUP_BY: [&str; 4] = ["alertname", "target", "namespace", "name"];
+/// The second one as docs/alerts.md recommends now: grouped by object, with the inhibition of
+/// alerts/alertmanager-inhibit.yml ("after": one notification per stuck object).
+const SHIPPED_GROUP_BY: [&str; 5] = ["cluster", "target", "kind", "namespace", "name"];
 
 /// The alerts the stuck update raises (mismatch, time in Pending, unobserved
 /// generation, and the page), and only these.
@@ -266,6 +277,32 @@ fn check_common(a: &Alert, ns: &str, kind: &str, name: &str, severity: &str) {
     assert!(!a.annotation("summary").contains("<no value>"), "{:?}", a.annotations);
 }
 
+/// What a notification says about its alerts: status, labels, startsAt of each.
+type GroupContent = Vec<(String, BTreeMap<String, String>, String)>;
+
+/// The notifications since `since` that carry a firing alert of the story, without repeats (a
+/// notification of a group whose alerts, by labels, status and startsAt, are the ones that
+/// group's previous notification carried).
+fn incident_notifications(hook: &Webhook, ns: &str, since: Instant) -> Vec<Notification> {
+    let mut last: BTreeMap<String, GroupContent> = BTreeMap::new();
+    let mut out = Vec::new();
+    for n in hook.notifications().into_iter().filter(|n| n.at >= since) {
+        let alerts = n.alerts();
+        if !alerts.iter().any(|a| a.status == "firing" && is_story(a, ns)) {
+            continue;
+        }
+        let mut content: Vec<_> =
+            alerts.iter().map(|a| (a.status.clone(), a.labels.clone(), a.starts_at.clone())).collect();
+        content.sort();
+        let key = n.body["groupKey"].as_str().unwrap_or("").to_string();
+        if last.get(&key) != Some(&content) {
+            last.insert(key, content);
+            out.push(n);
+        }
+    }
+    out
+}
+
 /// The story alerts whose last notification says firing (by label set).
 fn open_alerts(all: &[Alert], ns: &str) -> Vec<String> {
     let mut last: BTreeMap<&BTreeMap<String, String>, &str> = BTreeMap::new();
@@ -353,6 +390,83 @@ fn uses_name(expr: &str) -> bool {
     e.contains("$name") || e.contains("${name}")
 }
 
+/// The values Grafana uses for All of the fleet variables (and of `kind`).
+fn all_values() -> Vec<(&'static str, &'static str)> {
+    vec![("cluster", ".*"), ("job", ".+"), ("kind", ".+")]
+}
+
+/// The drill-down link of the overview's "Objects that are not Current" table, filled from the
+/// story's row as Grafana fills `${__data.fields.X}`, sets every variable of the object dashboard
+/// and selects exactly one object.
+fn check_drilldown(prom: &Prom, ns: &str) {
+    let read = |f: &str| -> Value {
+        let p = common::repo().join("dashboards").join(f);
+        serde_json::from_str(&std::fs::read_to_string(&p).expect("reading a dashboard"))
+            .expect("dashboard JSON")
+    };
+    let (overview, object) = (read("stallwatch-overview.json"), read("stallwatch-object.json"));
+    let table = overview["panels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["title"] == "Objects that are not Current")
+        .expect("the overview's table of objects that are not Current");
+    let url = table["fieldConfig"]["overrides"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|o| o["properties"].as_array().cloned().unwrap_or_default())
+        .filter(|p| p["id"] == "links")
+        .flat_map(|p| p["value"].as_array().cloned().unwrap_or_default())
+        .find_map(|l| l["url"].as_str().map(String::from))
+        .expect("a data link on the table");
+    let expr = substitute(
+        table["targets"][0]["expr"].as_str().expect("the table's query"),
+        &[builtins(), all_values(), vec![("target", TARGET), ("namespace", ns)]].concat(),
+    );
+    let rows =
+        prom.query(&expr, None).unwrap_or_else(|e| common::fail(&format!("overview table: {e}\n  {expr}")));
+    let row = rows
+        .iter()
+        .find(|r| r["metric"]["name"] == CR && r["metric"]["kind"] == "KubeArmorConfig")
+        .unwrap_or_else(|| common::fail(&format!("overview table: no row for {CR}: {rows:?}")));
+    let mut set: Vec<(String, String)> = Vec::new();
+    for part in url.split_once('?').map_or("", |(_, q)| q).split('&') {
+        let Some((var, v)) = part.split_once('=').and_then(|(k, v)| k.strip_prefix("var-").map(|k| (k, v)))
+        else {
+            continue;
+        };
+        let field = v
+            .strip_prefix("${__data.fields.")
+            .and_then(|r| r.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("link {url}: var-{var} is no field reference"));
+        set.push((var.to_string(), row["metric"][field].as_str().unwrap_or("").to_string()));
+    }
+    let object_vars: BTreeSet<String> = object["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["type"] == "query")
+        .filter_map(|v| v["name"].as_str().map(String::from))
+        .collect();
+    let got: BTreeSet<String> = set.iter().map(|(k, _)| k.clone()).collect();
+    assert_eq!(got, object_vars, "the drill-down link sets every variable of the object dashboard: {url}");
+    let vars: Vec<(&str, &str)> = set.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let sel = substitute(
+        r#"stallwatch_status{cluster=~"$cluster", job=~"$job", target="$target", kind=~"$kind", namespace=~"$namespace", name="$name"}"#,
+        &vars,
+    );
+    let objects = prom
+        .query(&format!("count by (target, kind, namespace, name) ({sel})"), None)
+        .unwrap_or_else(|e| common::fail(&format!("drill-down: {e}")));
+    assert_eq!(
+        objects.len(),
+        1,
+        "the drill-down link's variables {set:?} select exactly one object: {objects:?}"
+    );
+    note(format!("drill-down link of the overview table selects exactly one object: {set:?}"));
+}
+
 fn builtins() -> Vec<(&'static str, &'static str)> {
     vec![("__rate_interval", "1m"), ("__range", "5m"), ("__interval", "15s"), ("datasource", "prometheus")]
 }
@@ -384,6 +498,7 @@ fn check_panels(prom: &Prom, ns: &str, api_restarted: bool) -> Vec<(PanelQuery, 
     let (queries, variables) = panel_queries();
     assert!(queries.len() >= 20, "only {} panel queries found in dashboards/", queries.len());
     let mut vars: Vec<(&str, &str)> = builtins();
+    vars.extend(all_values());
     vars.extend([("target", TARGET), ("namespace", ns)]);
     // The template variables themselves resolve to the story's values.
     let mut names: Vec<String> = vec![CR.to_string()];
@@ -391,7 +506,10 @@ fn check_panels(prom: &Prom, ns: &str, api_restarted: bool) -> Vec<(PanelQuery, 
         let inner = q.trim().strip_prefix("label_values(").and_then(|r| r.strip_suffix(')'));
         let Some(inner) = inner else { panic!("{file}: variable {var}: unsupported query {q:?}") };
         let (selector, label) = match inner.rsplit_once(',') {
-            Some((s, l)) => (substitute(s.trim(), &vars), l.trim().to_string()),
+            // `kind` depends on `name`: the stuck config's.
+            Some((s, l)) => {
+                (substitute(s.trim(), &[vars.clone(), vec![("name", CR)]].concat()), l.trim().to_string())
+            }
             None => (String::from("{__name__=~\".+\"}"), inner.trim().to_string()),
         };
         let got = prom
@@ -401,6 +519,9 @@ fn check_panels(prom: &Prom, ns: &str, api_restarted: bool) -> Vec<(PanelQuery, 
             "target" => TARGET,
             "namespace" => ns,
             "name" => CR,
+            "job" => JOB,
+            "kind" => "KubeArmorConfig",
+            // no cluster label on this single Prometheus: the hidden variable offers nothing, All (.*) matches
             _ => "",
         };
         assert!(
@@ -429,7 +550,15 @@ fn check_panels(prom: &Prom, ns: &str, api_restarted: bool) -> Vec<(PanelQuery, 
             let mut v = vars.clone();
             v.push(("name", name));
             let expr = substitute(&q.expr, &v);
-            assert!(!expr.contains('$'), "{}: {}: unsubstituted variable in {expr}", q.dashboard, q.title);
+            // `$1` is label_replace's capture group, not a variable.
+            assert!(
+                !expr
+                    .match_indices('$')
+                    .any(|(i, _)| !expr[i + 1..].starts_with(|c: char| c.is_ascii_digit())),
+                "{}: {}: unsubstituted variable in {expr}",
+                q.dashboard,
+                q.title
+            );
             match prom.query(&expr, None) {
                 Ok(r) if !r.is_empty() => {
                     found = Some((name.to_string(), r));
@@ -542,6 +671,9 @@ async fn alerts_page_and_resolve_through_alertmanager() {
     note(format!("rules: alerts/generate override --set {}", overrides().join(" --set ")));
 
     let hook = Webhook::start(&work.join("notifications.jsonl"));
+    let shipped_hook = Webhook::start(&work.join("notifications-shipped.jsonl"));
+    let shipped_url = shipped_hook.url();
+    let inhibit = common::repo().join("alerts/alertmanager-inhibit.yml");
     let sw = Stallwatch::start("alerts", &sw_config(ns), &plane().kubeconfig);
     let lease_series = [("target", TARGET), ("lease_namespace", ns), ("lease", LEASE)];
     sw.wait_for(
@@ -565,8 +697,13 @@ async fn alerts_page_and_resolve_through_alertmanager() {
             scrape: sw.addr,
             job: JOB,
             webhook: &hook.url(),
-            group_by: &["alertname", "target", "namespace", "name"],
+            group_by: &LEGACY_GROUP_BY,
             repeat_interval: "30s",
+            shipped: Some(ShippedAm {
+                webhook: &shipped_url,
+                group_by: &SHIPPED_GROUP_BY,
+                inhibit: &inhibit,
+            }),
         },
     );
     let prom = stack.prom;
@@ -779,8 +916,87 @@ async fn alerts_page_and_resolve_through_alertmanager() {
         .collect();
     assert!(others.is_empty(), "step 2: unexpected notifications for the story: {others:?}");
 
+    // One notification per incident: the same five alerts reached the shipped Alertmanager,
+    // which holds the four warnings back behind the page (they stay firing in Prometheus).
+    let held = common::eventually(
+        "shipped Alertmanager: the page active, the four warnings inhibited by it",
+        Duration::from_secs(20),
+        || {
+            let am = stack.shipped_alerts()?;
+            let state = |n: &str| {
+                am.iter()
+                    .find(|a| {
+                        a["labels"]["alertname"] == n
+                            && a["labels"]["namespace"] == ns
+                            && a["labels"]["name"] == CR
+                    })
+                    .map(|a| {
+                        (
+                            a["status"]["state"].as_str().unwrap_or("").to_string(),
+                            a["status"]["inhibitedBy"].clone(),
+                        )
+                    })
+            };
+            let page = state(STUCK_ALERTS[0]);
+            let warnings: Vec<_> = STUCK_ALERTS[1..].iter().map(|n| state(n)).collect();
+            let held = warnings.iter().all(|w| {
+                w.as_ref()
+                    .is_some_and(|(s, by)| s == "suppressed" && by.as_array().is_some_and(|b| !b.is_empty()))
+            });
+            if page.as_ref().is_some_and(|(s, _)| s == "active") && held {
+                Ok(warnings.len())
+            } else {
+                Err(format!("page {page:?}, warnings {warnings:?}"))
+            }
+        },
+    );
+    // Several group intervals (1s) for anything else to arrive, then count.
+    std::thread::sleep(Duration::from_secs(3));
+    let before = incident_notifications(&hook, ns, t_fault);
+    let after = incident_notifications(&shipped_hook, ns, t_fault);
+    note(format!(
+        "NOTIFICATIONS for the stuck story: {} with the old routing (group by alert name, no inhibition), {} with the shipped inhibition ({held} warnings held back)",
+        before.len(),
+        after.len()
+    ));
+    assert!(
+        before.len() >= STUCK_ALERTS.len(),
+        "the old routing sends one notification per alert name at least, got {}:\n{}",
+        before.len(),
+        hook.dump()
+    );
+    assert_eq!(
+        after.len(),
+        1,
+        "with the shipped inhibition, one notification for the incident:\n{}",
+        shipped_hook.dump()
+    );
+    let one: Vec<Alert> = after[0].alerts().into_iter().filter(|a| a.status == "firing").collect();
+    assert_eq!(
+        one.iter().map(|a| a.name()).collect::<Vec<_>>(),
+        [STUCK_ALERTS[0]],
+        "the one notification carries the page only:\n{}",
+        shipped_hook.dump()
+    );
+    assert_eq!(one[0].labels, fired[STUCK_ALERTS[0]].labels, "the same page as at the other webhook");
+    let d = one[0].annotation("description");
+    for want in [
+        "is Stalled with reason ImageNotRolledOut",
+        "Next step: the controller has not written the desired image into the workload's pod template; check the operator's logs and restart it if it is stuck.",
+    ] {
+        assert!(d.contains(want), "the one notification lacks the reason or the remedy {want:?}:\n{d}");
+    }
+    assert!(one[0].annotation("summary").ends_with("(ImageNotRolledOut)."), "{:?}", one[0].annotations);
+    assert!(
+        one[0].annotation("runbook_url").ends_with("#stallwatchobjectstalled"),
+        "{:?}",
+        one[0].annotations
+    );
+    let (incident_before, incident_after) = (before.len(), after.len());
+
     // Every dashboard query returns data.
     let later = check_panels(&prom, ns, api_restarted);
+    check_drilldown(&prom, ns);
     sw.capture();
     note(format!("step 2 done {:.1}s after the fault", t_fault.elapsed().as_secs_f64()));
 
@@ -804,6 +1020,12 @@ async fn alerts_page_and_resolve_through_alertmanager() {
         resolved.insert(name, a);
     }
     let to_resolve = resolved["StallwatchObjectStalled"].at.duration_since(t_restart);
+    shipped_hook.wait_for(
+        "shipped Alertmanager: the page resolved",
+        Duration::from_secs(30),
+        |a| a.status == "resolved" && a.name() == STUCK_ALERTS[0] && is_story(a, ns) && a.label("name") == CR,
+        || format!("  Prometheus firing for the story: {:?}\n", prom_alerts(&prom, ns, "firing")),
+    );
     note(format!("RESOLVED {:.1}s after the operator restart", to_resolve.as_secs_f64()));
     let converged_v2 = with(
         &cr,
@@ -1004,7 +1226,10 @@ async fn alerts_page_and_resolve_through_alertmanager() {
 
     // The problem-only panels show the rollouts of steps 3 and 4 (range query, as Grafana draws).
     for (q, last) in &later {
-        let expr = substitute(&q.expr, &[builtins(), vec![("target", TARGET), ("namespace", ns)]].concat());
+        let expr = substitute(
+            &q.expr,
+            &[builtins(), all_values(), vec![("target", TARGET), ("namespace", ns)]].concat(),
+        );
         let r = prom
             .query_range(&expr, unix_restart, unix_now(), 1.0)
             .unwrap_or_else(|e| common::fail(&format!("{}: {}: {e}", q.dashboard, q.title)));
@@ -1051,6 +1276,13 @@ async fn alerts_page_and_resolve_through_alertmanager() {
             writeln!(r, "  fault -> {name}: {:.1}s", fired[name].at.duration_since(t_fault).as_secs_f64());
     }
     let _ = writeln!(r, "  operator restart -> resolved page: {:.1}s", to_resolve.as_secs_f64());
+    let _ = writeln!(
+        r,
+        "  notifications for the stuck story (step 2, repeats excluded): {incident_before} with the old routing (group_by {LEGACY_GROUP_BY:?}, no inhibition), {incident_after} with alerts/alertmanager-inhibit.yml (group_by {SHIPPED_GROUP_BY:?})"
+    );
+    let shipped_story: Vec<String> =
+        shipped_hook.alerts().iter().filter(|a| is_story(a, ns)).map(|a| a.to_string()).collect();
+    let _ = writeln!(r, "  shipped Alertmanager, whole run, story alerts notified: {shipped_story:?}");
     let _ = writeln!(r, "  stalledAfter {STALLED_AFTER}; rules: {}", overrides().join(" "));
     for name in STUCK_ALERTS {
         let a = &fired[name];
@@ -1085,6 +1317,7 @@ async fn alerts_page_and_resolve_through_alertmanager() {
     drop(operator);
     drop(sw);
     drop(hook);
+    drop(shipped_hook);
     keep_on_failure.done();
 }
 

@@ -440,6 +440,17 @@ pub struct StackConfig<'a> {
     pub webhook: &'a str,
     pub group_by: &'a [&'a str],
     pub repeat_interval: &'a str,
+    /// A second Alertmanager, configured as docs/alerts.md recommends, that Prometheus notifies
+    /// as well: same alerts, so the two webhooks measure a configuration against the other.
+    pub shipped: Option<ShippedAm<'a>>,
+}
+
+/// Alertmanager with the shipped inhibition (alerts/alertmanager-inhibit.yml, appended verbatim
+/// to its config) and its own routing, delivering to its own webhook.
+pub struct ShippedAm<'a> {
+    pub webhook: &'a str,
+    pub group_by: &'a [&'a str],
+    pub inhibit: &'a Path,
 }
 
 /// Prometheus and Alertmanager on free loopback ports, both stopped when dropped.
@@ -447,9 +458,12 @@ pub struct Stack {
     pub dir: PathBuf,
     pub prom: Prom,
     pub am: SocketAddr,
+    /// The Alertmanager of `StackConfig::shipped`.
+    pub am_shipped: Option<SocketAddr>,
     // Dropped in this order: Prometheus first, so that it never notifies a dead Alertmanager.
     prom_proc: Proc,
     am_proc: Proc,
+    am_shipped_proc: Option<Proc>,
 }
 
 fn check_tool(dir: &Path, tool: &str, args: &[&str]) {
@@ -473,11 +487,17 @@ impl Stack {
         std::fs::create_dir_all(dir.join("prometheus-data")).expect("creating the Prometheus dir");
         std::fs::create_dir_all(dir.join("alertmanager-data")).expect("creating the Alertmanager dir");
         let (pport, aport) = (free_port(), free_port());
+        let sport = c.shipped.as_ref().map(|_| free_port());
+        let am_targets: String = std::iter::once(aport)
+            .chain(sport)
+            .map(|p| format!("'127.0.0.1:{p}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let rules: String = c.rules.iter().map(|r| format!("  - '{}'\n", r.display())).collect();
         let prom_yml = format!(
             "global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}\n\
              rule_files:\n{rules}\
-             alerting:\n  alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{aport}']}}]}}]\n\
+             alerting:\n  alertmanagers: [{{static_configs: [{{targets: [{am_targets}]}}]}}]\n\
              scrape_configs:\n\
              \x20 - job_name: '{job}'\n\
              \x20   honor_labels: true\n\
@@ -485,18 +505,29 @@ impl Stack {
             job = c.job,
             scrape = c.scrape,
         );
-        let am_yml = format!(
-            "route:\n  receiver: hook\n  group_by: [{group_by}]\n  group_wait: 0s\n  group_interval: 1s\n  \
-             repeat_interval: {repeat}\n\
-             receivers:\n  - name: hook\n    webhook_configs:\n      - url: '{url}'\n        send_resolved: true\n",
-            group_by = c.group_by.join(", "),
-            repeat = c.repeat_interval,
-            url = c.webhook,
-        );
+        let am_yml = |group_by: &[&str], url: &str| {
+            format!(
+                "route:\n  receiver: hook\n  group_by: [{group_by}]\n  group_wait: 0s\n  group_interval: 1s\n  \
+                 repeat_interval: {repeat}\n\
+                 receivers:\n  - name: hook\n    webhook_configs:\n      - url: '{url}'\n        send_resolved: true\n",
+                group_by = group_by.join(", "),
+                repeat = c.repeat_interval,
+            )
+        };
         std::fs::write(dir.join("prometheus.yml"), prom_yml).expect("writing prometheus.yml");
-        std::fs::write(dir.join("alertmanager.yml"), am_yml).expect("writing alertmanager.yml");
+        std::fs::write(dir.join("alertmanager.yml"), am_yml(c.group_by, c.webhook))
+            .expect("writing alertmanager.yml");
         check_tool(dir, "promtool", &["check", "config", "prometheus.yml"]);
         check_tool(dir, "amtool", &["check-config", "alertmanager.yml"]);
+        if let Some(sh) = &c.shipped {
+            let inhibit = std::fs::read_to_string(sh.inhibit)
+                .unwrap_or_else(|e| fail(&format!("reading {}: {e}", sh.inhibit.display())));
+            std::fs::create_dir_all(dir.join("alertmanager-shipped-data"))
+                .expect("creating the Alertmanager dir");
+            std::fs::write(dir.join("alertmanager-shipped.yml"), am_yml(sh.group_by, sh.webhook) + &inhibit)
+                .expect("writing alertmanager-shipped.yml");
+            check_tool(dir, "amtool", &["check-config", "alertmanager-shipped.yml"]);
+        }
 
         let mut am = Command::new("prometheus-alertmanager");
         am.arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
@@ -507,6 +538,16 @@ impl Stack {
             .arg("--log.level=info")
             .current_dir(dir);
         let am_proc = Proc::spawn("alertmanager", am, &dir.join("alertmanager.log"));
+        let am_shipped_proc = sport.map(|sport| {
+            let mut am = Command::new("prometheus-alertmanager");
+            am.arg(format!("--config.file={}", dir.join("alertmanager-shipped.yml").display()))
+                .arg(format!("--storage.path={}", dir.join("alertmanager-shipped-data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{sport}"))
+                .arg("--cluster.listen-address=")
+                .arg("--log.level=info")
+                .current_dir(dir);
+            Proc::spawn("alertmanager-shipped", am, &dir.join("alertmanager-shipped.log"))
+        });
         let mut prom = Command::new("prometheus");
         prom.arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("prometheus-data").display()))
@@ -522,17 +563,24 @@ impl Stack {
             dir: dir.to_path_buf(),
             prom: Prom { addr: format!("127.0.0.1:{pport}").parse().unwrap() },
             am: format!("127.0.0.1:{aport}").parse().unwrap(),
+            am_shipped: sport.map(|p| format!("127.0.0.1:{p}").parse().unwrap()),
             prom_proc,
             am_proc,
+            am_shipped_proc,
         };
         let t0 = Instant::now();
-        for (name, addr) in [("alertmanager", stack.am), ("prometheus", stack.prom.addr)] {
+        let mut ready = vec![("alertmanager", stack.am), ("prometheus", stack.prom.addr)];
+        ready.extend(stack.am_shipped.map(|a| ("alertmanager-shipped", a)));
+        for (name, addr) in ready {
             loop {
                 if matches!(http_get(addr, "/-/ready", "text/plain"), Ok((200, _))) {
                     break;
                 }
-                let alive =
-                    if name == "prometheus" { stack.prom_proc.alive() } else { stack.am_proc.alive() };
+                let alive = match name {
+                    "prometheus" => stack.prom_proc.alive(),
+                    "alertmanager" => stack.am_proc.alive(),
+                    _ => stack.am_shipped_proc.as_mut().is_some_and(Proc::alive),
+                };
                 if !alive || t0.elapsed() > Duration::from_secs(30) {
                     stack.fail(&format!("{name} did not become ready on {addr} (alive: {alive})"));
                 }
@@ -567,5 +615,17 @@ impl Stack {
             Ok((_, body)) => body,
             Err(e) => e,
         }
+    }
+
+    /// The shipped Alertmanager's alerts (`/api/v2/alerts`, with `status.state` active or
+    /// suppressed and `status.inhibitedBy`).
+    pub fn shipped_alerts(&self) -> Result<Vec<Value>, String> {
+        let addr = self.am_shipped.ok_or("no shipped Alertmanager in this stack")?;
+        let (code, body) = http_get(addr, "/api/v2/alerts", "application/json")?;
+        if code != 200 {
+            return Err(format!("GET /api/v2/alerts: HTTP {code}: {body}"));
+        }
+        let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+        Ok(v.as_array().cloned().unwrap_or_default())
     }
 }

@@ -29,8 +29,8 @@ METRIC_SOURCES = [common.METRICS_DOC]
 RULES = """
 grafana/dashboard-linter rules re-implemented here (name -> what is checked):
   template-datasource-rule             exactly one variable of type datasource, named `datasource`, query prometheus
-  template-job-rule                    only if a `job` variable exists (ours have none, they are job-agnostic):
-                                       multi, includeAll, allValue .+, datasource ${datasource}
+  template-job-rule                    a `job` variable (every stallwatch scrape job, one per install): multi,
+                                       includeAll, allValue .+, datasource ${datasource}
   template-instance-rule               the same for an `instance` variable
   template-label-promql-rule           variable queries are label_values(<PromQL>, label), the PromQL parsed by promtool
   template-on-time-change-reload-rule  query variables refresh on time range change (refresh: 2)
@@ -42,12 +42,22 @@ grafana/dashboard-linter rules re-implemented here (name -> what is checked):
   target-rate-interval-rule            rate/irate/increase/delta/idelta/deriv use [$__rate_interval]
   target-counter-agg-rule              *_total counters only inside rate/irate/increase/resets
   uneditable-dashboard                 editable: false
+  target-job-rule                      every stallwatch_* selector has job=~"$job" (and cluster=~"$cluster")
 not applicable:
-  target-job-rule, target-instance-rule   they require job/instance matchers in every query; stallwatch's
-                                          dashboards are deliberately job/instance-agnostic (ServiceMonitor,
-                                          PodMonitor and static configs name jobs differently), so the
-                                          inverse is checked: no job/instance matchers, no $job/$instance
+  target-instance-rule                 no `instance` variable: replicas (HA) are merged with max by (...)
   target-logql-rule, target-logql-auto-rule   Loki only
+fleet rules (stallwatch's own):
+  cluster variable                     `cluster`: label_values(..., cluster), hidden (hide 2; the links set it),
+                                       includeAll with allValue .* (matches series without the label)
+  data links                           overview tables link every row to stallwatch-object; every var-X of a link
+                                       is a variable there, the link sets datasource, cluster, target, namespace,
+                                       name, and every ${__data.fields.F} is a label the panel's queries keep
+  mappings and colours                 verdict mappings: Stalled, Failed red; InProgress amber; Current green;
+                                       state-timeline panels have value mappings; the object dashboard draws
+                                       verdict, phase and readiness as a state-timeline
+  thresholds                           no literal duration thresholds in queries: they follow
+                                       stallwatch_stalled_after_seconds (the target's stalledAfter)
+  own workloads                        the object dashboard's workload row joins stallwatch_object_workload_info
 extra checks:
   structure (uid, title, tags, time, annotations, description, schemaVersion 39-41, id null, no
   __inputs/__requires/${DS_*}), stable uid = file name, unique uids and titles, unique panel ids and
@@ -291,12 +301,166 @@ class Targets(unittest.TestCase):
                 self.assertRegex(before, r"(rate|irate|increase|resets)\s*\(\s*$",
                                  "%s: counter %s must be wrapped in rate()/increase()" % (where, m.group(1)))
 
-    def test_no_job_or_instance_matchers(self):
-        # job/instance-agnostic: ServiceMonitor, PodMonitor and static configs name jobs differently
+    def test_target_job_rule_and_cluster_on_every_query(self):
+        n = 0
         for where, raw, _ in all_exprs():
-            self.assertNotRegex(raw, r"\b(job|instance)\s*(=|!=|=~|!~)", where)
-            self.assertNotIn("$job", raw, where)
+            for m in re.finditer(r"(?<![\w:])(stallwatch_[a-z0-9_]+)(\{[^}]*\})?", common.strip_strings(raw)):
+                sel = raw[m.start(2):m.end(2)] if m.group(2) else ""
+                n += 1
+                if where.endswith("variable cluster"):
+                    continue
+                self.assertIn('cluster=~"$cluster"', sel, "%s: %s without the cluster matcher" % (where, m.group(1)))
+                if not where.endswith("variable job"):
+                    self.assertIn('job=~"$job"', sel, "%s: %s without the job matcher" % (where, m.group(1)))
             self.assertNotIn("$instance", raw, where)
+        self.assertGreater(n, 50)
+
+
+def links_of(p):
+    """Every data link of a panel (panel links, field defaults and overrides)."""
+    fc = p.get("fieldConfig") or {}
+    out = list(p.get("links") or []) + list((fc.get("defaults") or {}).get("links") or [])
+    for o in fc.get("overrides") or []:
+        for pr in o.get("properties") or []:
+            if pr.get("id") == "links":
+                out += pr.get("value") or []
+    return out
+
+
+def kept_labels(p):
+    """Labels the panel's queries keep: every label of a by (...) list and every label matched in
+    a selector (approximation of the result's label set)."""
+    labels = set()
+    for t in p.get("targets") or []:
+        e = t.get("expr", "")
+        for m in re.finditer(r"\bby\s*\(([^()]*)\)", e):
+            labels |= {x.strip() for x in m.group(1).split(",") if x.strip()}
+    return labels
+
+
+def mapping_colours(mappings):
+    out = {}
+    for m in mappings or []:
+        if m.get("type") == "value":
+            for k, v in m["options"].items():
+                out[v.get("text", k)] = v.get("color")
+    return out
+
+
+AMBER = {"orange", "yellow", "#FFB000", "#FF9830"}
+
+
+class Fleet(unittest.TestCase):
+    def by_uid(self):
+        return {d["uid"]: d for _, d in dashboards()}
+
+    def test_cluster_variable(self):
+        for f, d in dashboards():
+            vs = {v["name"]: v for v in d["templating"]["list"]}
+            with self.subTest(dashboard=os.path.basename(f)):
+                self.assertIn("cluster", vs)
+                c = vs["cluster"]
+                self.assertEqual(c["type"], "query")
+                self.assertRegex(variable_query(c), r"^label_values\(.*,\s*cluster\)$")
+                self.assertEqual(c.get("hide"), 2, "hidden while single; the links and the URL set it")
+                self.assertTrue(c.get("includeAll"))
+                self.assertEqual(c.get("allValue"), ".*", "All must match series without a cluster label")
+                self.assertIn("job", vs)
+                names = [v["name"] for v in d["templating"]["list"]]
+                self.assertLess(names.index("cluster"), names.index("job"))
+                for v in d["templating"]["list"][names.index("job") + 1:]:
+                    if v.get("type") == "query":
+                        self.assertIn('cluster=~"$cluster", job=~"$job"', variable_query(v), v["name"])
+
+    def test_data_links_resolve_to_the_object_dashboard(self):
+        uids = self.by_uid()
+        links = 0
+        for f, d in dashboards():
+            for p in panels(d):
+                for link in links_of(p):
+                    url = link["url"]
+                    with self.subTest(dashboard=d["uid"], panel=p["title"], url=url):
+                        m = re.match(r"^/d/([A-Za-z0-9_-]+)/[A-Za-z0-9_-]+\?(.*)$", url)
+                        self.assertTrue(m, "a dashboard link /d/<uid>/<slug>?...: %s" % url)
+                        self.assertIn(m.group(1), uids)
+                        target_vars = {v["name"] for v in uids[m.group(1)]["templating"]["list"]}
+                        params = m.group(2).split("&")
+                        set_vars = set()
+                        for q in params:
+                            if q == "${datasource:queryparam}":
+                                set_vars.add("datasource")
+                                continue
+                            if q == "${__url_time_range}":
+                                continue
+                            k, _, v = q.partition("=")
+                            self.assertTrue(k.startswith("var-"), q)
+                            self.assertIn(k[4:], target_vars, "%s is no variable of %s" % (k, m.group(1)))
+                            set_vars.add(k[4:])
+                            for fld in re.findall(r"\$\{__data\.fields\.([A-Za-z_][A-Za-z0-9_]*)\}", v):
+                                self.assertIn(fld, kept_labels(p), "the panel's queries do not keep label %s" % fld)
+                        self.assertTrue({"datasource", "cluster", "target", "namespace", "name"} <= set_vars, set_vars)
+                        if m.group(1) == "stallwatch-object":
+                            self.assertEqual(set_vars, target_vars, "the link sets every variable of the object dashboard")
+                    links += 1
+        overview = uids["stallwatch-overview"]
+        tables = [p for p in panels(overview) if p["type"] == "table"]
+        self.assertTrue(tables)
+        for p in tables:
+            self.assertTrue([ln for ln in links_of(p) if "/d/stallwatch-object/" in ln["url"]],
+                            "overview table %r links its rows to the object dashboard" % p["title"])
+        self.assertGreaterEqual(links, len(tables))
+
+    def test_mappings_and_colours(self):
+        want = {"Stalled": {"red"}, "Failed": {"red"}, "InProgress": AMBER, "Current": {"green"}}
+        verdict_maps = 0
+        for f, d in dashboards():
+            for p in panels(d):
+                fc = p.get("fieldConfig") or {}
+                maps = [(fc.get("defaults") or {}).get("mappings")]
+                for o in fc.get("overrides") or []:
+                    maps += [pr["value"] for pr in o.get("properties", []) if pr.get("id") == "mappings"]
+                if p["type"] == "state-timeline":
+                    self.assertTrue(any(maps), "%s: state-timeline %r without value mappings" % (d["uid"], p["title"]))
+                for mp in maps:
+                    cols = mapping_colours(mp)
+                    if {"Stalled", "InProgress"} <= set(cols):
+                        verdict_maps += 1
+                        for k, ok in want.items():
+                            self.assertIn(cols.get(k), ok, "%s %r: %s coloured %s" % (d["uid"], p["title"], k, cols.get(k)))
+        self.assertGreaterEqual(verdict_maps, 3, "the overview table, the Verdict stat and the verdict timeline")
+        obj = self.by_uid()["stallwatch-object"]
+        by_title = {p["title"]: p for p in panels(obj)}
+        self.assertEqual(by_title["Verdict"]["options"]["colorMode"], "background")
+        self.assertTrue(by_title["Reason"]["fieldConfig"]["defaults"].get("mappings"), "Reason is coloured by the verdict")
+        timelines = [p for p in panels(obj) if p["type"] == "state-timeline"]
+        exprs = " ".join(t["expr"] for p in timelines for t in p["targets"])
+        for metric in ("stallwatch_status{", "stallwatch_phase{", "stallwatch_phase_ready{"):
+            self.assertIn(metric, exprs, "verdict, phase and ready drawn as a state-timeline")
+
+    def test_thresholds_follow_stalled_after(self):
+        for where, raw, _ in all_exprs():
+            s = common.strip_strings(raw)
+            self.assertIsNone(re.search(r"_seconds\b[^()]*\)?\s*[<>]=?\s*\d{2,}", s),
+                              "%s: a literal duration threshold; compare with stallwatch_stalled_after_seconds" % where)
+        over = {p["title"]: p for p in panels(self.by_uid()["stallwatch-overview"])}
+        self.assertIn("stallwatch_stalled_after_seconds", over["Rollouts without progress"]["targets"][0]["expr"])
+
+    def test_object_workload_row_shows_only_its_own_workloads(self):
+        obj = self.by_uid()["stallwatch-object"]
+        row, inside = None, []
+        for p in obj["panels"]:
+            if p["type"] == "row":
+                row = p["title"]
+                continue
+            if row == "Workloads of this object":
+                inside.append(p)
+        self.assertGreaterEqual(len(inside), 3)
+        for p in inside:
+            for t in p["targets"]:
+                if "stallwatch_stalled_after_seconds" in t["expr"] and "stallwatch_rollout" not in t["expr"]:
+                    continue
+                self.assertIn("stallwatch_object_workload_info{", t["expr"], p["title"])
+                self.assertIn('name="$name"', t["expr"].split("stallwatch_object_workload_info", 1)[1], p["title"])
 
 
 class MetricNames(unittest.TestCase):

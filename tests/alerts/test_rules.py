@@ -6,6 +6,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import unittest
@@ -73,7 +74,9 @@ class RuleFile(unittest.TestCase):
                 self.assertEqual(set(a["annotations"]), ANNOTATIONS)
                 self.assertEqual(a["annotations"]["runbook_url"], common.RUNBOOK_BASE + "#" + name.lower())
                 desc = a["annotations"]["description"]
-                if not a["expr"].lstrip().startswith("absent("):  # absent() has no object to name
+                if name == "StallwatchExporterAbsent":  # no object to name, only the cluster
+                    self.assertIn("$labels.cluster", desc, "the description must name the cluster")
+                else:
                     self.assertIn("{{ $labels.", desc, "the description must name the object")
                 self.assertNotIn("changes(", a["expr"], "use the exporter's durations, not changes() heuristics")
                 for pat in NOT_IN_242:
@@ -195,7 +198,7 @@ class Overrides(unittest.TestCase):
             self.assertIn("[2m]", new["StallwatchPodsOutdated"]["expr"])
             self.assertIn("offset 2m", new["StallwatchPodsOutdated"]["expr"])
             self.assertNotIn("30m", new["StallwatchPodsOutdated"]["expr"])
-            self.assertIn('absent(up{job=~"kubearmor/stallwatch"} == 1)', new["StallwatchExporterAbsent"]["expr"])
+            self.assertIn('absent(up{job=~"kubearmor/stallwatch"})', new["StallwatchExporterAbsent"]["expr"])
             self.assertIn('up{job=~"kubearmor/stallwatch"} == 0', new["StallwatchExporterDown"]["expr"])
             self.assertIn("> 300", new["StallwatchLeaseStale"]["expr"])
             self.assertEqual(new["StallwatchWatchErrors"]["labels"]["severity"], "critical")
@@ -261,6 +264,240 @@ class Overrides(unittest.TestCase):
                 f.write(gen.yaml_dump(test))
             res = common.run([common.promtool(), "test", "rules", path])
             self.assertEqual(res.returncode, 0, res.stdout)
+
+
+class FleetOverrides(unittest.TestCase):
+    """--cluster-labels, --selector and --runbook-url-pattern of alerts/generate override."""
+
+    def override(self, *args):
+        return common.run([sys.executable, common.GENERATE, "override"] + list(args))
+
+    def test_defaults_are_the_rule_file(self):
+        r = self.override()
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertEqual(gen.yaml_load(r.stdout), rules())
+
+    def test_every_guard_and_lookup_is_keyed_by_cluster_job_instance(self):
+        for _, a in alerts():
+            expr = a["expr"]
+            for m in re.finditer(r"\bon\s*\(([^)]*)\)", expr):
+                self.assertEqual([x.strip() for x in m.group(1).split(",")], ["cluster", "job", "instance", "target"],
+                                 "%s: join on (%s)" % (a["alert"], m.group(1)))
+            for key in ("summary", "description"):
+                for run in re.findall(r"(?:[a-z_]+=%q,?)+", a["annotations"][key]):
+                    self.assertTrue(run.startswith("cluster=%q,job=%q,instance=%q"),
+                                    "%s %s: lookup keyed by %s" % (a["alert"], key, run))
+            self.assertIn(gen.CLUSTER_NAME_FRAGMENT, a["annotations"]["summary"], "%s: the page names the cluster" % a["alert"])
+
+    def test_cluster_labels_selector_and_runbook_pattern(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "fleet.rules.yml")
+            r = self.override("--cluster-labels", "region,cluster", "--selector", 'job="kubearmor/stallwatch"',
+                              "--runbook-url-pattern", "https://wiki.example/stallwatch/%s.html", "-o", out)
+            self.assertEqual(r.returncode, 0, r.stdout)
+            r = common.run([common.promtool(), "check", "rules", "--lint=all", "--lint-fatal", out])
+            self.assertEqual(r.returncode, 0, r.stdout)
+            new = {a["alert"]: a for _, a in gen.alerts_of(common.yaml_file(out))}
+        for name, a in new.items():
+            with self.subTest(alert=name):
+                self.assertEqual(a["annotations"]["runbook_url"], "https://wiki.example/stallwatch/%s.html" % name.lower())
+                code = common.strip_strings(a["expr"])
+                self.assertNotIn("(cluster", code)
+                for m in re.finditer(r"(stallwatch_[a-z0-9_]+)(\{[^}]*\})?", a["expr"].split("#")[0]):
+                    self.assertTrue((m.group(2) or "").startswith('{job="kubearmor/stallwatch"'), m.group(0))
+                for key in ("summary", "description"):
+                    text = a["annotations"][key]
+                    self.assertIn("{{ with $labels.region }} in region {{ . }}{{ end }}"
+                                  "{{ with $labels.cluster }} in cluster {{ . }}{{ end }}", a["annotations"]["summary"])
+                    for q in re.findall(r'printf "((?:[^"\\]|\\.)*)"', text):
+                        if "stallwatch_" in q:
+                            self.assertIn('{job=\\"kubearmor/stallwatch\\",', q, q)
+        self.assertIn("unless on (region, cluster, job, instance, target)", new["StallwatchPhaseNotReady"]["expr"])
+        self.assertIn('count by (region, cluster) (up{job="kubearmor/stallwatch"})', new["StallwatchExporterAbsent"]["expr"])
+        self.assertIn('up{job="kubearmor/stallwatch"} == 0', new["StallwatchExporterDown"]["expr"])
+        self.assertIn('printf "region=%q,cluster=%q,job=%q,instance=%q,target=%q',
+                      new["StallwatchObjectStalled"]["annotations"]["description"])
+        self.assertIn("$labels.region $labels.cluster $labels.job $labels.instance $labels.target",
+                      new["StallwatchObjectStalled"]["annotations"]["description"])
+
+    def test_no_cluster_label(self):
+        r = self.override("--cluster-labels", "")
+        self.assertEqual(r.returncode, 0, r.stdout)
+        new = {a["alert"]: a for _, a in gen.alerts_of(gen.yaml_load(r.stdout))}
+        self.assertIn("unless on (job, instance, target)", new["StallwatchPhaseNotReady"]["expr"])
+        self.assertIn("count by () (up{", new["StallwatchExporterAbsent"]["expr"])
+        for a in new.values():
+            self.assertNotIn("cluster", json.dumps(a["annotations"]).replace("clusters", ""), a["alert"])
+
+    def test_fleet_errors(self):
+        for args in (["--cluster-labels", "name"], ["--cluster-labels", "bad-label"], ["--cluster-labels", "a,a"],
+                     ["--selector", '{job="x"}'], ["--runbook-url-pattern", "https://x/"],
+                     ["--runbook-url-pattern", "https://x/%s/%d"],
+                     ["--selector", 'job="x"', "--set", "StallwatchExporterDown.job=x"]):
+            r = self.override(*args)
+            self.assertEqual(r.returncode, 2, "%s: %s" % (args, r.stdout))
+            self.assertIn("alerts/generate:", r.stdout)
+
+
+def jsonnet():
+    build = os.path.join(common.HERE, "build-jsonnet")
+    r = common.run([build])
+    if r.returncode != 0:
+        if "go not found" in r.stdout:
+            raise unittest.SkipTest("go not installed: cannot build go-jsonnet to render mixin.libsonnet")
+        raise AssertionError("tests/alerts/build-jsonnet failed:\n" + r.stdout)
+    return os.path.join(r.stdout.strip().splitlines()[-1], "jsonnet")
+
+
+class Mixin(unittest.TestCase):
+    """mixin/mixin.libsonnet rendered by go-jsonnet equals the rule file, and agrees with
+    alerts/generate override for non-default settings."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.jsonnet = jsonnet()
+
+    def render(self, code):
+        r = common.run([self.jsonnet, "-J", common.ROOT, "-e", code])
+        self.assertEqual(r.returncode, 0, r.stdout)
+        return json.loads(r.stdout)
+
+    def test_defaults_render_the_rule_file(self):
+        self.assertEqual(self.render('(import "mixin/mixin.libsonnet").prometheusAlerts'), rules())
+
+    def test_config_matches_the_generator(self):
+        cfg = ('{_config+:: {clusterLabels: ["region", "cluster"], selector: "job=~\\"kubearmor/stall.*\\"", '
+               'runbookURLPattern: "https://runbooks.example/%s", alerts+: {StallwatchPhaseNotReady+: '
+               '{threshold: 1800, "for": "5m"}, StallwatchPodsOutdated+: {window: "1h"}, '
+               'StallwatchWatchErrors+: {severity: "critical"}}}}')
+        got = self.render('((import "mixin/mixin.libsonnet") + %s).prometheusAlerts' % cfg)
+        r = common.run([sys.executable, common.GENERATE, "override", "--cluster-labels", "region,cluster",
+                        "--selector", 'job=~"kubearmor/stall.*"', "--runbook-url-pattern", "https://runbooks.example/%s",
+                        "--set", "StallwatchPhaseNotReady.threshold=1800", "--set", "StallwatchPhaseNotReady.for=5m",
+                        "--set", "StallwatchPodsOutdated.window=1h", "--set", "StallwatchWatchErrors.severity=critical"])
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertEqual(got, gen.yaml_load(r.stdout))
+        self.assertIn("stallwatch_phase_duration_seconds{job=~\"kubearmor/stall.*\"} > 1800",
+                      [a for g in got["groups"] for a in g["rules"] if a["alert"] == "StallwatchPhaseNotReady"][0]["expr"])
+
+    def test_job_parameter_and_no_cluster_label(self):
+        got = self.render('((import "mixin/mixin.libsonnet") + {_config+:: {clusterLabels: [], '
+                          'alerts+: {StallwatchExporterAbsent+: {job: "monitoring/stallwatch"}}}}).prometheusAlerts')
+        r = common.run([sys.executable, common.GENERATE, "override", "--cluster-labels", "",
+                        "--set", "StallwatchExporterAbsent.job=monitoring/stallwatch"])
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertEqual(got, gen.yaml_load(r.stdout))
+
+    def test_inhibit_rules_and_dashboards(self):
+        m = self.render('local m = (import "mixin/mixin.libsonnet") + {_config+:: {clusterLabels: ["region"]}}; '
+                        '{inhibit: m.alertmanagerInhibitRules, dashboards: std.objectFields(m.grafanaDashboards)}')
+        self.assertEqual(m["inhibit"][0]["equal"], ["region"] + gen.OBJECT_LABELS)
+        self.assertEqual(m["dashboards"], sorted(os.path.basename(f) for f in glob.glob(
+            os.path.join(common.DASHBOARDS, "*.json"))))
+        for multi, hide in (("false", 2), ("true", 0)):
+            got = self.render('local m = (import "mixin/mixin.libsonnet") + {_config+:: {showMultiCluster: %s}}; '
+                              '[[v.hide for v in d.templating.list if v.name == "cluster"] for d in std.objectValues(m.grafanaDashboards)]' % multi)
+            self.assertEqual(got, [[hide]] * len(m["dashboards"]))
+        plain = self.render('(import "mixin/mixin.libsonnet").grafanaDashboards')
+        for name, d in plain.items():
+            with open(os.path.join(common.DASHBOARDS, name), encoding="utf-8") as f:
+                self.assertEqual(d, json.load(f), name)
+        d = self.render('(import "mixin/mixin.libsonnet").alertmanagerInhibitRules')
+        self.assertEqual(d, common.yaml_file(os.path.join(common.ALERTS, "alertmanager-inhibit.yml"))["inhibit_rules"])
+
+
+class Inhibition(unittest.TestCase):
+    """alerts/alertmanager-inhibit.yml in a real Alertmanager: while the page fires for an object,
+    the warnings about that object are inhibited; nothing about another cluster or object is."""
+
+    SNIPPET = os.path.join(common.ALERTS, "alertmanager-inhibit.yml")
+
+    def test_snippet_is_valid_alertmanager_config(self):
+        amtool = shutil.which("amtool")
+        if not amtool:
+            self.skipTest("amtool not on PATH (Debian package prometheus-alertmanager)")
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "alertmanager.yml")
+            with open(cfg, "w", encoding="utf-8") as f:
+                f.write("route: {receiver: none}\nreceivers: [{name: none}]\n")
+                f.write(open(self.SNIPPET, encoding="utf-8").read())
+            r = common.run([amtool, "check-config", cfg])
+            self.assertEqual(r.returncode, 0, r.stdout)
+            self.assertIn("1 inhibit rules", r.stdout)
+
+    def test_real_alertmanager_inhibits_per_object_and_cluster(self):
+        exe = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+        if not exe:
+            self.skipTest("Alertmanager not on PATH (Debian package prometheus-alertmanager)")
+        import socket
+        import subprocess
+        import time
+        import urllib.request
+        with socket.socket() as sk:
+            sk.bind(("127.0.0.1", 0))
+            port = sk.getsockname()[1]
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "alertmanager.yml")
+            with open(cfg, "w", encoding="utf-8") as f:
+                f.write("route: {receiver: none, group_wait: 0s, group_interval: 1s}\nreceivers: [{name: none}]\n")
+                f.write(open(self.SNIPPET, encoding="utf-8").read())
+            log = open(os.path.join(tmp, "am.log"), "w")
+            proc = subprocess.Popen([exe, "--config.file=" + cfg, "--storage.path=" + tmp,
+                                     "--web.listen-address=127.0.0.1:%d" % port, "--cluster.listen-address="],
+                                    stdout=log, stderr=subprocess.STDOUT)
+            try:
+                base = "http://127.0.0.1:%d" % port
+                for _ in range(100):
+                    try:
+                        urllib.request.urlopen(base + "/-/ready", timeout=1)
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+                obj = {"job": "stallwatch", "instance": "10.244.0.15:8080", "target": "kubearmor",
+                       "kind": "KubeArmorConfig", "namespace": "kubearmor", "name": "kubearmorconfig-default"}
+
+                def alert(name, severity, **labels):
+                    return {"labels": dict(obj, alertname=name, severity=severity, **labels),
+                            "annotations": {"summary": name}}
+                a = {"cluster": "prod-a"}
+                b = {"cluster": "prod-b"}
+                sent = [
+                    alert("StallwatchObjectStalled", "critical", **a),
+                    alert("StallwatchGenerationNotObserved", "warning", **a),
+                    alert("StallwatchPhaseNotReady", "warning", phase="Pending", **a),
+                    alert("StallwatchControllerSilent", "warning", **a),
+                    alert("StallwatchImageNotRolledOut", "warning", slot="kubearmor", workload_kind="DaemonSet",
+                          workload_namespace="kubearmor", workload="kubearmor", container="kubearmor", **a),
+                    # the same object and target names in another cluster, no page there
+                    alert("StallwatchPhaseNotReady", "warning", phase="Pending", **b),
+                    # another object in the paged cluster
+                    dict(alert("StallwatchRolloutNotProgressing", "warning", **a),
+                         labels=dict(obj, alertname="StallwatchRolloutNotProgressing", severity="warning",
+                                     kind="Deployment", name="other", **a)),
+                ]
+                req = urllib.request.Request(base + "/api/v2/alerts", data=json.dumps(sent).encode(),
+                                             headers={"Content-Type": "application/json"}, method="POST")
+                urllib.request.urlopen(req, timeout=5)
+                deadline = time.time() + 15
+                while True:
+                    got = json.load(urllib.request.urlopen(base + "/api/v2/alerts", timeout=5))
+                    states = {(g["labels"]["alertname"], g["labels"]["cluster"], g["labels"]["name"]): g["status"]["state"]
+                              for g in got}
+                    active = sorted(k for k, v in states.items() if v == "active")
+                    if len(states) == len(sent) and len(active) == 3 or time.time() > deadline:
+                        break
+                    time.sleep(0.2)
+                self.assertEqual(active, [
+                    ("StallwatchObjectStalled", "prod-a", "kubearmorconfig-default"),
+                    ("StallwatchPhaseNotReady", "prod-b", "kubearmorconfig-default"),
+                    ("StallwatchRolloutNotProgressing", "prod-a", "other")], states)
+                self.assertEqual(sorted(k[0] for k, v in states.items() if v == "suppressed"), [
+                    "StallwatchControllerSilent", "StallwatchGenerationNotObserved", "StallwatchImageNotRolledOut",
+                    "StallwatchPhaseNotReady"], states)
+            finally:
+                proc.terminate()
+                proc.wait(10)
+                log.close()
 
 
 class Coverage(unittest.TestCase):

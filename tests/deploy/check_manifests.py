@@ -378,6 +378,30 @@ def prometheusrule_problems(docs, repo):
     return out
 
 
+def alertmanagerconfig_problems(docs, repo):
+    """The chart's AlertmanagerConfig inhibit rule is alerts/alertmanager-inhibit.yml's rule."""
+    with open(os.path.join(repo, "alerts/alertmanager-inhibit.yml")) as f:
+        want = yaml.safe_load(f)["inhibit_rules"]
+    ops = {"=": "=", "=~": "=~", "!=": "!=", "!~": "!~"}
+
+    def matchers(ms):
+        return sorted('%s%s"%s"' % (m["name"], ops[m.get("matchType", "=")], m["value"]) for m in ms)
+    want_n = [(matchers_text(r["source_matchers"]), matchers_text(r["target_matchers"]), r["equal"]) for r in want]
+    out = []
+    amcs = kinds(docs, "AlertmanagerConfig")
+    if not amcs:
+        return ["no AlertmanagerConfig rendered"]
+    for amc in amcs:
+        got = [(matchers(r["sourceMatch"]), matchers(r["targetMatch"]), r["equal"]) for r in amc["spec"]["inhibitRules"]]
+        if got != want_n:
+            out.append(f"{ref(amc)}: inhibitRules {got} differ from alerts/alertmanager-inhibit.yml {want_n}")
+    return out
+
+
+def matchers_text(ms):
+    return sorted(m.replace(" ", "") for m in ms)
+
+
 def dashboard_problems(docs, repo):
     out = []
     srcs = sorted(glob.glob(os.path.join(repo, "dashboards/*.json")))
@@ -525,6 +549,9 @@ def main():
             check(f"{name}: ServiceMonitor/PodMonitor honorLabels true, selectors and ports match", probs)
         if kinds(docs, "PrometheusRule"):
             check(f"{name}: PrometheusRule spec == alerts/stallwatch.rules.yml", prometheusrule_problems(docs, repo))
+        if kinds(docs, "AlertmanagerConfig"):
+            check(f"{name}: AlertmanagerConfig inhibit rule == alerts/alertmanager-inhibit.yml",
+                  alertmanagerconfig_problems(docs, repo))
         if any("grafana_dashboard" in (c["metadata"].get("labels") or {}) for c in kinds(docs, "ConfigMap")):
             check(f"{name}: dashboard ConfigMaps labelled grafana_dashboard=\"1\" == dashboards/*.json",
                   dashboard_problems(docs, repo))

@@ -62,7 +62,7 @@ render_all() {
 
   # Every optional object on; the PrometheusRule and dashboards only once their sources exist.
   optional=(-f "$tv/monitoring.yaml")
-  optional_what="ServiceMonitor, PodMonitor"
+  optional_what="ServiceMonitor, PodMonitor, AlertmanagerConfig"
   if $have_rules; then
     optional_what="$optional_what, PrometheusRule"
   else
