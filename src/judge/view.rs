@@ -58,6 +58,8 @@ pub type Warnings<'a> = HashMap<(&'a str, &'a str, &'a str), Vec<(&'a str, u64)>
 pub struct View<'a> {
     pub index: Index<'a>,
     pub objects: Vec<ObjView<'a>>,
+    /// Every target some running watch subscribes to, in watch order.
+    pub targets: Vec<&'a Target>,
     /// Every (target, workload) to report rollout series for.
     pub workloads: Vec<(&'a str, LinkedWorkload<'a>)>,
     /// Warning events by (involved kind, namespace, name): (reason, count).
@@ -104,7 +106,7 @@ impl<'a> View<'a> {
             }
         }
         let workloads = converge::workloads(&index, &targets);
-        View { index, objects, workloads, warnings, now }
+        View { index, objects, targets, workloads, warnings, now }
     }
 
     /// Warning events of an object and of the workloads linked to it, summed per reason.
