@@ -10,6 +10,7 @@
 //! `timestamp`) are computed here from the clock, so they never freeze between events.
 
 pub mod collectors;
+mod links;
 pub mod negotiate;
 pub mod objects;
 pub mod process;

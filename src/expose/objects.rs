@@ -1,6 +1,7 @@
 //! The per-object families (docs/metrics.md): tracked objects, images, rollouts and context,
 //! rendered from one [`View`] with the direct writer of [`crate::expose::writer`].
 
+use super::links;
 use crate::{
     config::Target,
     expose::writer::{Type, Writer, gauge_bool, labels},
@@ -52,7 +53,7 @@ impl Prefixes {
     }
 }
 
-struct ObjectFamilies<'a, 'v> {
+pub(super) struct ObjectFamilies<'a, 'v> {
     x: &'a mut Writer,
     view: &'a View<'v>,
     p: &'a Prefixes,
@@ -70,7 +71,7 @@ impl ObjectFamilies<'_, '_> {
     }
 
     /// Any number of series per object, with extra labels.
-    fn obj_each(
+    pub(super) fn obj_each(
         &mut self,
         name: &str,
         help: &str,
@@ -97,9 +98,9 @@ pub fn encode(x: &mut Writer, view: &View) {
     let mut out = ObjectFamilies { x, view, p: &p };
     objects(&mut out);
     images(&mut out);
-    workload_links(&mut out);
+    links::workload_links(&mut out);
     rollouts(&mut out);
-    thresholds(out.x, view);
+    links::thresholds(out.x, view);
     context(out.x, view);
 }
 
@@ -253,47 +254,6 @@ fn images(o: &mut ObjectFamilies) {
     o.workload("workload_pods_outdated", "Pods not running the workload's current pod template.", |w| {
         w.outdated as f64
     });
-}
-
-/// One series per workload that runs a tracked object's images (a tracked workload links to
-/// itself), so dashboards and alerts can select exactly an object's own workloads.
-fn workload_links(o: &mut ObjectFamilies) {
-    o.obj_each(
-        "object_workload_info",
-        "1 for each workload linked to the tracked object (a tracked workload links to itself).",
-        Type::Gauge,
-        |o, emit| {
-            let mut done: Vec<(&str, &str, &str)> = Vec::new();
-            if let Some(BuiltinFacts::Workload(w)) = &o.tracked.kind {
-                done.push((w.kind.name(), o.namespace, o.name));
-            }
-            for w in &o.links.workloads {
-                let key = (w.facts.kind.name(), w.namespace, w.name);
-                if !done.contains(&key) {
-                    done.push(key);
-                }
-            }
-            for (kind, ns, name) in done {
-                emit(&[("workload_kind", kind), ("workload_namespace", ns), ("workload", name)], 1.0);
-            }
-        },
-    );
-}
-
-/// Each target's `stalledAfter`, so thresholds on dashboards and alerts follow the config.
-fn thresholds(x: &mut Writer, view: &View) {
-    let mut f = x.family(
-        "stalled_after_seconds",
-        "The target's stalledAfter: unconverged longer than this is Stalled.",
-        Type::Gauge,
-    );
-    let mut done: Vec<&str> = Vec::new();
-    for t in &view.targets {
-        if !done.contains(&t.name.as_str()) {
-            done.push(&t.name);
-            f.sample(&labels(&[("target", &t.name)]), &[], t.stalled_after.as_secs_f64());
-        }
-    }
 }
 
 fn rollouts(o: &mut ObjectFamilies) {
