@@ -4,7 +4,8 @@
 //! sidecar that silently ignores a typo would watch nothing and page nobody.
 //!
 //! Owns the validated model (this file), the file's serde shapes with spans ([`raw`]), generic
-//! targets ([`generic`]), presets ([`preset`]) and name checks ([`validate`]). It reads the
+//! targets ([`generic`]), presets ([`preset`]), name and timing checks ([`validate`]) and selector
+//! grammar ([`selector`]). It reads the
 //! file and nothing else: no cluster access, no clock.
 
 use std::{path::Path, time::Duration};
@@ -17,6 +18,7 @@ use crate::{
 mod generic;
 pub mod preset;
 mod raw;
+mod selector;
 mod validate;
 
 pub use self::raw::PresetName;
@@ -320,6 +322,12 @@ targets:
     #[test]
     fn watch_timeout_capped() {
         assert!(err("watchTimeout: 10m\ntargets: [{preset: workloads}]\n").contains("between 10s and 290s"));
+    }
+
+    #[test]
+    fn bad_selectors_rejected() {
+        let e = err("targets:\n  - {preset: workloads, labelSelector: 'app in ()'}\n");
+        assert!(e.contains("key `labelSelector`") && e.contains("must not be empty"), "{e}");
     }
 
     #[test]
