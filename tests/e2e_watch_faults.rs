@@ -82,6 +82,25 @@ impl Drop for Gadgets {
     }
 }
 
+/// A ServiceAccount allowed `verbs` on gadgets in `ns`, and a kubeconfig with its token.
+fn sa_kubeconfig(ns: &str, name: &str, group: &str, verbs: &[&str]) -> std::path::PathBuf {
+    let objects = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name, "namespace": ns},
+         "rules": [{"apiGroups": [group], "resources": ["gadgets"], "verbs": verbs}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name, "namespace": ns},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]},
+    ]});
+    apply(&objects.to_string());
+    let token = kubectl(&["-n", ns, "create", "token", name, "--duration=1h"]);
+    let dir = std::env::temp_dir().join(common::unique("stallwatch-e2e-sa"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    common::write_kubeconfig(&kubeconfig, plane().apiserver_url(), Some(token.trim()));
+    kubeconfig
+}
+
 fn served(m: &Metrics, ns: &str) -> BTreeSet<String> {
     m.find("stallwatch_status", &[("kind", "Gadget"), ("namespace", ns)])
         .iter()
@@ -215,20 +234,7 @@ async fn list_without_watch_does_not_storm_the_api_server() {
     let ns = ns.name.as_str();
     let g = Gadgets::create();
     g.add(ns, "a");
-    let role = json!({"apiVersion": "v1", "kind": "List", "items": [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "lister", "namespace": ns}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "lister", "namespace": ns},
-         "rules": [{"apiGroups": [g.group], "resources": ["gadgets"], "verbs": ["get", "list"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "lister", "namespace": ns},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "lister"},
-         "subjects": [{"kind": "ServiceAccount", "name": "lister", "namespace": ns}]},
-    ]});
-    apply(&role.to_string());
-    let token = kubectl(&["-n", ns, "create", "token", "lister", "--duration=1h"]);
-    let dir = std::env::temp_dir().join(common::unique("stallwatch-e2e-lister"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    common::write_kubeconfig(&kubeconfig, plane().apiserver_url(), Some(token.trim()));
+    let kubeconfig = sa_kubeconfig(ns, "lister", &g.group, &["get", "list"]);
 
     let res = g.resource();
     let w = [("resource", res.as_str()), ("watch_namespace", ns)];
@@ -267,3 +273,4 @@ async fn list_without_watch_does_not_storm_the_api_server() {
         m.dump(RELEVANT)
     );
 }
+
