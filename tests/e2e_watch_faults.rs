@@ -273,4 +273,3 @@ async fn list_without_watch_does_not_storm_the_api_server() {
         m.dump(RELEVANT)
     );
 }
-
