@@ -7,6 +7,7 @@ use super::{
     ConditionRule, ControllerRule, ImageRule, NamedRef, ObservedGeneration, Override, PhaseRule, PodsRef,
     Target, WorkloadLink, preset,
     raw::{RawImage, RawOverride, RawTarget},
+    selector::{check_field_selector, check_label_selector},
     validate::{validate_dns_label, validate_name},
 };
 use crate::model::{Gvk, Kind, ObjectPath};
@@ -75,6 +76,11 @@ fn resolve_images(
         if w.selector.is_none() && w.name.is_none() {
             return Err("key `images.workloads`: give `selector` or `name` to find the workloads".into());
         }
+        for (key, sel) in [("selector", &w.selector), ("podSelector", &w.pod_selector)] {
+            if let Some(sel) = sel {
+                check_label_selector(sel).map_err(|m| format!("key `images.workloads.{key}`: {m}"))?;
+            }
+        }
         if w.container.is_some() && w.init_container.is_some() {
             return Err("key `images.workloads`: give either `container` or `initContainer`, not both".into());
         }
@@ -130,6 +136,15 @@ pub(crate) fn generic_target(
         },
         None => ConditionRule { path: ObjectPath::conditions(), ready: vec!["Ready".into()] },
     };
+    if let Some(sel) = &raw.label_selector {
+        check_label_selector(sel).map_err(|m| format!("key `labelSelector`: {m}"))?;
+    }
+    if let Some(sel) = &raw.field_selector {
+        check_field_selector(sel).map_err(|m| format!("key `fieldSelector`: {m}"))?;
+    }
+    if let Some(p) = raw.controller.as_ref().and_then(|c| c.pods.as_ref()) {
+        check_label_selector(&p.selector).map_err(|m| format!("key `controller.pods.selector`: {m}"))?;
+    }
     let controller = match raw.controller {
         None => ControllerRule::default(),
         Some(c) => ControllerRule {

@@ -4,7 +4,8 @@
 //! sidecar that silently ignores a typo would watch nothing and page nobody.
 //!
 //! Owns the validated model (this file), the file's serde shapes with spans ([`raw`]), generic
-//! targets ([`generic`]), presets ([`preset`]) and name checks ([`validate`]). It reads the
+//! targets ([`generic`]), presets ([`preset`]), name and timing checks ([`validate`]) and selector
+//! grammar ([`selector`]). It reads the
 //! file and nothing else: no cluster access, no clock.
 
 use std::{path::Path, time::Duration};
@@ -17,6 +18,7 @@ use crate::{
 mod generic;
 pub mod preset;
 mod raw;
+mod selector;
 mod validate;
 
 pub use self::raw::PresetName;
@@ -30,6 +32,9 @@ pub const DEFAULT_STALLED_AFTER: Duration = Duration::from_secs(900);
 /// Default server-side watch timeout: below the 240 s idle timeout of common load balancers, so
 /// the watch is renewed before a middlebox silently drops it.
 pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(200);
+/// Default idle deadline of an open watch: the watch cache sends a bookmark about every minute,
+/// so 90 s of silence means a dead connection.
+pub const DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The validated configuration that the rest of the program works from.
 #[derive(Debug, Clone)]
@@ -37,6 +42,8 @@ pub struct Config {
     pub resync: Duration,
     pub stalled_after: Duration,
     pub watch_timeout: Duration,
+    /// An open watch silent (no event, no bookmark) for this long is stalled and reopened.
+    pub watch_idle_timeout: Duration,
     pub targets: Vec<Target>,
     pub context: Context,
 }
@@ -314,7 +321,25 @@ targets:
 
     #[test]
     fn watch_timeout_capped() {
-        assert!(err("watchTimeout: 10m\ntargets: [{preset: workloads}]\n").contains("at most 290s"));
+        assert!(err("watchTimeout: 10m\ntargets: [{preset: workloads}]\n").contains("between 10s and 290s"));
+    }
+
+    #[test]
+    fn bad_selectors_rejected() {
+        let e = err("targets:\n  - {preset: workloads, labelSelector: 'app in ()'}\n");
+        assert!(e.contains("key `labelSelector`") && e.contains("must not be empty"), "{e}");
+    }
+
+    #[test]
+    fn timing_bounds() {
+        let t = "targets: [{preset: workloads}]\n";
+        assert!(err(&format!("resync: 300000000000y\n{t}")).contains("key `resync`"));
+        assert!(err(&format!("resync: 1ns\n{t}")).contains("between 10s and 24h"));
+        assert!(err(&format!("watchTimeout: 1s\n{t}")).contains("key `watchTimeout`"));
+        assert!(err(&format!("watchIdleTimeout: 5s\n{t}")).contains("between 30s and 10m"));
+        let c = Config::parse(&format!("watchIdleTimeout: 2m\n{t}"), "c.yaml").unwrap();
+        assert_eq!(c.watch_idle_timeout, Duration::from_secs(120));
+        assert_eq!(Config::parse(t, "c.yaml").unwrap().watch_idle_timeout, DEFAULT_WATCH_IDLE_TIMEOUT);
     }
 
     #[test]

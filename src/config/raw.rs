@@ -7,8 +7,8 @@ use serde::{Deserialize, Deserializer, de::Error as _};
 use serde_saphyr::{Location, Spanned};
 
 use super::{
-    Config, Context, DEFAULT_RESYNC, DEFAULT_STALLED_AFTER, DEFAULT_WATCH_TIMEOUT, Target,
-    generic::resolve_target,
+    Config, Context, DEFAULT_RESYNC, DEFAULT_STALLED_AFTER, DEFAULT_WATCH_IDLE_TIMEOUT,
+    DEFAULT_WATCH_TIMEOUT, Target, generic::resolve_target,
 };
 use crate::model::ObjectPath;
 
@@ -21,6 +21,8 @@ pub(super) struct RawConfig {
     stalled_after: Option<Duration>,
     #[serde(default, deserialize_with = "duration_opt")]
     watch_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "duration_opt")]
+    watch_idle_timeout: Option<Duration>,
     #[serde(default)]
     targets: Vec<Spanned<RawTarget>>,
     #[serde(default)]
@@ -173,10 +175,9 @@ impl RawConfig {
         let resync = self.resync.unwrap_or(DEFAULT_RESYNC);
         let stalled_after = self.stalled_after.unwrap_or(DEFAULT_STALLED_AFTER);
         let watch_timeout = self.watch_timeout.unwrap_or(DEFAULT_WATCH_TIMEOUT);
+        let watch_idle_timeout = self.watch_idle_timeout.unwrap_or(DEFAULT_WATCH_IDLE_TIMEOUT);
         let top = Location::UNKNOWN;
-        if watch_timeout > Duration::from_secs(290) {
-            return Err((top, "key `watchTimeout`: must be at most 290s (the API server's own limit); keep it below your load balancer's idle timeout".into()));
-        }
+        super::validate::check_timing(resync, watch_timeout, watch_idle_timeout).map_err(|m| (top, m))?;
         if self.targets.is_empty() {
             return Err((
                 top,
@@ -218,6 +219,6 @@ impl RawConfig {
         }
         // The kubearmor preset needs node churn to explain a permanent Pending.
         context.nodes |= kubearmor_used;
-        Ok(Config { resync, stalled_after, watch_timeout, targets, context })
+        Ok(Config { resync, stalled_after, watch_timeout, watch_idle_timeout, targets, context })
     }
 }

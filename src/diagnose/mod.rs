@@ -166,6 +166,7 @@ pub async fn diagnose(client: &Client, config: &Config, only: Option<&str>) -> R
                 cause: ErrorCause::Timeout,
                 code: 0,
                 message: format!("listing {} timed out after {}s", w.key.gvk.label(), LIST_TIMEOUT.as_secs()),
+                retry_after: None,
             }),
         }
     }))

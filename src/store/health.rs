@@ -7,13 +7,30 @@ use std::collections::BTreeMap;
 /// Why a list or watch failed; the `cause` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ErrorCause {
+    /// 410: the resourceVersion (or a list's continue token) was compacted away.
     Gone,
+    /// 429: API Priority and Fairness (or a proxy) rejected the request.
     Throttled,
+    /// 401 or 403.
     Forbidden,
+    /// 404: the kind is not served (CRD missing or deleted).
     NotFound,
+    /// 500, 502, 503: the API server (or its storage) is not answering properly.
+    Unavailable,
+    /// No response in time (408, 504, or our own deadline).
     Timeout,
+    /// An open watch delivered no byte (not even a bookmark) for the idle deadline.
+    Stalled,
+    /// The TCP connection failed (refused, reset, closed early).
     Connect,
+    /// The API server's name did not resolve.
+    Dns,
+    /// The TLS handshake failed (certificate not trusted, wrong name, expired).
+    Tls,
+    /// A response or watch line could not be decoded.
     Decode,
+    /// The watch task panicked or ended and was restarted by the supervisor.
+    Panic,
     Other,
 }
 
@@ -25,9 +42,14 @@ impl ErrorCause {
             ErrorCause::Throttled => "throttled",
             ErrorCause::Forbidden => "forbidden",
             ErrorCause::NotFound => "not_found",
+            ErrorCause::Unavailable => "unavailable",
             ErrorCause::Timeout => "timeout",
+            ErrorCause::Stalled => "stalled",
             ErrorCause::Connect => "connect",
+            ErrorCause::Dns => "dns",
+            ErrorCause::Tls => "tls",
             ErrorCause::Decode => "decode",
+            ErrorCause::Panic => "panic",
             ErrorCause::Other => "other",
         }
     }

@@ -1,4 +1,8 @@
-//! The API client, found the way kubectl finds its config.
+//! The API client, found the way kubectl finds its config, built without kube's hidden retry
+//! layer (which retries 429/503/504 inside one call, so throttling was never seen or counted):
+//! every attempt is one request of the watch loop, counted and paced by its own backoff. Every
+//! request names stallwatch and its version in `User-Agent`, so the API server's audit log and
+//! `apiserver_request_total` can find it.
 
 use std::path::Path;
 
@@ -20,5 +24,30 @@ pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result
         None => Ok(kube::Config::infer().await.map_err(|e| Error::Kubeconfig(e.to_string()))?),
     }
     .map_err(|e| Error::Kubeconfig(e.to_string()))?;
-    Ok(Client::try_from(config)?)
+    Ok(Client::try_from(prepare(config))?)
+}
+
+/// `stallwatch/<version>`.
+pub const USER_AGENT: &str = concat!("stallwatch/", env!("CARGO_PKG_VERSION"));
+
+/// No hidden retries; the User-Agent on every request.
+pub fn prepare(mut config: kube::Config) -> kube::Config {
+    config.default_retry = false;
+    config.headers.retain(|(k, _)| k != http::header::USER_AGENT);
+    config.headers.push((http::header::USER_AGENT, http::HeaderValue::from_static(USER_AGENT)));
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_retry_and_user_agent() {
+        let c = prepare(kube::Config::new("https://127.0.0.1:6443".parse().unwrap()));
+        assert!(!c.default_retry);
+        let ua: Vec<_> = c.headers.iter().filter(|(k, _)| k == http::header::USER_AGENT).collect();
+        assert_eq!(ua.len(), 1);
+        assert!(ua[0].1.to_str().unwrap().starts_with("stallwatch/"));
+    }
 }

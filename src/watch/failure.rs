@@ -10,6 +10,8 @@ pub struct Failure {
     pub cause: ErrorCause,
     pub code: u16,
     pub message: String,
+    /// The server's `Retry-After`: the next attempt waits at least this long.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Failure {
@@ -17,10 +19,7 @@ impl Failure {
         use kube::Error as E;
         let (cause, code) = match e {
             E::Api(s) => (cause_of_code(s.code), s.code),
-            E::HyperError(h) if h.is_timeout() => (ErrorCause::Timeout, 0),
-            E::HyperError(_) | E::ReadEvents(_) => (ErrorCause::Connect, 0),
-            E::Service(s) if s.to_string().contains("timed out") => (ErrorCause::Timeout, 0),
-            E::Service(_) => (ErrorCause::Connect, 0),
+            E::HyperError(_) | E::Service(_) | E::ReadEvents(_) => (cause_of_transport(e), 0),
             E::SerdeError(_) | E::FromUtf8(_) => (ErrorCause::Decode, 0),
             E::Discovery(_) => (ErrorCause::NotFound, 404),
             _ => (ErrorCause::Other, 0),
@@ -28,13 +27,75 @@ impl Failure {
         let message = match e {
             // The API's own words, without the Debug dump kube's Display appends.
             E::Api(s) => format!("{} ({}): {}", s.reason, s.code, s.message),
-            _ => e.to_string(),
+            _ => format!("{}: {}", cause.label(), chain(e)),
         };
-        Failure { cause, code, message }
+        Failure { cause, code, message, retry_after: None }
+    }
+
+    /// A failure without a response.
+    pub(super) fn other(message: &str) -> Failure {
+        Failure { cause: ErrorCause::Other, code: 0, message: message.to_string(), retry_after: None }
     }
 
     pub(super) fn timeout(what: &str) -> Failure {
-        Failure { cause: ErrorCause::Timeout, code: 0, message: format!("{what} timed out") }
+        Failure {
+            cause: ErrorCause::Timeout,
+            code: 0,
+            message: format!("{what} timed out"),
+            retry_after: None,
+        }
+    }
+}
+
+/// Every message of an error's source chain, outermost first, without repeats.
+pub(super) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![];
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let m = err.to_string();
+        if !parts.iter().any(|p| p.contains(&m)) {
+            parts.push(m);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
+/// The cause of a request that got no response: TLS, DNS, refused/reset connection, timeout.
+pub(super) fn cause_of_transport(e: &(dyn std::error::Error + 'static)) -> ErrorCause {
+    let mut cur = Some(e);
+    let mut text = String::new();
+    while let Some(err) = cur {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            match io.kind() {
+                K::TimedOut => return ErrorCause::Timeout,
+                K::ConnectionRefused | K::ConnectionReset | K::ConnectionAborted => {
+                    return ErrorCause::Connect;
+                }
+                _ => {}
+            }
+        }
+        if let Some(h) = err.downcast_ref::<hyper::Error>()
+            && h.is_timeout()
+        {
+            return ErrorCause::Timeout;
+        }
+        text.push_str(&err.to_string().to_lowercase());
+        text.push('\n');
+        cur = err.source();
+    }
+    if ["certificate", "tls", "handshake", "unknownissuer", "badsignature"].iter().any(|w| text.contains(w)) {
+        ErrorCause::Tls
+    } else if text.contains("dns error")
+        || text.contains("failed to lookup address")
+        || text.contains("name or service not known")
+    {
+        ErrorCause::Dns
+    } else if text.contains("timed out") || text.contains("deadline") {
+        ErrorCause::Timeout
+    } else {
+        ErrorCause::Connect
     }
 }
 
@@ -46,6 +107,7 @@ pub fn cause_of_code(code: u16) -> ErrorCause {
         401 | 403 => ErrorCause::Forbidden,
         404 => ErrorCause::NotFound,
         408 | 504 => ErrorCause::Timeout,
+        500 | 502 | 503 => ErrorCause::Unavailable,
         _ => ErrorCause::Other,
     }
 }
@@ -107,6 +169,7 @@ mod tests {
         assert_eq!(cause_of_code(403), ErrorCause::Forbidden);
         assert_eq!(cause_of_code(404), ErrorCause::NotFound);
         assert_eq!(cause_of_code(504), ErrorCause::Timeout);
-        assert_eq!(cause_of_code(500), ErrorCause::Other);
+        assert_eq!(cause_of_code(503), ErrorCause::Unavailable);
+        assert_eq!(cause_of_code(418), ErrorCause::Other);
     }
 }

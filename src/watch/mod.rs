@@ -17,19 +17,24 @@ mod backoff;
 pub mod client;
 mod discovery;
 pub mod failure;
+mod machine;
 pub mod plan;
+mod request;
 mod stream;
 pub mod supervisor;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use kube::Client;
 
 use self::{
-    backoff::Backoff,
-    discovery::discover,
+    backoff::{Backoff, Rng},
     failure::{describe_url, fail},
-    stream::{StreamEnd, WatchLoop},
+    machine::{Event, Machine, State},
+    stream::Io,
 };
 pub use self::{failure::Failure, plan::plan, supervisor::Supervisor};
 use crate::{
@@ -37,42 +42,38 @@ use crate::{
     store::{ErrorCause, RelistCause, Watch},
 };
 
-/// How often a watch re-lists and how long one watch request lasts.
+/// How often a watch re-lists, how long one watch request lasts, and how long an open watch
+/// may stay silent.
 #[derive(Debug, Clone, Copy)]
 pub struct WatchOptions {
-    /// Period of the full re-list that checks the watch for lost events.
+    /// Period of the full re-list that checks the watch for lost events (jittered ±10 %).
     pub resync: Duration,
-    /// Server-side watch timeout; also bounds how long a silent connection is trusted.
+    /// Server-side watch timeout (`timeoutSeconds`).
     pub timeout: Duration,
+    /// An open watch that delivers no byte (the watch cache sends a bookmark about every
+    /// minute) for this long is declared stalled and reopened.
+    pub idle: Duration,
 }
 
-/// Runs forever; the owner aborts the task on reload or shutdown.
+/// Runs the state machine forever; the owner aborts the task on reload or shutdown.
 pub async fn run(client: Client, watch: Arc<Watch>, opts: WatchOptions) {
-    let mut backoff = Backoff::default();
-    let mut cause = RelistCause::Start;
+    let salt = format!("{:?}{:p}", watch.key, Arc::as_ptr(&watch));
+    let mut m = Machine::new(opts.resync, Backoff::new(Rng::seeded(&salt)));
+    let mut io = Io::new(client, watch, opts);
     loop {
-        let url = match discover(&client, &watch).await {
-            Ok(url) => url,
-            Err(f) => {
-                fail(&watch, &f, true);
-                tokio::time::sleep(backoff.next()).await;
-                continue;
+        let ev = match m.state.clone() {
+            State::Discover { .. } => io.discover().await,
+            State::List { token, .. } => io.list_page(None, token.as_deref()).await,
+            State::Resync { rv, token } => io.list_page(Some(&rv), token.as_deref()).await,
+            State::Watch { resync_at, .. } if Instant::now() >= resync_at => Event::ResyncDue,
+            State::Watch { rv, resync_at } => io.watch(&mut m, &rv, resync_at).await,
+            State::Backoff { until, .. } => {
+                tokio::time::sleep_until(until.into()).await;
+                Event::Woke
             }
         };
-        let mut lp = WatchLoop { client: client.clone(), watch: watch.clone(), opts, url };
-        match lp.list_and_watch(cause, &mut backoff).await {
-            StreamEnd::Gone => {
-                watch.write(|s| *s.health.errors.entry(ErrorCause::Gone).or_default() += 1);
-                cause = RelistCause::Gone;
-            }
-            StreamEnd::Failed(f) => {
-                // A 404 means the kind (CRD) went away: its objects are gone too.
-                fail(&watch, &f, f.cause == ErrorCause::NotFound);
-                cause = RelistCause::Error;
-                tokio::time::sleep(backoff.next()).await;
-            }
-            StreamEnd::Closed => cause = RelistCause::Error,
-        }
+        let actions = m.step(ev, Instant::now());
+        io.execute(actions);
     }
 }
 
@@ -83,16 +84,29 @@ pub async fn run(client: Client, watch: Arc<Watch>, opts: WatchOptions) {
 /// kubearmorconfigs.operator.kubearmor.com in namespace kubearmor`.
 pub async fn list_once(client: &Client, watch: &Arc<Watch>) -> Result<(), Failure> {
     let result = async {
-        let url = discover(client, watch).await?;
-        // No watch follows, so the watch options are never read.
-        let opts = WatchOptions { resync: Duration::ZERO, timeout: Duration::ZERO };
-        let lp = WatchLoop { client: client.clone(), watch: watch.clone(), opts, url: url.clone() };
-        lp.list_into_store(None).await.map_err(|mut f| {
-            if matches!(f.cause, ErrorCause::Forbidden | ErrorCause::NotFound) {
-                f.message = format!("{}: cannot list {}: {}", f.cause.label(), describe_url(&url), f.message);
+        let opts = WatchOptions { resync: Duration::ZERO, timeout: Duration::ZERO, idle: Duration::ZERO };
+        let mut io = Io::new(client.clone(), watch.clone(), opts);
+        let named = |mut f: Failure, url: &Option<String>| {
+            if matches!(f.cause, ErrorCause::Forbidden | ErrorCause::NotFound)
+                && let Some(url) = url
+            {
+                f.message = format!("{}: cannot list {}: {}", f.cause.label(), describe_url(url), f.message);
             }
             f
-        })
+        };
+        if let Event::Failed(f) = io.discover().await {
+            return Err(named(f, &io.url));
+        }
+        let mut token: Option<String> = None;
+        loop {
+            match io.list_page(None, token.as_deref()).await {
+                Event::Page { token: None, .. } => break,
+                Event::Page { token: next, .. } => token = next,
+                Event::Failed(f) => return Err(named(f, &io.url)),
+                other => return Err(Failure::other(&format!("unexpected {other:?} while listing"))),
+            }
+        }
+        Ok(())
     }
     .await;
     match result {

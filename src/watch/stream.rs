@@ -1,13 +1,15 @@
-//! One list-then-watch cycle of a watch: paged lists into the store, the watch stream from the
-//! list's resourceVersion, the periodic re-list at exactly the resourceVersion the watch has
-//! reached (drift), and the decoding of each watch line.
+//! The IO side of the state machine: performs the request a [`State`] names (discovery, one
+//! list page, one watch stream), turns its outcome into [`Event`]s, and executes the
+//! machine's [`Action`]s on the store. List pages are reconciled into the store as they
+//! arrive; watch lines are decoded borrowing from the line.
 
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use futures::{AsyncBufReadExt, StreamExt};
+use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
+use http_body_util::BodyExt;
 use kube::{
     Client,
     core::{
@@ -18,41 +20,40 @@ use kube::{
 
 use super::{
     WatchOptions,
-    backoff::Backoff,
-    failure::{Failure, cause_of_code},
+    discovery::discover,
+    failure::{Failure, cause_of_code, fail},
+    machine::{Action, Event, Machine},
+    request,
 };
 use crate::{
     clock::now,
     ingest::wire::{List, RawObject, WatchLine},
-    store::{Changes, ErrorCause, Reconcile, RelistCause, Watch},
+    store::{Changes, ErrorCause, Reconcile, Watch},
 };
 
 const PAGE_SIZE: u32 = 500;
 /// A list page that takes longer than this is treated as a hung connection.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Extra silence tolerated beyond the server-side watch timeout before the connection is
-/// declared dead (the server should have closed it by then).
-const IDLE_GRACE: Duration = Duration::from_secs(30);
+const LIST_TIMEOUT: Duration = Duration::from_secs(60);
+/// The API server answers a watch's headers at once; longer means a hung connection.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How a watch stream ended.
-pub(super) enum StreamEnd {
-    /// The server closed it (timeout) or it went idle: resume from the progress mark.
-    Closed,
-    /// 410 Gone: the resourceVersion was compacted away; only a new list can continue.
-    Gone,
-    /// Any other failure, classified.
-    Failed(Failure),
-}
-
-/// One watch's connection to the API: the collection URL found by discovery and the options.
-pub(super) struct WatchLoop {
+/// One watch's connection to the API: the collection URL (after discovery), the options and
+/// the list in progress.
+pub(super) struct Io {
     pub(super) client: Client,
     pub(super) watch: Arc<Watch>,
     pub(super) opts: WatchOptions,
-    pub(super) url: String,
+    pub(super) url: Option<String>,
+    reconcile: Option<Reconcile>,
+    /// The differences of the list that just ended, for [`Action::Listed`].
+    listed: Changes,
 }
 
-impl WatchLoop {
+impl Io {
+    pub(super) fn new(client: Client, watch: Arc<Watch>, opts: WatchOptions) -> Io {
+        Io { client, watch, opts, url: None, reconcile: None, listed: Changes::default() }
+    }
+
     fn selectors(&self) -> (Option<String>, Option<String>) {
         let k = &self.watch.key;
         let nz = |s: &str| (!s.is_empty()).then(|| s.to_string());
@@ -63,197 +64,134 @@ impl WatchLoop {
         self.watch.write(|s| *s.health.requests.entry((verb, code)).or_default() += 1);
     }
 
-    /// Lists every page into the store and returns the differences and the list's
-    /// resourceVersion; `at` pins the list to an exact resourceVersion.
-    pub(super) async fn list_into_store(&self, at: Option<&str>) -> Result<(Changes, String), Failure> {
-        let (labels, fields) = self.selectors();
-        let targets = self.watch.subs.clone();
-        let mut reconcile = Reconcile::default();
-        let mut token: Option<String> = None;
-        loop {
-            let mut lp = ListParams {
-                label_selector: labels.clone(),
-                field_selector: fields.clone(),
-                ..Default::default()
-            };
-            lp.limit = Some(PAGE_SIZE);
-            match &token {
-                Some(t) => lp.continue_token = Some(t.clone()),
-                None => {
-                    if let Some(rv) = at {
-                        lp.resource_version = Some(rv.to_string());
-                        lp.version_match = Some(VersionMatch::Exact);
-                    }
-                }
+    pub(super) async fn discover(&mut self) -> Event {
+        match discover(&self.client, &self.watch).await {
+            Ok(url) => {
+                self.url = Some(url);
+                Event::Discovered
             }
-            let req = Request::new(&self.url).list(&lp).map_err(|e| Failure {
-                cause: ErrorCause::Other,
-                code: 0,
-                message: format!("building list request: {e}"),
-            })?;
-            let text = match tokio::time::timeout(REQUEST_TIMEOUT, self.client.request_text(req)).await {
-                Err(_) => {
-                    self.count_request("list", 0);
-                    return Err(Failure::timeout("list"));
-                }
-                Ok(Err(e)) => {
-                    let f = Failure::from_kube(&e);
-                    self.count_request("list", f.code);
-                    return Err(f);
-                }
-                Ok(Ok(t)) => {
-                    self.count_request("list", 200);
-                    t
-                }
-            };
-            let page: List<RawObject> = serde_json::from_str(&text).map_err(|e| Failure {
-                cause: ErrorCause::Decode,
-                code: 200,
-                message: format!("decoding list of {}: {e}", self.watch.key.gvk.label()),
-            })?;
-            let t = now();
-            self.watch.write(|s| s.reconcile_page(&targets, &page.items, t, &mut reconcile));
-            match page.metadata.continue_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = Some(t),
-                None => {
-                    let diff = self.watch.write(|s| s.finish_reconcile(reconcile));
-                    return Ok((diff, page.metadata.resource_version));
-                }
+            Err(f) => Event::Failed(f),
+        }
+    }
+
+    /// One list page into the store; `at` pins the list to an exact resourceVersion.
+    pub(super) async fn list_page(&mut self, at: Option<&str>, token: Option<&str>) -> Event {
+        match self.try_list_page(at, token).await {
+            Ok((rv, next)) => Event::Page { rv, token: next },
+            Err(f) => {
+                self.reconcile = None;
+                Event::Failed(f)
             }
         }
     }
 
-    pub(super) async fn list_and_watch(&mut self, cause: RelistCause, backoff: &mut Backoff) -> StreamEnd {
-        let rv = match self.list_into_store(None).await {
-            Ok((_, rv)) => rv,
-            Err(f) => return StreamEnd::Failed(f),
-        };
+    async fn try_list_page(
+        &mut self,
+        at: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<(String, Option<String>), Failure> {
+        let Some(url) = self.url.clone() else { return Err(Failure::other("list before discovery")) };
+        let (label_selector, field_selector) = self.selectors();
+        let mut lp =
+            ListParams { label_selector, field_selector, limit: Some(PAGE_SIZE), ..Default::default() };
+        match token {
+            Some(t) => lp.continue_token = Some(t.to_string()),
+            None => {
+                self.reconcile = Some(Reconcile::default());
+                if let Some(rv) = at {
+                    lp.resource_version = Some(rv.to_string());
+                    lp.version_match = Some(VersionMatch::Exact);
+                }
+            }
+        }
+        let req = Request::new(&url)
+            .list(&lp)
+            .map_err(|e| Failure::other(&format!("building list request: {e}")))?;
+        let res = request::send(&self.client, req, LIST_TIMEOUT).await;
+        self.count_request("list", res.as_ref().map_or_else(|f| f.code, |_| 200));
+        let bytes = request::body(res?, LIST_TIMEOUT).await?;
+        let page: List<RawObject> = serde_json::from_slice(&bytes).map_err(|e| Failure {
+            cause: ErrorCause::Decode,
+            code: 200,
+            message: format!("decoding list of {}: {e}", self.watch.key.gvk.label()),
+            retry_after: None,
+        })?;
         let t = now();
-        self.watch.write(|s| {
-            *s.health.relists.entry(cause).or_default() += 1;
-            s.health.last_list = Some(t);
-            s.health.synced = true;
-            s.health.attempted = true;
-            s.health.last_error = None;
-        });
-        backoff.reset();
-        let mut progress = rv;
-        let mut next_resync = Instant::now() + self.opts.resync;
-        loop {
-            let remaining = next_resync.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                if let Err(end) = self.resync(&mut progress).await {
-                    return end;
-                }
-                next_resync = Instant::now() + self.opts.resync;
-                continue;
+        let targets = self.watch.subs.clone();
+        let mut r = self.reconcile.take().unwrap_or_default();
+        self.watch.write(|s| s.reconcile_page(&targets, &page.items, t, &mut r));
+        match page.metadata.continue_token.filter(|t| !t.is_empty()) {
+            Some(next) => {
+                self.reconcile = Some(r);
+                Ok((page.metadata.resource_version, Some(next)))
             }
-            let timeout = self.opts.timeout.min(remaining).max(Duration::from_secs(1));
-            match self.watch_once(&mut progress, timeout).await {
-                StreamEnd::Closed => continue,
-                end => return end,
+            None => {
+                self.listed = self.watch.write(|s| s.finish_reconcile(r));
+                Ok((page.metadata.resource_version, None))
             }
         }
     }
 
-    /// The periodic re-list at the watch's resourceVersion; counts and corrects drift.
-    async fn resync(&self, progress: &mut String) -> Result<(), StreamEnd> {
-        match self.list_into_store(Some(progress)).await {
-            Ok((drift, _)) => {
-                let t = now();
-                self.watch.write(|s| {
-                    s.record_drift(drift);
-                    *s.health.relists.entry(RelistCause::Periodic).or_default() += 1;
-                    s.health.last_list = Some(t);
-                });
-                if drift.total() > 0 {
-                    tracing::warn!(resource = %self.watch.key.gvk.label(), namespace = %self.watch.key.namespace,
-                        added = drift.added, modified = drift.modified, deleted = drift.deleted,
-                        "re-list found changes the watch never delivered (lost events); store corrected");
-                }
-                Ok(())
-            }
-            // The watch's resourceVersion was compacted away (a long-quiet watch): the exact
-            // comparison is impossible, so re-list at the newest version without counting drift.
-            Err(f) if f.cause == ErrorCause::Gone => {
-                self.watch.write(|s| *s.health.errors.entry(ErrorCause::Gone).or_default() += 1);
-                let (_, rv) = self.list_into_store(None).await.map_err(StreamEnd::Failed)?;
-                let t = now();
-                self.watch.write(|s| {
-                    *s.health.relists.entry(RelistCause::Periodic).or_default() += 1;
-                    s.health.last_list = Some(t);
-                });
-                *progress = rv;
-                Ok(())
-            }
-            Err(f) => Err(StreamEnd::Failed(f)),
-        }
-    }
-
-    async fn watch_once(&self, progress: &mut String, timeout: Duration) -> StreamEnd {
+    /// Opens a watch from `rv` and follows it, feeding each event to `m`, until it ends; returns
+    /// the event that ended it.
+    pub(super) async fn watch(&mut self, m: &mut Machine, rv: &str, resync_at: Instant) -> Event {
+        let Some(url) = self.url.clone() else {
+            return Event::Failed(Failure::other("watch before discovery"));
+        };
+        let remaining = resync_at.saturating_duration_since(Instant::now());
+        let timeout = self.opts.timeout.min(remaining).max(Duration::from_secs(1));
         let (label_selector, field_selector) = self.selectors();
         let wp = WatchParams {
             label_selector,
             field_selector,
-            timeout: Some(timeout.as_secs() as u32),
+            timeout: Some(u32::try_from(timeout.as_secs()).unwrap_or(290)),
             bookmarks: true,
             ..Default::default()
         };
-        let req = match Request::new(&self.url).watch(&wp, progress) {
+        let req = match Request::new(&url).watch(&wp, rv) {
             Ok(r) => r,
-            Err(e) => {
-                return StreamEnd::Failed(Failure {
-                    cause: ErrorCause::Other,
-                    code: 0,
-                    message: format!("building watch: {e}"),
-                });
-            }
+            Err(e) => return Event::Failed(Failure::other(&format!("building watch: {e}"))),
         };
-        let stream = match tokio::time::timeout(REQUEST_TIMEOUT, self.client.request_stream(req)).await {
-            Err(_) => {
-                self.count_request("watch", 0);
-                return StreamEnd::Failed(Failure::timeout("opening watch"));
-            }
-            Ok(Err(e)) => {
-                let f = Failure::from_kube(&e);
-                self.count_request("watch", f.code);
-                return if f.cause == ErrorCause::Gone { StreamEnd::Gone } else { StreamEnd::Failed(f) };
-            }
-            Ok(Ok(s)) => s,
+        let started = Instant::now();
+        let res = request::send(&self.client, req, OPEN_TIMEOUT).await;
+        self.count_request("watch", res.as_ref().map_or_else(|f| f.code, |_| 200));
+        let res = match res {
+            Ok(r) => r,
+            Err(f) => return Event::Failed(f),
         };
-        self.count_request("watch", 200);
-        self.watch.write(|s| s.health.synced = true);
-        let mut lines = Box::pin(stream.lines());
-        let idle = timeout + IDLE_GRACE;
+        self.execute(m.step(Event::WatchOpened, Instant::now()));
+        let body = res.into_body().into_data_stream().map_err(std::io::Error::other);
+        let mut lines = Box::pin(body.into_async_read().lines());
+        let idle = self.opts.idle;
+        let resync = tokio::time::sleep_until(resync_at.into());
+        tokio::pin!(resync);
+        let mut delivered = false;
         loop {
-            let line = match tokio::time::timeout(idle, lines.next()).await {
-                Err(_) => {
-                    return StreamEnd::Failed(Failure::timeout(&format!(
-                        "watch silent for {}s",
-                        idle.as_secs()
-                    )));
-                }
-                Ok(None) => return StreamEnd::Closed,
-                Ok(Some(Err(e))) => {
-                    return StreamEnd::Failed(Failure {
-                        cause: ErrorCause::Connect,
-                        code: 0,
-                        message: format!("reading watch: {e}"),
-                    });
-                }
+            let line = tokio::select! {
+                _ = &mut resync => return Event::ResyncDue,
+                l = tokio::time::timeout(idle, lines.next()) => l,
+            };
+            let line = match line {
+                Err(_) => return Event::Stalled { after: idle },
+                Ok(None) => return Event::Closed { lasted: started.elapsed(), delivered },
+                Ok(Some(Err(e))) => return Event::Failed(request::read_failure(&e)),
                 Ok(Some(Ok(line))) => line,
             };
             if line.trim().is_empty() {
                 continue;
             }
-            if let Some(end) = self.apply_line(&line, progress) {
-                return end;
+            delivered = true;
+            match self.apply_line(&line) {
+                Ok(Some(rv)) => self.execute(m.step(Event::Progress { rv }, Instant::now())),
+                Ok(None) => {}
+                Err(f) => return Event::Failed(f),
             }
         }
     }
 
-    /// Applies one watch line; returns how the stream ends if this line ends it.
-    fn apply_line(&self, line: &str, progress: &mut String) -> Option<StreamEnd> {
+    /// Applies one watch line; returns the resourceVersion it carries, or the failure an ERROR
+    /// line reports.
+    fn apply_line(&self, line: &str) -> Result<Option<String>, Failure> {
         let t = now();
         let targets = &self.watch.subs;
         match serde_json::from_str::<WatchLine<RawObject>>(line) {
@@ -266,7 +204,7 @@ impl WatchLoop {
                     }
                     s.health.last_event = Some(t);
                 });
-                *progress = o.meta.resource_version.into_owned();
+                Ok(Some(o.meta.resource_version.into_owned()))
             }
             Ok(WatchLine::Deleted(o)) => {
                 self.watch.write(|s| {
@@ -274,28 +212,54 @@ impl WatchLoop {
                     s.health.events.deleted += 1;
                     s.health.last_event = Some(t);
                 });
-                *progress = o.meta.resource_version.into_owned();
+                Ok(Some(o.meta.resource_version.into_owned()))
             }
-            Ok(WatchLine::Bookmark(b)) => {
-                if !b.metadata.resource_version.is_empty() {
-                    *progress = b.metadata.resource_version;
-                }
-            }
-            Ok(WatchLine::Error(status)) if status.code == 410 => return Some(StreamEnd::Gone),
-            Ok(WatchLine::Error(status)) => {
-                return Some(StreamEnd::Failed(Failure {
-                    cause: cause_of_code(status.code),
-                    code: status.code,
-                    message: format!("watch error {}: {} {}", status.code, status.reason, status.message),
-                }));
-            }
+            Ok(WatchLine::Bookmark(b)) => Ok(Some(b.metadata.resource_version)),
+            Ok(WatchLine::Error(status)) => Err(Failure {
+                cause: cause_of_code(status.code),
+                code: status.code,
+                message: format!("watch error {}: {} {}", status.code, status.reason, status.message),
+                retry_after: None,
+            }),
             // A malformed object must not stop the watch; the next re-list repairs the store
             // and counts the object as drift.
             Err(e) => {
                 tracing::warn!(resource = %self.watch.key.gvk.label(), error = %e, "undecodable watch event skipped");
                 self.watch.write(|s| *s.health.errors.entry(ErrorCause::Decode).or_default() += 1);
+                Ok(None)
             }
         }
-        None
+    }
+
+    /// Executes the machine's actions on the store.
+    pub(super) fn execute(&mut self, actions: Vec<Action>) {
+        for a in actions {
+            match a {
+                Action::Count(cause) => self.watch.write(|s| *s.health.errors.entry(cause).or_default() += 1),
+                Action::Fail(f) => fail(&self.watch, &f, false),
+                Action::Clear => self.watch.write(|s| s.objects.clear()),
+                Action::Synced => self.watch.write(|s| {
+                    s.health.synced = true;
+                    s.health.last_error = None;
+                }),
+                Action::Listed { cause, drift } => {
+                    let diff = std::mem::take(&mut self.listed);
+                    let t = now();
+                    self.watch.write(|s| {
+                        if drift {
+                            s.record_drift(diff);
+                        }
+                        *s.health.relists.entry(cause).or_default() += 1;
+                        s.health.last_list = Some(t);
+                        s.health.attempted = true;
+                    });
+                    if drift && diff.total() > 0 {
+                        tracing::warn!(resource = %self.watch.key.gvk.label(), namespace = %self.watch.key.namespace,
+                            added = diff.added, modified = diff.modified, deleted = diff.deleted,
+                            "re-list found changes the watch never delivered (lost events); store corrected");
+                    }
+                }
+            }
+        }
     }
 }

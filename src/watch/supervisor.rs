@@ -1,16 +1,59 @@
 //! The watch tasks of the running config: one tokio task per planned watch, kept across
-//! reloads when its key and subscribers are unchanged.
+//! reloads when its key and subscribers are unchanged. Each task is guarded: a watch loop that
+//! panics or ends is counted (`watch_errors_total{cause="panic"}`), marked not synced, and
+//! restarted after a backoff, so a dead watch never looks healthy.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, future::Future, panic::AssertUnwindSafe, sync::Arc, time::Instant};
 
+use futures::FutureExt;
 use kube::Client;
 use tokio::task::JoinHandle;
 
-use super::{WatchOptions, plan, run};
+use super::{
+    WatchOptions,
+    backoff::{Backoff, RESET_AFTER, Rng},
+    plan, run,
+};
 use crate::{
     config::Config,
-    store::{Store, Watch, WatchKey},
+    store::{ErrorCause, Store, Watch, WatchKey},
 };
+
+/// Runs `start()` again whenever it panics or returns, after a backoff (reset after two minutes
+/// of running), counting each restart on the watch.
+pub(super) async fn guard<F, Fut>(watch: Arc<Watch>, mut start: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut backoff = Backoff::new(Rng::seeded(&format!("{:?}", watch.key)));
+    loop {
+        let started = Instant::now();
+        let why = match AssertUnwindSafe(start()).catch_unwind().await {
+            Ok(()) => "ended".to_string(),
+            Err(p) => {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".into());
+                format!("panicked: {msg}")
+            }
+        };
+        if started.elapsed() >= RESET_AFTER {
+            backoff.reset();
+        }
+        let wait = backoff.next();
+        tracing::error!(resource = %watch.key.gvk.label(), namespace = %watch.key.namespace, why = %why,
+            restart_in_ms = wait.as_millis() as u64, "watch task stopped; restarting it");
+        watch.write(|s| {
+            *s.health.errors.entry(ErrorCause::Panic).or_default() += 1;
+            s.health.synced = false;
+            s.health.last_error = Some(format!("watch task {why}; restarting"));
+        });
+        tokio::time::sleep(wait).await;
+    }
+}
 
 /// Owns the watch tasks of the running config.
 pub struct Supervisor {
@@ -28,13 +71,18 @@ impl Supervisor {
     /// Starts the watches a config needs. A watch whose key and targets are unchanged keeps
     /// running with its history (phase times, counters); the others restart.
     pub fn apply(&mut self, config: &Config) {
-        let opts = WatchOptions { resync: config.resync, timeout: config.watch_timeout };
+        let opts = WatchOptions {
+            resync: config.resync,
+            timeout: config.watch_timeout,
+            idle: config.watch_idle_timeout,
+        };
         let mut next = HashMap::new();
         for (key, subs) in plan(config) {
             let keep = self.tasks.remove(&key).filter(|(w, _)| w.subs == subs);
             let entry = keep.unwrap_or_else(|| {
                 let w = Arc::new(Watch::new(key.clone(), subs));
-                let handle = tokio::spawn(run(self.client.clone(), w.clone(), opts));
+                let (client, watch) = (self.client.clone(), w.clone());
+                let handle = tokio::spawn(guard(w.clone(), move || run(client.clone(), watch.clone(), opts)));
                 (w, handle)
             });
             next.insert(key, entry);
@@ -46,5 +94,45 @@ impl Supervisor {
         watches.sort_by(|a, b| a.key.cmp(&b.key));
         self.store.set_watches(watches);
         self.tasks = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::store::Subscribers;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_watch_is_counted_unsynced_and_restarted() {
+        let key = WatchKey {
+            gvk: crate::model::Gvk::new("", "v1", "Pod"),
+            kind: None,
+            namespace: String::new(),
+            label_selector: String::new(),
+            field_selector: String::new(),
+        };
+        let w = Arc::new(Watch::new(key, Subscribers::default()));
+        w.write(|s| s.health.synced = true);
+        let starts = Arc::new(AtomicU32::new(0));
+        let n = starts.clone();
+        let task = tokio::spawn(guard(w.clone(), move || {
+            let n = n.clone();
+            async move {
+                if n.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("overflow when adding duration to instant");
+                }
+                std::future::pending::<()>().await
+            }
+        }));
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        assert_eq!(starts.load(Ordering::SeqCst), 2, "restarted once after the panic");
+        w.read(|s| {
+            assert_eq!(s.health.errors.get(&ErrorCause::Panic), Some(&1));
+            assert!(!s.health.synced);
+            assert!(s.health.last_error.as_deref().unwrap().contains("overflow"));
+        });
+        task.abort();
     }
 }
