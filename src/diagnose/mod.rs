@@ -19,6 +19,7 @@
 
 mod causes;
 mod context;
+mod neutral;
 mod object;
 mod report;
 mod text;
