@@ -427,9 +427,11 @@ mod tests {
         let t = text(&r, false);
         assert!(!t.contains(['\x1b', '\x07', '\0', '\u{9b}']), "{t:?}");
         assert!(t.contains("bad \\x1b[31mred\\x1b[0m\\x07 \\x00 x\\ny"), "{t}");
-        // JSON keeps the exact value, escaped by serde_json.
-        let j = serde_json::to_string(&r).unwrap();
-        assert!(j.contains("\\u001b[31mred") && !j.contains('\x1b'), "{j}");
+        // JSON keeps the exact value, every unsafe character written as a \u escape.
+        let j = super::super::neutral::json(&r).unwrap();
+        assert!(j.contains("\\u001b[31mred") && j.contains("\\u009b2J"), "{j}");
+        assert!(!j.contains(['\x1b', '\u{9b}', '\0']), "{j}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&j).unwrap()["notes"][0], "\u{9b}2J");
         let back: serde_json::Value = serde_json::from_str(&j).unwrap();
         assert_eq!(back["errors"][0]["message"], "bad \x1b[31mred\x1b[0m\x07 \0 x\ny");
     }
