@@ -164,16 +164,25 @@ spec:
         assert!(longest < 3 * MAX_LABEL_VALUE + 1000, "{what}: a {longest}-byte line");
         assert!(body.contains("…[+"), "{what}: no bounded label value marker");
     }
+    let many = text.lines().filter(|l| l.contains("name=\"thousand-conditions\"")).count();
+    note(format!(
+        "/metrics: {} bytes text, {} bytes OpenMetrics; {many} series for the object with 1000 conditions",
+        text.len(),
+        om.len()
+    ));
     let visible: Vec<&str> = text.lines().filter(|l| l.contains(r"\\x1b[31m")).collect();
     note(format!("series showing the hostile string visibly: {}", visible.len()));
     for l in text.lines().filter(|l| l.contains("name=\"hostile-strings\"")).take(6) {
         note(format!("  {l}"));
     }
-    for case in ["phase-number", "phase-object", "conditions-string", "ltt-year-9999", "long-reason"] {
-        for l in text
-            .lines()
-            .filter(|l| l.starts_with("stallwatch_status{") && l.contains(&format!("name=\"{case}\"")))
-        {
+    for (case, _) in &cases {
+        let shown = |l: &&str| {
+            ["stallwatch_status{", "stallwatch_phase{", "stallwatch_condition"]
+                .iter()
+                .any(|p| l.starts_with(p))
+                && l.contains(&format!("name=\"{case}\""))
+        };
+        for l in text.lines().filter(shown).take(4) {
             note(format!("  {l:.300}"));
         }
     }
