@@ -93,7 +93,8 @@ const EXAMPLES: &[&str] = &[
 
 /// Never a panic; either a valid config or an error located in the file.
 fn check_config(text: &str) -> Result<(), TestCaseError> {
-    let lines = text.lines().count() as u64 + 1;
+    // YAML breaks lines at CR, LF and CRLF (a bare CR too, unlike str::lines).
+    let lines = text.replace("\r\n", "\n").matches(['\r', '\n']).count() as u64 + 1;
     match Config::parse(text, "fuzz.yaml") {
         Ok(c) => prop_assert!(!c.targets.is_empty()),
         Err(ConfigError::Invalid { file, line, column, message }) => {
@@ -205,6 +206,14 @@ proptest! {
     fn config_mutated_examples(which in 0..EXAMPLES.len(), ms in proptest::collection::vec(mutation(), 1..6)) {
         check_config(&mutate(EXAMPLES[which], &ms))?;
     }
+}
+
+/// Found by the longer run: YAML counts a bare CR as a line break, so the error is on line 3.
+#[test]
+fn config_error_line_counts_bare_carriage_returns() {
+    let e = Config::parse("\r\r\0", "fuzz.yaml").unwrap_err().to_string();
+    assert!(e.starts_with("fuzz.yaml:3:1: "), "{e}");
+    check_config("\r\r\0").unwrap();
 }
 
 #[test]
