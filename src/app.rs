@@ -21,10 +21,43 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// How long a reload may parse before it is given up (the running config stays).
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Loads the file on a blocking thread with a deadline, so a hostile file can neither stall the
+/// async workers (HTTP, SIGTERM) nor, by panicking, end the reload loop. A parse still running
+/// past its deadline is kept in `parsing`; no second one starts until it ends.
+async fn load_off_workers(
+    path: &Path,
+    parsing: &mut Option<tokio::task::JoinHandle<Result<Config, crate::error::ConfigError>>>,
+) -> std::result::Result<Config, String> {
+    let file = path.display();
+    let job = match parsing.take() {
+        Some(job) if !job.is_finished() => {
+            *parsing = Some(job);
+            return Err(format!("{file}: the previous reload is still being parsed; skipped"));
+        }
+        _ => {
+            let p = path.to_path_buf();
+            tokio::task::spawn_blocking(move || Config::load(&p))
+        }
+    };
+    let mut job = job;
+    match tokio::time::timeout(RELOAD_TIMEOUT, &mut job).await {
+        Ok(Ok(r)) => r.map_err(|e| e.to_string()),
+        Ok(Err(e)) => Err(format!("{file}: the config loader failed: {e}")),
+        Err(_) => {
+            *parsing = Some(job);
+            Err(format!("{file}: not parsed within {}s; fix or shrink the file", RELOAD_TIMEOUT.as_secs()))
+        }
+    }
+}
+
 /// Reloads on SIGHUP or when the file changes (checked every 2 s; works with ConfigMap
 /// symlink swaps). An invalid file is logged and rejected; the running config stays.
 async fn reload_loop(path: PathBuf, mut sup: Supervisor, me: Arc<SelfState>) {
     let mut last = mtime(&path);
+    let mut parsing = None;
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
@@ -45,7 +78,7 @@ async fn reload_loop(path: PathBuf, mut sup: Supervisor, me: Arc<SelfState>) {
             continue;
         }
         last = now_m;
-        match Config::load(&path) {
+        match load_off_workers(&path, &mut parsing).await {
             Ok(c) => {
                 sup.apply(&c);
                 me.reloaded(true, now());

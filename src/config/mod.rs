@@ -176,10 +176,11 @@ impl Target {
 
 impl Config {
     /// Reads, parses and validates a file. Errors carry the file name and position.
+    /// Only a regular file of at most [`MAX_CONFIG_BYTES`] is read: a FIFO or `/dev/zero` is
+    /// refused before it is opened, and the read itself stops past the cap.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { file: path.display().to_string(), source })?;
-        Config::parse(&text, &path.display().to_string())
+        let file = path.display().to_string();
+        Config::parse(&read_capped(path, &file)?, &file)
     }
 
     /// Parses and validates YAML text; `file` only names the source in messages.
@@ -195,6 +196,39 @@ impl Config {
             message,
         })
     }
+}
+
+/// The largest config file accepted, in bytes (real ones are a few KB).
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+fn read_capped(path: &Path, file: &str) -> Result<String, ConfigError> {
+    use std::io::Read as _;
+    let whole = |message: String| ConfigError::Invalid { file: file.into(), line: 0, column: 0, message };
+    let read_err = |source| ConfigError::Read { file: file.into(), source };
+    let not_regular =
+        || whole("not a regular file (a FIFO, device or directory?); point the config at a YAML file".into());
+    let too_big =
+        |len: u64| whole(format!("the file is {len} bytes; a config may have at most {MAX_CONFIG_BYTES}"));
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let f = std::fs::File::open(path).map_err(read_err)?;
+    // The path may have been swapped since the check: check what was opened, and cap the read.
+    if !f.metadata().map_err(read_err)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes).map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        whole(format!("the file is not UTF-8 (invalid byte at offset {})", e.utf8_error().valid_up_to()))
+    })
 }
 
 /// serde-saphyr renders a multi-line snippet; the first line carries the message, and we print
@@ -376,6 +410,36 @@ targets:
             "targets:\n  - name: w\n    resource: {version: v1, kind: ConfigMap}\n    overriddenBy: {name: op, env: X}\n",
         );
         assert!(e.contains("the target has none"), "{e}");
+    }
+
+    #[test]
+    fn load_refuses_devices_fifos_directories_and_huge_files() {
+        let dir = std::env::temp_dir().join(format!("stallwatch-load-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let load = |p: &Path| Config::load(p).unwrap_err().to_string();
+        let e = load(Path::new("/dev/zero"));
+        assert!(e.starts_with("/dev/zero:0:0: not a regular file"), "{e}");
+        assert!(load(&dir).contains("not a regular file"));
+        #[cfg(unix)]
+        {
+            let fifo = dir.join("fifo");
+            let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            // Would block forever if opened.
+            assert!(load(&fifo).contains("not a regular file"));
+        }
+        let big = dir.join("big.yaml");
+        std::fs::write(&big, format!("# {}\ntargets: [{{preset: workloads}}]\n", "x".repeat(2 << 20)))
+            .unwrap();
+        assert!(load(&big).contains("a config may have at most 1048576"), "{}", load(&big));
+        let bin = dir.join("bin.yaml");
+        std::fs::write(&bin, b"targets: \xff\xfe\n").unwrap();
+        assert!(load(&bin).contains("not UTF-8 (invalid byte at offset 9)"), "{}", load(&bin));
+        let ok = dir.join("ok.yaml");
+        std::fs::write(&ok, "targets: [{preset: workloads}]\n").unwrap();
+        assert!(Config::load(&ok).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 mod causes;
 mod context;
+mod neutral;
 mod object;
 mod report;
 mod text;
@@ -92,8 +93,7 @@ pub async fn main(run: &RunArgs, args: &DiagnoseArgs) -> u8 {
     let report = collect(run, args).await;
     let out = match args.output {
         OutputFormat::Json => {
-            let mut s =
-                serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+            let mut s = neutral::json(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             s.push('\n');
             s
         }

@@ -67,7 +67,10 @@ fn where_(ns: &str, name: &str) -> String {
 }
 
 /// The human report. `color` adds ANSI colours (only when stdout is a terminal).
+/// Every string from the cluster is neutralised first (control characters shown as `\x1b`,
+/// values bounded), so the only escape sequences in the output are the colours added here.
 pub fn text(r: &Report, color: bool) -> String {
+    let r = &super::neutral::neutralised(r);
     let p = Colours(color);
     let mut o = String::new();
     let _ = writeln!(
@@ -415,5 +418,21 @@ mod tests {
         let j = serde_json::to_value(&r).unwrap();
         assert_eq!(j["version"], 1);
         assert_eq!(j["result"], "error");
+    }
+
+    #[test]
+    fn cluster_strings_cannot_drive_the_terminal() {
+        let mut r = Report::failed("config", "config", "bad \x1b[31mred\x1b[0m\x07 \0 x\ny".into());
+        r.notes.push("\u{9b}2J".into());
+        let t = text(&r, false);
+        assert!(!t.contains(['\x1b', '\x07', '\0', '\u{9b}']), "{t:?}");
+        assert!(t.contains("bad \\x1b[31mred\\x1b[0m\\x07 \\x00 x\\ny"), "{t}");
+        // JSON keeps the exact value, every unsafe character written as a \u escape.
+        let j = super::super::neutral::json(&r).unwrap();
+        assert!(j.contains("\\u001b[31mred") && j.contains("\\u009b2J"), "{j}");
+        assert!(!j.contains(['\x1b', '\u{9b}', '\0']), "{j}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&j).unwrap()["notes"][0], "\u{9b}2J");
+        let back: serde_json::Value = serde_json::from_str(&j).unwrap();
+        assert_eq!(back["errors"][0]["message"], "bad \x1b[31mred\x1b[0m\x07 \0 x\ny");
     }
 }

@@ -6,7 +6,7 @@
 //! itoa/ryu. prometheus-client still encodes the small fixed families (watch health, self,
 //! process) and the output formats are identical in shape.
 
-use crate::expose::Format;
+use crate::{expose::Format, model::text};
 
 /// The family types the per-object families use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,19 +109,45 @@ pub fn labels(pairs: &[(&str, &str)]) -> String {
     s
 }
 
-/// Label-value escaping of both formats: backslash, double quote and newline.
+/// The longest label value written, in bytes: longer values (a 20 KB condition reason) are cut
+/// at a character boundary and end in `…[+N bytes]`. Room for any valid name, label value or
+/// image reference with digest.
+pub const MAX_LABEL_VALUE: usize = 1024;
+
+/// Label-value escaping of both formats (backslash, double quote and newline), bounded at
+/// [`MAX_LABEL_VALUE`] bytes; other control characters, escape sequences and bidi overrides
+/// from the cluster are written visibly (`\x1b` arrives in an alert as the text `\x1b`).
 pub fn escape_into(out: &mut String, v: &str) {
-    if !v.bytes().any(|b| b == b'\\' || b == b'"' || b == b'\n') {
+    if v.len() <= MAX_LABEL_VALUE
+        && !v.bytes().any(|b| b < 0x20 || matches!(b, b'\\' | b'"' | 0x7f | 0xc2 | 0xe2))
+    {
         out.push_str(v);
         return;
     }
-    for c in v.chars() {
+    let mut end = v.len().min(MAX_LABEL_VALUE);
+    while !v.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut one = [0u8; 4];
+    for c in v[..end].chars() {
         match c {
             '\\' => out.push_str("\\\\"),
             '"' => out.push_str("\\\""),
             '\n' => out.push_str("\\n"),
+            c if text::is_unsafe(c) => {
+                // The visible form starts with a backslash, which the format escapes.
+                let mut shown = String::new();
+                text::neutralise_into(&mut shown, c.encode_utf8(&mut one), usize::MAX);
+                out.push('\\');
+                out.push_str(&shown);
+            }
             c => out.push(c),
         }
+    }
+    if end < v.len() {
+        out.push_str("…[+");
+        out.push_str(itoa::Buffer::new().format(v.len() - end));
+        out.push_str(" bytes]");
     }
 }
 
@@ -182,5 +208,21 @@ mod tests {
         let mut e = Writer::new(Format::Text004, 0);
         e.family("n", "N.", Type::Gauge).sample("", &[("condition", "ready")], 2.0);
         assert!(e.out.ends_with("stallwatch_n{condition=\"ready\"} 2\n"), "{}", e.out);
+    }
+
+    #[test]
+    fn label_values_bounded_and_controls_visible() {
+        let esc = |v: &str| {
+            let mut s = String::new();
+            escape_into(&mut s, v);
+            s
+        };
+        assert_eq!(esc("a\x1b[31m\x07\0\u{202e}"), r"a\\x1b[31m\\x07\\x00\\u{202e}");
+        assert_eq!(esc("ünïcødé ✓"), "ünïcødé ✓");
+        let long = esc(&"r".repeat(20_000));
+        assert_eq!(long, format!("{}…[+{} bytes]", "r".repeat(MAX_LABEL_VALUE), 20_000 - MAX_LABEL_VALUE));
+        // A cut inside a multi-byte character keeps the text valid UTF-8 and the quotes balanced.
+        let cut = esc(&format!("{}é\"", "x".repeat(MAX_LABEL_VALUE - 1)));
+        assert!(cut.ends_with("x…[+3 bytes]"), "{cut}");
     }
 }

@@ -1,11 +1,13 @@
 //! The shared vocabulary: resource identity ([`Gvk`]) and the built-in kind table ([`Kind`]),
-//! image references ([`image`]), JSONPath over objects ([`path`]) and API timestamps
-//! ([`time`]). Pure values and functions: no IO, no clock, no dependency on any other module.
+//! image references ([`image`]), JSONPath over objects ([`path`]), API timestamps ([`time`])
+//! and cluster strings made safe for text output ([`text`]). Pure values and functions: no IO,
+//! no clock, no dependency on any other module.
 
 pub mod gvk;
 pub mod image;
 pub mod kind;
 pub mod path;
+pub mod text;
 pub mod time;
 
 pub use self::{gvk::Gvk, kind::Kind, path::ObjectPath};

@@ -33,8 +33,11 @@ impl PartialEq for ObjectPath {
 }
 
 impl ObjectPath {
-    /// Parses a path; the error says what is wrong with it.
+    /// Parses a path; the error says what is wrong with it. The length and nesting limits are
+    /// checked first, so a hostile path can neither overflow the parser's stack nor make it run
+    /// for minutes (its time doubles with each nested filter).
     pub fn parse(source: &str) -> Result<ObjectPath, String> {
+        check_limits(source)?;
         let query = JsonPath::parse(source).map_err(|e| {
             format!("invalid JSONPath {source:?}: {e}; expected RFC 9535 syntax such as $.status.phase")
         })?;
@@ -66,6 +69,73 @@ impl<'de> Deserialize<'de> for ObjectPath {
         let s = String::deserialize(d)?;
         ObjectPath::parse(&s).map_err(D::Error::custom)
     }
+}
+
+/// The longest accepted path, in bytes.
+pub const MAX_PATH_LEN: usize = 1024;
+/// The deepest accepted nesting of brackets and parentheses.
+pub const MAX_NESTING: usize = 16;
+/// The deepest accepted nesting of filter selectors (`[?…[?…]…]`).
+pub const MAX_FILTER_NESTING: usize = 4;
+
+/// Rejects paths over [`MAX_PATH_LEN`], [`MAX_NESTING`] or [`MAX_FILTER_NESTING`] with an error
+/// naming the path (cut, if long) and the limit. Quoted names are skipped, so `$['[[[']` is fine.
+fn check_limits(source: &str) -> Result<(), String> {
+    let shown = || {
+        let mut s = String::new();
+        crate::model::text::neutralise_into(&mut s, source, 80);
+        s
+    };
+    if source.len() > MAX_PATH_LEN {
+        return Err(format!(
+            "JSONPath \"{}\" is {} bytes long; at most {MAX_PATH_LEN} are accepted",
+            shown(),
+            source.len()
+        ));
+    }
+    // One entry per open bracket or parenthesis: whether it holds a filter.
+    let mut open: Vec<bool> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in source.chars() {
+        if let Some(q) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                c if c == q => quote = None,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '[' | '(' => {
+                open.push(false);
+                if open.len() > MAX_NESTING {
+                    return Err(format!(
+                        "JSONPath \"{}\" nests brackets and parentheses more than {MAX_NESTING} deep",
+                        shown()
+                    ));
+                }
+            }
+            ']' | ')' => {
+                open.pop();
+            }
+            '?' => {
+                if let Some(last) = open.last_mut() {
+                    *last = true;
+                }
+                if open.iter().filter(|f| **f).count() > MAX_FILTER_NESTING {
+                    return Err(format!(
+                        "JSONPath \"{}\" nests filters (`[?…]`) more than {MAX_FILTER_NESTING} deep",
+                        shown()
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `$.status.phase` → `status`, `$['spec'].x` → `spec`; anything else → None.
@@ -117,5 +187,35 @@ mod tests {
     fn invalid_path_message() {
         let e = ObjectPath::parse("status.phase").unwrap_err();
         assert!(e.starts_with("invalid JSONPath \"status.phase\""), "{e}");
+    }
+
+    #[test]
+    fn deep_nesting_rejected_before_parsing() {
+        // 1,000 levels overflowed the parser's stack and killed the process.
+        let deep = format!("$.a{}{}", "[?(".repeat(1000), ")]".repeat(1000));
+        let e = ObjectPath::parse(&deep).unwrap_err();
+        assert!(e.contains("is 5003 bytes long"), "{e}");
+        let deep = format!("${}0{}", "[".repeat(MAX_NESTING + 1), "]".repeat(MAX_NESTING + 1));
+        let e = ObjectPath::parse(&deep).unwrap_err();
+        assert!(e.contains("more than 16 deep") && e.starts_with("JSONPath \"$[[[["), "{e}");
+        // Brackets inside quoted names do not count.
+        let quoted = format!("$['{}']", "[".repeat(100));
+        assert!(ObjectPath::parse(&quoted).is_ok());
+    }
+
+    /// `[?@` nesting doubled the parse time per level: a valid 120-byte path froze HTTP for
+    /// about 15 s. Past the limit it is an error; at the limit it parses quickly.
+    #[test]
+    fn nested_filters_bounded_in_depth_and_time() {
+        let nest = |n: usize| format!("$.a{}.b{}", "[?@.x".repeat(n), "]".repeat(n));
+        let e = ObjectPath::parse(&nest(MAX_FILTER_NESTING + 1)).unwrap_err();
+        assert!(e.contains("nests filters"), "{e}");
+        let e = ObjectPath::parse(&nest(20)).unwrap_err();
+        assert!(e.contains("nests filters") && e.contains("$.a[?@.x"), "{e}");
+        let start = std::time::Instant::now();
+        for _ in 0..10 {
+            ObjectPath::parse(&nest(MAX_FILTER_NESTING)).unwrap();
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
     }
 }

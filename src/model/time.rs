@@ -1,12 +1,22 @@
 //! Kubernetes timestamps (RFC 3339, `metav1.Time`) as Unix seconds.
 
-/// RFC 3339 → Unix seconds; malformed times count as absent.
+/// The earliest accepted time: 1970-01-01T00:00:00Z (the Unix epoch).
+pub const MIN_TIME: f64 = 0.0;
+/// The first rejected time: 2100-01-01T00:00:00Z. No real object was written later, and a
+/// year 9999 (or year 0) in a status is garbage that would page as a century-old stall.
+pub const END_TIME: f64 = 4_102_444_800.0;
+
+/// RFC 3339 → Unix seconds; malformed times, and times outside [`MIN_TIME`]..[`END_TIME`],
+/// count as absent.
 pub fn parse_time(s: &str) -> Option<f64> {
-    if let Some(t) = parse_utc_seconds(s) {
-        return Some(t);
-    }
-    let ts: jiff::Timestamp = s.parse().ok()?;
-    Some(ts.as_millisecond() as f64 / 1000.0)
+    let t = match parse_utc_seconds(s) {
+        Some(t) => t,
+        None => {
+            let ts: jiff::Timestamp = s.parse().ok()?;
+            ts.as_millisecond() as f64 / 1000.0
+        }
+    };
+    (MIN_TIME..END_TIME).contains(&t).then_some(t)
 }
 
 /// The form the API server writes (`2024-01-01T00:00:00Z`, metav1.Time), without a general
@@ -62,5 +72,16 @@ mod tests {
         assert_eq!(parse_time("2024-01-01T01:00:00+01:00"), Some(1_704_067_200.0));
         assert_eq!(parse_utc_seconds("2024-13-01T00:00:00Z"), None);
         assert_eq!(parse_time("2024-1x-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn times_outside_the_accepted_range_are_absent() {
+        assert_eq!(parse_time("0000-01-01T00:00:00Z"), None);
+        assert_eq!(parse_time("9999-12-31T23:59:59Z"), None);
+        assert_eq!(parse_time("1969-12-31T23:59:59Z"), None);
+        assert_eq!(parse_time("2100-01-01T00:00:00Z"), None);
+        assert_eq!(parse_time("2099-12-31T23:59:59.5Z"), Some(END_TIME - 0.5));
+        assert_eq!(parse_time("1970-01-01T00:00:00Z"), Some(MIN_TIME));
+        assert_eq!(parse_time("-000001-01-01T00:00:00Z"), None);
     }
 }

@@ -11,8 +11,22 @@ use crate::{
     store::Store,
 };
 
+/// HTML-escapes a value from the cluster after neutralising it: control characters and escape
+/// sequences become visible text (`\x1b`) and the value is bounded (see `model::text`).
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    let s = crate::model::text::display(s);
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn dur(secs: f64) -> String {
@@ -298,5 +312,12 @@ mod tests {
         let html = page(&store("kubearmor/kubearmor:v1", "Running"), NOW);
         assert!(html.contains("<p id=\"all-converged\">"), "{html}");
         assert!(html.contains("<table id=\"watches\">"), "{html}");
+    }
+
+    #[test]
+    fn esc_neutralises_control_characters_and_html() {
+        let e = esc("<b a=\"x\">\x1b[31m&\x07\0'</b>");
+        assert_eq!(e, "&lt;b a=&quot;x&quot;&gt;\\x1b[31m&amp;\\x07\\x00&#39;&lt;/b&gt;");
+        assert!(esc(&"y".repeat(100_000)).len() < 5000);
     }
 }

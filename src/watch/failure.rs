@@ -2,7 +2,10 @@
 //! `watch_errors_total` and the HTTP status of `api_requests_total`, and is recorded on the
 //! watch's health.
 
-use crate::store::{ErrorCause, Watch};
+use crate::{
+    model::text,
+    store::{ErrorCause, Watch},
+};
 
 /// A failed request, classified for `watch_errors_total{cause}`.
 #[derive(Debug, Clone)]
@@ -134,7 +137,7 @@ pub(super) fn describe_url(url: &str) -> String {
 
 /// Records a failure; `clear` drops the objects (the kind or our access is gone).
 pub(super) fn fail(watch: &Watch, f: &Failure, clear: bool) {
-    tracing::warn!(resource = %watch.key.gvk.label(), namespace = %watch.key.namespace, cause = f.cause.label(), error = %f.message, "watch failed");
+    tracing::warn!(resource = %watch.key.gvk.label(), namespace = %watch.key.namespace, cause = f.cause.label(), error = %text::display(&f.message), "watch failed");
     watch.write(|s| {
         *s.health.errors.entry(f.cause).or_default() += 1;
         s.health.synced = false;

@@ -28,6 +28,7 @@ use super::{
 use crate::{
     clock::now,
     ingest::wire::{List, RawObject, WatchLine},
+    model::text,
     store::{Changes, ErrorCause, Reconcile, Watch},
 };
 
@@ -224,7 +225,7 @@ impl Io {
             // A malformed object must not stop the watch; the next re-list repairs the store
             // and counts the object as drift.
             Err(e) => {
-                tracing::warn!(resource = %self.watch.key.gvk.label(), error = %e, "undecodable watch event skipped");
+                tracing::warn!(resource = %self.watch.key.gvk.label(), error = %text::display(&e.to_string()), "undecodable watch event skipped");
                 self.watch.write(|s| *s.health.errors.entry(ErrorCause::Decode).or_default() += 1);
                 Ok(None)
             }

@@ -1,0 +1,589 @@
+//! Property-based fuzzing (proptest, stable Rust) of every parser that reads hostile input:
+//! the config loader, JSONPath, image references, `Accept`/`Accept-Encoding` negotiation and the
+//! watch-line decoder (through the store to both exposition formats, checked strictly).
+//!
+//! Each target runs a few thousand cases in the normal test run; a longer run:
+//! `PROPTEST_CASES=100000 cargo test --release --test fuzz` (docs/security.md). A failure
+//! proptest finds is saved under tests/proptest-regressions/ and replayed first on every run;
+//! commit that file, or turn the case into an explicit `#[test]` below.
+
+#[path = "support/strict_exposition.rs"]
+mod strict_exposition;
+
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    cell::Cell,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use proptest::{prelude::*, test_runner::Config as Cases};
+use serde_json::{Value, json};
+use stallwatch::{
+    config::Config,
+    error::ConfigError,
+    expose::{Format, Renderer, SelfState, negotiate},
+    ingest::wire::{RawObject, WatchLine},
+    model::{ObjectPath, image::ImageRef},
+    store::{Store, Watch},
+    watch::plan,
+};
+
+/// `n` cases unless PROPTEST_CASES asks for another number.
+fn cases(n: u32) -> Cases {
+    let mut c = Cases::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        c.cases = n;
+    }
+    c.failure_persistence =
+        Some(Box::new(proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions")));
+    c
+}
+
+// ---- allocation accounting, for the decoder's memory bound ----
+
+struct Counting;
+
+thread_local! {
+    // (live, peak, tracking) of this thread; const-initialised, so reading them never allocates.
+    static LIVE: Cell<usize> = const { Cell::new(0) };
+    static PEAK: Cell<usize> = const { Cell::new(0) };
+    static TRACK: Cell<bool> = const { Cell::new(false) };
+}
+
+// SAFETY: forwards to the system allocator; only counts, per thread.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(l) };
+        if TRACK.try_with(Cell::get).unwrap_or(false) {
+            let now = LIVE.get().saturating_add(l.size());
+            LIVE.set(now);
+            PEAK.set(PEAK.get().max(now));
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) };
+        if TRACK.try_with(Cell::get).unwrap_or(false) {
+            LIVE.set(LIVE.get().saturating_sub(l.size()));
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Peak bytes allocated (net, on this thread) while `f` runs.
+fn peak_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    LIVE.set(0);
+    PEAK.set(0);
+    TRACK.set(true);
+    let r = f();
+    TRACK.set(false);
+    (r, PEAK.get())
+}
+
+// ---- config loader ----
+
+const EXAMPLES: &[&str] = &[
+    include_str!("../examples/generic-crd.yaml"),
+    include_str!("../examples/kubearmor.yaml"),
+    include_str!("../examples/workloads.yaml"),
+];
+
+/// Never a panic; either a valid config or an error located in the file.
+fn check_config(text: &str) -> Result<(), TestCaseError> {
+    // YAML breaks lines at CR, LF and CRLF (a bare CR too, unlike str::lines).
+    let lines = text.replace("\r\n", "\n").matches(['\r', '\n']).count() as u64 + 1;
+    match Config::parse(text, "fuzz.yaml") {
+        Ok(c) => prop_assert!(!c.targets.is_empty()),
+        Err(ConfigError::Invalid { file, line, column, message }) => {
+            prop_assert_eq!(file, "fuzz.yaml");
+            prop_assert!(!message.trim().is_empty());
+            prop_assert!(line <= lines, "line {} of {}: {}", line, lines, message);
+            // Position 0 is for problems of the file as a whole (no targets at all, an empty
+            // document); everything else points into the file.
+            prop_assert!(line > 0 || column == 0, "unlocated error {}:{}: {}", line, column, message);
+        }
+        Err(e) => prop_assert!(false, "unexpected error kind: {}", e),
+    }
+    Ok(())
+}
+
+/// Fragments that YAML and the config treat specially.
+fn yaml_token() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("{".to_string()),
+        Just("}".to_string()),
+        Just("[".to_string()),
+        Just("]".to_string()),
+        Just(": ".to_string()),
+        Just("- ".to_string()),
+        Just("\n  ".to_string()),
+        Just("&a ".to_string()),
+        Just("*a".to_string()),
+        Just("!!binary ".to_string()),
+        Just("<<: *a\n".to_string()),
+        Just("~".to_string()),
+        Just("'".to_string()),
+        Just("\"\\u0000\\x1b\"".to_string()),
+        Just("99999999999999999999999".to_string()),
+        Just("-1s".to_string()),
+        Just("$.status[?@.a]".to_string()),
+        Just("preset: kubearmor".to_string()),
+        Just("resource: {version: v1, kind: Pod}".to_string()),
+        Just("---\n".to_string()),
+        "[a-zA-Z$.@?*\\[\\]]{0,12}",
+        any::<char>().prop_map(String::from),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    DeleteLine(usize),
+    DuplicateLine(usize),
+    SwapLines(usize, usize),
+    Insert(usize, String),
+    Replace(usize, usize, String),
+    Indent(usize, usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        any::<usize>().prop_map(Mutation::DeleteLine),
+        any::<usize>().prop_map(Mutation::DuplicateLine),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
+        (any::<usize>(), yaml_token()).prop_map(|(a, t)| Mutation::Insert(a, t)),
+        (any::<usize>(), 0usize..8, yaml_token()).prop_map(|(a, n, t)| Mutation::Replace(a, n, t)),
+        (any::<usize>(), 0usize..6).prop_map(|(a, n)| Mutation::Indent(a, n)),
+    ]
+}
+
+fn mutate(text: &str, ms: &[Mutation]) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for m in ms {
+        if lines.is_empty() {
+            lines.push(String::new());
+        }
+        let n = lines.len();
+        match m {
+            Mutation::DeleteLine(i) => {
+                lines.remove(i % n);
+            }
+            Mutation::DuplicateLine(i) => {
+                let l = lines[i % n].clone();
+                lines.insert(i % n, l);
+            }
+            Mutation::SwapLines(a, b) => lines.swap(a % n, b % n),
+            Mutation::Insert(i, t) | Mutation::Replace(i, _, t) => {
+                let l = &mut lines[i % n];
+                let at = (i / n.max(1)) % (l.len() + 1);
+                let at = (0..=at).rev().find(|p| l.is_char_boundary(*p)).unwrap_or(0);
+                let len = if let Mutation::Replace(_, k, _) = m { *k } else { 0 };
+                let end = (at + len).min(l.len());
+                let end = (end..=l.len()).find(|p| l.is_char_boundary(*p)).unwrap_or(l.len());
+                l.replace_range(at..end, t);
+            }
+            Mutation::Indent(i, k) => {
+                let l = &mut lines[i % n];
+                let trimmed = l.trim_start().to_string();
+                *l = format!("{}{trimmed}", " ".repeat(*k));
+            }
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+proptest! {
+    #![proptest_config(cases(1500))]
+
+    #[test]
+    fn config_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        check_config(&String::from_utf8_lossy(&bytes))?;
+    }
+
+    #[test]
+    fn config_mutated_examples(which in 0..EXAMPLES.len(), ms in proptest::collection::vec(mutation(), 1..6)) {
+        check_config(&mutate(EXAMPLES[which], &ms))?;
+    }
+}
+
+/// Found by the longer run: YAML counts a bare CR as a line break, so the error is on line 3.
+#[test]
+fn config_error_line_counts_bare_carriage_returns() {
+    let e = Config::parse("\r\r\0", "fuzz.yaml").unwrap_err().to_string();
+    assert!(e.starts_with("fuzz.yaml:3:1: "), "{e}");
+    check_config("\r\r\0").unwrap();
+}
+
+#[test]
+fn examples_are_valid_unmutated() {
+    for e in EXAMPLES {
+        Config::parse(e, "example.yaml").unwrap();
+    }
+}
+
+#[test]
+fn config_deep_yaml_nesting_is_an_error_not_a_crash() {
+    for open in ["[", "{a: ", "- "] {
+        let text = format!("targets: {}", open.repeat(20_000));
+        check_config(&text).unwrap();
+    }
+    // Alias expansion ("billion laughs") must not blow up.
+    let mut laughs = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        laughs.push_str(&format!(
+            "{}: &{} [*{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}, *{}]\n",
+            (b'a' + i) as char,
+            (b'a' + i) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char,
+            (b'a' + i - 1) as char
+        ));
+    }
+    laughs.push_str("targets: [{preset: workloads}]\n");
+    let start = Instant::now();
+    check_config(&laughs).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+}
+
+// ---- JSONPath ----
+
+fn path_token() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(".".to_string()),
+        Just("..".to_string()),
+        Just("[".to_string()),
+        Just("]".to_string()),
+        Just("(".to_string()),
+        Just(")".to_string()),
+        Just("?".to_string()),
+        Just("@".to_string()),
+        Just("$".to_string()),
+        Just("*".to_string()),
+        Just("==".to_string()),
+        Just("&&".to_string()),
+        Just("||".to_string()),
+        Just("!".to_string()),
+        Just("'".to_string()),
+        Just(",".to_string()),
+        Just(":".to_string()),
+        Just("-1".to_string()),
+        Just("length(".to_string()),
+        Just("match(".to_string()),
+        Just("[?@".to_string()),
+        "[a-z]{1,5}",
+        "[0-9]{1,3}",
+    ]
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        "[a-z]{0,4}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map("[a-z]{1,3}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(cases(1000))]
+
+    #[test]
+    fn jsonpath_parse_and_evaluate(
+        body in proptest::collection::vec(path_token(), 0..30),
+        doc in json_value(),
+    ) {
+        let source = format!("${}", body.concat());
+        let start = Instant::now();
+        let parsed = ObjectPath::parse(&source);
+        prop_assert!(start.elapsed() < Duration::from_secs(1), "{:?} took {:?}", source, start.elapsed());
+        match parsed {
+            Ok(p) => {
+                let _ = p.first(&doc);
+                let _ = p.first(&json!({"status": doc, "spec": {}}));
+            }
+            Err(e) => prop_assert!(e.contains("JSONPath"), "{}", e),
+        }
+    }
+
+}
+
+proptest! {
+    #![proptest_config(cases(3000))]
+
+    #[test]
+    fn jsonpath_arbitrary_text(s in "\\PC{0,200}") {
+        let _ = ObjectPath::parse(&s);
+    }
+}
+
+// ---- image references ----
+
+fn render(r: &ImageRef) -> String {
+    let mut s = r.name.clone();
+    if let Some(t) = &r.tag {
+        s.push(':');
+        s.push_str(t);
+    }
+    if let Some(d) = &r.digest {
+        s.push('@');
+        s.push_str(d);
+    }
+    s
+}
+
+proptest! {
+    #![proptest_config(cases(3000))]
+
+    #[test]
+    fn image_normalisation_is_idempotent(s in "\\PC{0,60}") {
+        if let Some(r) = ImageRef::parse(&s) {
+            let again = ImageRef::parse(&render(&r));
+            prop_assert_eq!(again.as_ref(), Some(&r), "normalise(normalise({:?}))", s);
+            prop_assert!(r.same(&r));
+        }
+    }
+
+    #[test]
+    fn image_structured_round_trip(
+        host in prop_oneof![Just(None), "[a-z]{1,6}\\.(io|com)(:[0-9]{2,5})?".prop_map(Some), Just(Some("localhost".to_string()))],
+        // Without a host, a first segment with a `.` or `:` would be a registry host.
+        first in "[a-z0-9][a-z0-9_-]{0,8}",
+        more in proptest::collection::vec("[a-z0-9][a-z0-9._-]{0,8}", 0..3),
+        tag in proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}"),
+        digest in proptest::option::of("[0-9a-f]{64}"),
+    ) {
+        let path: Vec<String> = std::iter::once(first).chain(more).collect();
+        let mut written = host.clone().map(|h| format!("{h}/")).unwrap_or_default();
+        written.push_str(&path.join("/"));
+        if let Some(t) = &tag { written.push(':'); written.push_str(t); }
+        if let Some(d) = &digest { written.push_str("@sha256:"); written.push_str(d); }
+        let r = ImageRef::parse(&written).unwrap();
+        let want_host = host.unwrap_or_else(|| "docker.io".into());
+        let want_path = if want_host == "docker.io" && path.len() == 1 { format!("library/{}", path[0]) } else { path.join("/") };
+        prop_assert_eq!(&r.name, &format!("{want_host}/{want_path}"));
+        prop_assert_eq!(r.digest.clone(), digest.map(|d| format!("sha256:{d}")));
+        let want_tag = if tag.is_none() && r.digest.is_none() { Some("latest".to_string()) } else { tag };
+        prop_assert_eq!(&r.tag, &want_tag);
+        prop_assert_eq!(ImageRef::parse(&render(&r)), Some(r.clone()));
+        prop_assert!(stallwatch::model::image::same(&written, &render(&r)));
+    }
+}
+
+// ---- Accept / Accept-Encoding ----
+
+fn accept_part() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("application/openmetrics-text".to_string()),
+        Just("application/openmetrics-text;version=1.0.0".to_string()),
+        Just("application/openmetrics-text; version=0.0.1".to_string()),
+        Just("text/plain;version=0.0.4".to_string()),
+        Just("text/plain; version=1.0.0".to_string()),
+        Just("text/*".to_string()),
+        Just("*/*".to_string()),
+        Just("application/json".to_string()),
+        Just(";q=".to_string()),
+        "[a-z/*;=., ]{0,20}",
+        (0u32..1200).prop_map(|q| format!(";q={}", q as f32 / 1000.0)),
+        "\\PC{0,10}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(cases(3000))]
+
+    #[test]
+    fn negotiation_always_yields_a_valid_content_type(parts in proptest::collection::vec(accept_part(), 0..8)) {
+        let header = parts.join(",");
+        let f = negotiate::format(Some(&header));
+        let ct = f.content_type();
+        prop_assert!(ct.starts_with("text/plain; version=0.0.4") || ct.starts_with("application/openmetrics-text; version=1.0.0"), "{}", ct);
+        prop_assert!(ct.is_ascii() && !ct.contains(['\n', '\r']));
+        let _ = negotiate::gzip(Some(&header));
+    }
+
+    #[test]
+    fn openmetrics_wins_when_preferred(noise in proptest::collection::vec(accept_part(), 0..4), q in 1u32..1000) {
+        let header = format!("application/openmetrics-text;version=1.0.0;q=1,{}", noise.iter().map(|n| format!("{n};q=0.{q:03}")).collect::<Vec<_>>().join(","));
+        prop_assert_eq!(negotiate::format(Some(&header)), Format::OpenMetrics, "{}", header);
+    }
+
+    #[test]
+    fn gzip_by_q(q in 0u32..=1000, noise in "[a-z, ;=]{0,12}") {
+        let header = format!("{noise},gzip;q={}", q as f32 / 1000.0);
+        let allowed = negotiate::gzip(Some(&header));
+        if !noise.contains("gzip") && !noise.contains('*') {
+            prop_assert_eq!(allowed, q > 0, "{}", header);
+        }
+    }
+}
+
+// ---- watch-line decoder, through the store to /metrics ----
+
+const WATCH_CONFIG: &str = r#"
+targets:
+  - name: widgets
+    resource: {group: example.com, version: v1, kind: Widget}
+    phase: {path: $.status.phase, ready: [Running]}
+    images:
+      - {slot: agent, desired: $.spec.image, workloads: {kind: DaemonSet, selector: app=agent}}
+"#;
+
+const REAL_EVENT: &str = r#"{"type":"MODIFIED","object":{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"stuck","namespace":"shop","uid":"u1","resourceVersion":"11","generation":2,"creationTimestamp":"2024-01-01T00:00:00Z","labels":{"app":"w"},"annotations":{"a":"b"},"managedFields":[{"manager":"kubectl","operation":"Update","time":"2024-01-01T00:10:00Z","fieldsV1":{"f:spec":{}}},{"manager":"widget-operator","operation":"Update","subresource":"status","time":"2024-01-01T00:10:05Z","fieldsV1":{"f:status":{}}}]},"spec":{"image":"example/agent:v2"},"status":{"phase":"Pending","observedGeneration":1,"conditions":[{"type":"Ready","status":"False","reason":"Updating","message":"m","lastTransitionTime":"2024-01-01T00:10:05Z"}]}}}"#;
+
+/// Decodes `line`, applies it to a fresh store and renders both formats; both must pass the
+/// strict checker.
+fn feed(lines: &[String]) -> Result<(), TestCaseError> {
+    let config = Config::parse(WATCH_CONFIG, "w.yaml").unwrap();
+    let store = Arc::new(Store::default());
+    let watches: Vec<Arc<Watch>> =
+        plan(&config).into_iter().map(|(k, s)| Arc::new(Watch::new(k, s))).collect();
+    let w = watches.iter().find(|w| w.key.gvk.kind == "Widget").unwrap().clone();
+    let mut decoded = false;
+    for (i, line) in lines.iter().enumerate() {
+        let (_, peak) = peak_during(|| match serde_json::from_str::<WatchLine<RawObject>>(line) {
+            Ok(WatchLine::Added(o) | WatchLine::Modified(o)) => {
+                decoded = true;
+                w.write(|s| {
+                    s.apply(&w.subs, &o, 1_704_070_000.0 + i as f64);
+                    s.health.synced = true;
+                });
+            }
+            Ok(WatchLine::Deleted(o)) => {
+                w.write(|s| s.delete(&o));
+            }
+            _ => {}
+        });
+        // The decoder borrows from the line; what it keeps is bounded by the input.
+        prop_assert!(peak <= 8 * line.len() + (64 << 10), "{} bytes for a {}-byte line", peak, line.len());
+    }
+    if !decoded {
+        // Nothing reached the store: the empty exposition is checked by real_event_… and
+        // rendering it again per case would only cost time.
+        return Ok(());
+    }
+    store.set_watches(watches);
+    let me = Arc::new(SelfState::default());
+    for (format, om) in [(Format::Text004, false), (Format::OpenMetrics, true)] {
+        let out = Renderer::store_only(store.clone(), me.clone(), || 1_704_071_000.0).render(format).unwrap();
+        if let Err(e) = strict_exposition::check(&out, om) {
+            prop_assert!(false, "{:?}: {}\n{}", format, e, out);
+        }
+    }
+    Ok(())
+}
+
+fn hostile_string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "\\PC{0,20}",
+        "[\\x00-\\x1f\\x7f\"\\\\\n]{1,10}",
+        Just("\u{1b}[31mred\u{1b}[0m\u{7}\0".to_string()),
+        Just("\u{9b}2J\u{202e}".to_string()),
+        (1usize..5000).prop_map(|n| "r".repeat(n)),
+        Just("0000-01-01T00:00:00Z".to_string()),
+        Just("9999-12-31T23:59:59Z".to_string()),
+    ]
+}
+
+fn hostile_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        hostile_string().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        Just(Value::Null),
+        Just(json!([1, "a", {"b": []}])),
+        Just(json!({"nested": {"x": 1}})),
+        (1usize..200)
+            .prop_map(|n| Value::Array(vec![json!({"type": "Ready", "status": "False", "reason": "x"}); n])),
+        json_value(),
+    ]
+}
+
+/// JSON pointers into the real event worth replacing.
+const POINTERS: &[&str] = &[
+    "/type",
+    "/object",
+    "/object/metadata",
+    "/object/metadata/name",
+    "/object/metadata/namespace",
+    "/object/metadata/uid",
+    "/object/metadata/generation",
+    "/object/metadata/creationTimestamp",
+    "/object/metadata/labels",
+    "/object/metadata/labels/app",
+    "/object/metadata/annotations/a",
+    "/object/metadata/managedFields",
+    "/object/metadata/managedFields/1/time",
+    "/object/metadata/managedFields/1/manager",
+    "/object/spec",
+    "/object/spec/image",
+    "/object/status",
+    "/object/status/phase",
+    "/object/status/observedGeneration",
+    "/object/status/conditions",
+    "/object/status/conditions/0",
+    "/object/status/conditions/0/type",
+    "/object/status/conditions/0/status",
+    "/object/status/conditions/0/reason",
+    "/object/status/conditions/0/lastTransitionTime",
+];
+
+fn mutated_event() -> impl Strategy<Value = String> {
+    proptest::collection::vec((0..POINTERS.len(), hostile_value()), 1..5).prop_map(|edits| {
+        let mut v: Value = serde_json::from_str(REAL_EVENT).unwrap();
+        for (p, val) in edits {
+            if let Some(slot) = v.pointer_mut(POINTERS[p]) {
+                *slot = val;
+            }
+        }
+        serde_json::to_string(&v).unwrap()
+    })
+}
+
+proptest! {
+    #![proptest_config(cases(1000))]
+
+    #[test]
+    fn watch_lines_arbitrary_bytes(lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..4)) {
+        let lines: Vec<String> = lines.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+        feed(&lines)?;
+    }
+
+    #[test]
+    fn watch_lines_mutated_real_events(lines in proptest::collection::vec(mutated_event(), 1..4)) {
+        feed(&lines)?;
+    }
+}
+
+#[test]
+fn real_event_renders_strictly_valid() {
+    feed(&[REAL_EVENT.to_string()]).unwrap();
+    // The accounting the memory bound relies on does see allocations.
+    let (v, peak) = peak_during(|| vec![0u8; 100_000]);
+    assert!(peak >= 100_000 && v.len() == 100_000, "{peak}");
+}
+
+#[test]
+fn watch_line_nested_deeper_than_serde_allows_is_an_error() {
+    let deep = format!(
+        r#"{{"type":"ADDED","object":{{"metadata":{{"name":"x","uid":"u"}},"status":{}1{}}}}}"#,
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    assert!(serde_json::from_str::<WatchLine<RawObject>>(&deep).is_err() || feed(&[deep]).is_ok());
+}
