@@ -18,6 +18,7 @@ pub mod client;
 mod discovery;
 pub mod failure;
 pub mod plan;
+pub mod rbac;
 mod stream;
 pub mod supervisor;
 
