@@ -7,10 +7,13 @@
 
 use super::raw::RawConfig;
 
-/// The schema as pretty-printed JSON (draft 2020-12), with `$id` and a title.
+/// The schema as pretty-printed JSON, draft-07 (what yaml-language-server and Helm's
+/// values.schema.json speak), with a title.
 pub fn json() -> String {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let mut schema =
+        serde_json::to_value(generator.into_root_schema_for::<RawConfig>()).expect("a schema serialises");
     // `key: null` is no use in a config file (and a duration must be a string): no null types.
-    let mut schema = serde_json::to_value(schemars::schema_for!(RawConfig)).expect("a schema serialises");
     strip_null(&mut schema);
     if let Some(o) = schema.as_object_mut() {
         // serde's `default` makes the key optional to serde; the file still needs targets.
@@ -70,7 +73,7 @@ mod tests {
     }
 
     fn def<'a>(s: &'a Value, name: &str) -> &'a Value {
-        &s["$defs"][name]
+        &s["definitions"][name]
     }
 
     #[test]
@@ -90,7 +93,8 @@ mod tests {
     #[test]
     fn every_mapping_is_strict_and_presets_are_an_enum() {
         let s = schema();
-        for (name, d) in s["$defs"].as_object().unwrap() {
+        assert_eq!(s["$schema"], "http://json-schema.org/draft-07/schema#");
+        for (name, d) in s["definitions"].as_object().unwrap() {
             if d["type"] == "object" {
                 assert_eq!(d["additionalProperties"], false, "{name} accepts unknown keys");
             }
@@ -103,5 +107,54 @@ mod tests {
         }
         assert_eq!(def(&s, "Preset")["enum"], serde_json::json!(["kubearmor", "workloads", "conventions"]));
         assert_eq!(def(&s, "Resource")["required"], serde_json::json!(["version", "kind"]));
+    }
+
+    /// Every key of `v` is a property of `node` (following `$ref`s and arrays).
+    fn unknown_keys(s: &Value, node: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+        let node = match node.get("$ref").and_then(Value::as_str) {
+            Some(r) => &s["definitions"][r.trim_start_matches("#/definitions/")],
+            None => node,
+        };
+        match v {
+            Value::Object(o) => {
+                for (k, x) in o {
+                    match node["properties"].get(k) {
+                        Some(child) => unknown_keys(s, child, x, &format!("{at}.{k}"), out),
+                        None => out.push(format!("{at}.{k}")),
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    unknown_keys(s, &node["items"], x, &format!("{at}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_key_of_every_example_config_is_in_the_schema_and_a_typo_is_not() {
+        let s = schema();
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+        let mut n = 0;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_none_or(|x| x != "yaml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            crate::config::Config::parse(&text, "example").unwrap();
+            let v: Value = serde_saphyr::from_str(&text).unwrap();
+            let mut bad = Vec::new();
+            unknown_keys(&s, &s, &v, "", &mut bad);
+            assert!(bad.is_empty(), "{}: keys missing from the schema: {bad:?}", p.display());
+            n += 1;
+        }
+        assert!(n >= 3, "only {n} example configs");
+        let v: Value = serde_saphyr::from_str("targets: [{preset: workloads, namespacez: [a]}]\n").unwrap();
+        let mut bad = Vec::new();
+        unknown_keys(&s, &s, &v, "", &mut bad);
+        assert_eq!(bad, [".targets[0].namespacez"]);
     }
 }
