@@ -119,7 +119,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         })
     })?;
     let config = Config::load(&path)?;
-    let client = client::connect(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    let client = client::connect(args.cluster.kubeconfig.as_deref(), args.cluster.context.as_deref()).await?;
     let store = Arc::new(Store::default());
     let me = Arc::new(SelfState::default());
     me.reloaded(true, now());

@@ -1,19 +1,26 @@
 //! Command-line interface. Every flag can also come from a `STALLWATCH_*` environment variable.
+//!
+//! Each subcommand takes only the flags that apply to it: `check-config`, `rbac`,
+//! `config-schema`, `completions` and `man` never touch a cluster or a port, so they take no
+//! `--listen`, `--kubeconfig` or `--context`.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+pub use crate::build::{LONG_VERSION as VERSION, REVISION};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "stallwatch",
-    version,
+    version = VERSION,
+    args_conflicts_with_subcommands = true,
     about = "Prometheus exporter that catches Kubernetes operators and rollouts that silently stop converging",
     long_about = "Watches and periodically re-lists the resources named in its config, derives convergence facts \
 (generation lag, time in phase, conditions, verdicts, its own watch health) and serves them on /metrics.\n\
-Without a subcommand it runs the exporter (same as `stallwatch run`)."
+Without a subcommand it runs the exporter (same as `stallwatch run`, with the same flags)."
 )]
-/// The command line: a subcommand and the flags every subcommand shares.
+/// The command line: a subcommand, or the flags of `run` for the default command.
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -32,41 +39,110 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        use clap::{CommandFactory, FromArgMatches};
+        use clap::FromArgMatches;
         let mut args = args.into_iter().map(Into::into).peekable();
         let plugin = args
             .peek()
             .and_then(|a| std::path::Path::new(a).file_name())
             .is_some_and(|n| n == KUBECTL_PLUGIN);
-        let mut cmd = Cli::command();
+        let mut cmd = Cli::clap_command();
         if plugin {
             cmd = cmd.bin_name("kubectl stallwatch");
         }
         Cli::from_arg_matches(&cmd.try_get_matches_from(args)?)
     }
+
+    /// The clap command (for help, completions and the man page).
+    pub fn clap_command() -> clap::Command {
+        <Cli as clap::CommandFactory>::command()
+    }
+
+    /// The flags of the exporter: those of `run`, or the top-level ones without a subcommand.
+    pub fn into_run(self) -> Option<RunArgs> {
+        match self.command {
+            None => Some(self.run),
+            Some(Command::Run(r)) => Some(r),
+            Some(_) => None,
+        }
+    }
 }
 
-/// What to run: the exporter, a config check, or a one-shot report.
+/// What to run: the exporter, a config check, a one-shot report, or a generator.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the exporter (the default).
-    Run,
-    /// Validate a config file: exit 0 when valid, 1 with the problem's file, line and column.
-    CheckConfig {
-        /// The config file to check.
-        file: PathBuf,
-    },
+    Run(RunArgs),
+    /// Validate a config file: exit 0 when valid (printing how many targets and watches it
+    /// has), 1 with the problem's file, line and column.
+    CheckConfig(CheckConfigArgs),
     /// One-shot, read-only report per tracked object: generation, phase and time in it, image
     /// triangle, rollout, controller activity, events, APIService, nodes, and the likely causes
     /// ranked with their remedies. Exit 0: everything converged; 1: something is not Current;
     /// 2: could not check (API, RBAC or config error). Also runs as `kubectl stallwatch diagnose`
     /// when installed as `kubectl-stallwatch` on PATH.
     Diagnose(DiagnoseArgs),
+    /// Print the least-privilege RBAC (Roles per namespace, a ClusterRole for cluster-wide
+    /// watches; get/list/watch only) that a config's watches need, as Kubernetes YAML.
+    Rbac(RbacArgs),
+    /// Print the JSON Schema of the config file (for editors and the Helm chart).
+    ConfigSchema,
+    /// Print a shell completion script, e.g. `stallwatch completions bash > /etc/bash_completion.d/stallwatch`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `stallwatch man > stallwatch.1`.
+    Man,
+}
+
+/// Flags of `stallwatch check-config`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckConfigArgs {
+    /// The config file to check.
+    pub file: PathBuf,
+}
+
+/// Flags of `stallwatch rbac`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RbacArgs {
+    /// The config file whose watches need the rules.
+    #[arg(long, short = 'c', env = "STALLWATCH_CONFIG")]
+    pub config: PathBuf,
+    /// Name of the Roles and the ClusterRole.
+    #[arg(long, default_value = "stallwatch")]
+    pub name: String,
+}
+
+/// How to reach the cluster: shared by `run` and `diagnose`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file. Without it: KUBECONFIG, ~/.kube/config, then the in-cluster service
+    /// account, as kubectl does.
+    #[arg(long, env = "STALLWATCH_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use instead of the current one.
+    #[arg(long, env = "STALLWATCH_CONTEXT")]
+    pub context: Option<String>,
+}
+
+/// How log lines are written: shared by `run` and `diagnose`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Log format.
+    #[arg(long, env = "STALLWATCH_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Log filter in RUST_LOG syntax (e.g. `info,stallwatch=debug`); RUST_LOG is read too.
+    #[arg(long, env = "STALLWATCH_LOG")]
+    pub log: Option<String>,
 }
 
 /// Flags of `stallwatch diagnose`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DiagnoseArgs {
+    /// Config file (YAML) naming what to report on.
+    #[arg(long, short = 'c', env = "STALLWATCH_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Build the config from a preset instead of --config: `kubearmor` (--namespace is the
     /// operator namespace, default kubearmor) or `workloads` (in --namespace, else everywhere).
     #[arg(long, value_enum, env = "STALLWATCH_PRESET")]
@@ -78,6 +154,10 @@ pub struct DiagnoseArgs {
     /// Output format; JSON is documented in docs/diagnose.md.
     #[arg(long, short = 'o', value_enum, default_value = "text", env = "STALLWATCH_OUTPUT")]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// A preset `diagnose` can run without a config file.
@@ -101,90 +181,29 @@ pub enum LogFormat {
     Json,
 }
 
-/// Flags of `stallwatch run` (and the cluster access `diagnose` shares).
+/// Flags of `stallwatch run` (also accepted without the subcommand).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// Config file (YAML). Reloaded when it changes or on SIGHUP; an invalid new file is rejected
     /// and the running config stays.
-    #[arg(long, short = 'c', env = "STALLWATCH_CONFIG", global = true)]
+    #[arg(long, short = 'c', env = "STALLWATCH_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Address for /metrics, /healthz, /readyz and the landing page.
-    #[arg(long, env = "STALLWATCH_LISTEN", default_value = "0.0.0.0:9184", global = true)]
+    /// Address for /metrics, /healthz, /readyz and the landing page: `:PORT` (all interfaces),
+    /// `HOST:PORT`, `IP:PORT` or `[IPv6]:PORT`.
+    #[arg(long, env = "STALLWATCH_LISTEN", default_value = ":9184", value_parser = listen_arg)]
     pub listen: String,
-    /// Log format.
-    #[arg(long, env = "STALLWATCH_LOG_FORMAT", value_enum, default_value = "text", global = true)]
-    pub log_format: LogFormat,
-    /// Log filter in RUST_LOG syntax (e.g. `info,stallwatch=debug`); RUST_LOG is read too.
-    #[arg(long, env = "STALLWATCH_LOG", global = true)]
-    pub log: Option<String>,
-    /// Kubeconfig file. Without it: KUBECONFIG, ~/.kube/config, then the in-cluster service
-    /// account, as kubectl does.
-    #[arg(long, env = "STALLWATCH_KUBECONFIG", global = true)]
-    pub kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context to use instead of the current one.
-    #[arg(long, env = "STALLWATCH_CONTEXT", global = true)]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
+
+fn listen_arg(s: &str) -> Result<String, String> {
+    crate::server::listen::ListenAddr::parse(s).map(|_| s.to_string())
+}
+
+mod tools;
+pub use self::tools::{man, run_tool, summary};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_is_consistent() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn default_command_is_run_with_flags() {
-        let c = Cli::try_parse_from(["stallwatch", "--config", "x.yaml", "--listen", "127.0.0.1:1"]).unwrap();
-        assert!(c.command.is_none());
-        assert_eq!(c.run.listen, "127.0.0.1:1");
-        let c = Cli::try_parse_from(["stallwatch", "run", "--config", "x.yaml"]).unwrap();
-        assert!(matches!(c.command, Some(Command::Run)));
-        assert_eq!(c.run.config.as_deref(), Some(std::path::Path::new("x.yaml")));
-        let c = Cli::try_parse_from(["stallwatch", "check-config", "f.yaml"]).unwrap();
-        assert!(matches!(c.command, Some(Command::CheckConfig { .. })));
-    }
-
-    #[test]
-    fn kubectl_plugin_name_parses_the_same_and_says_kubectl_stallwatch() {
-        let c = Cli::parse_args(["/usr/local/bin/kubectl-stallwatch", "diagnose", "-n", "x"]).unwrap();
-        assert!(matches!(&c.command, Some(Command::Diagnose(d)) if d.namespace.as_deref() == Some("x")));
-        let e = Cli::parse_args(["kubectl-stallwatch", "diagnose", "--bogus"]).unwrap_err().to_string();
-        assert!(e.contains("kubectl stallwatch diagnose"), "{e}");
-        let e = Cli::parse_args(["stallwatch", "diagnose", "--bogus"]).unwrap_err().to_string();
-        assert!(e.contains("stallwatch diagnose") && !e.contains("kubectl"), "{e}");
-    }
-
-    #[test]
-    fn diagnose_takes_kubectl_style_flags() {
-        let c = Cli::try_parse_from([
-            "kubectl-stallwatch",
-            "diagnose",
-            "--preset",
-            "kubearmor",
-            "-n",
-            "security",
-            "-o",
-            "json",
-            "--context",
-            "prod",
-            "--kubeconfig",
-            "k.yaml",
-        ])
-        .unwrap();
-        let Some(Command::Diagnose(d)) = &c.command else { panic!("{c:?}") };
-        assert_eq!(d.preset, Some(DiagnosePreset::Kubearmor));
-        assert_eq!(d.namespace.as_deref(), Some("security"));
-        assert_eq!(d.output, OutputFormat::Json);
-        assert_eq!(c.run.context.as_deref(), Some("prod"));
-        assert_eq!(c.run.kubeconfig.as_deref(), Some(std::path::Path::new("k.yaml")));
-        let c = Cli::try_parse_from(["stallwatch", "diagnose", "--config", "c.yaml", "--namespace", "a"])
-            .unwrap();
-        let Some(Command::Diagnose(d)) = &c.command else { panic!("{c:?}") };
-        assert_eq!((d.preset, d.output), (None, OutputFormat::Text));
-        assert_eq!(c.run.config.as_deref(), Some(std::path::Path::new("c.yaml")));
-    }
-}
+mod tests;

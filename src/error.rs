@@ -23,8 +23,14 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("kubernetes client: {0}")]
     Kube(#[from] kube::Error),
-    #[error("kubeconfig: {0}")]
+    /// No usable cluster access; the text is the client library's reason.
+    #[error(
+        "no usable cluster access: {0}; pass --kubeconfig FILE (and --context NAME), set KUBECONFIG, or run in a pod with a service account"
+    )]
     Kubeconfig(String),
+    /// A `--listen` value that is not an address.
+    #[error("{0}")]
+    Listen(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,

@@ -7,10 +7,11 @@
 //! API events ([`watch`]) → facts ([`ingest`]) → [`store`] → judgement ([`judge`]) →
 //! exposition ([`expose`]) → HTTP ([`server`]) and the one-shot report ([`diagnose`]).
 //!
-//! [`clock`], [`error`], [`model`] and [`config`] are the vocabulary everything shares;
+//! [`build`], [`clock`], [`error`], [`model`] and [`config`] are the vocabulary everything shares;
 //! [`cli`] is the command line the thin binary parses and [`app`] wires a running exporter.
 
 // The shared vocabulary: no IO.
+pub mod build;
 pub mod clock;
 pub mod error;
 pub mod model;

@@ -19,6 +19,7 @@ mod generic;
 pub mod preset;
 mod raw;
 mod selector;
+pub mod schema;
 mod validate;
 
 pub use self::raw::PresetName;
@@ -46,6 +47,8 @@ pub struct Config {
     pub watch_idle_timeout: Duration,
     pub targets: Vec<Target>,
     pub context: Context,
+    /// How many targets the file lists (before presets expand into several).
+    pub file_targets: usize,
 }
 
 /// Cluster-wide context signals, each switched on explicitly (or by a preset) so that
@@ -189,10 +192,11 @@ impl Config {
             let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
             ConfigError::Invalid { file: file.into(), line, column, message: first_line(&e.to_string()) }
         })?;
+        // A key the file lacks has no position of its own: report the top of the file.
         raw.resolve().map_err(|(loc, message)| ConfigError::Invalid {
             file: file.into(),
-            line: loc.line(),
-            column: loc.column(),
+            line: loc.line().max(1),
+            column: if loc.line() == 0 { 1 } else { loc.column() },
             message,
         })
     }
@@ -374,6 +378,30 @@ targets:
         let c = Config::parse(&format!("watchIdleTimeout: 2m\n{t}"), "c.yaml").unwrap();
         assert_eq!(c.watch_idle_timeout, Duration::from_secs(120));
         assert_eq!(Config::parse(t, "c.yaml").unwrap().watch_idle_timeout, DEFAULT_WATCH_IDLE_TIMEOUT);
+        let e = err("resync: 1m\nwatchTimeout: 10m\ntargets: [{preset: workloads}]\n");
+        assert!(e.starts_with("c.yaml:2:15: ") && e.contains("290s"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_offending_key_not_0_0() {
+        let e = err("targets: [{preset: workloads}]\ncontext:\n  apiServices:\n    - v1.ok.io\n    - a/b\n");
+        assert!(e.starts_with("c.yaml:5:7: ") && e.contains("not an APIService name"), "{e}");
+        let e = err("resync: 1m\ntargets: []\n");
+        assert!(e.starts_with("c.yaml:2:10: ") && e.contains("at least one target"), "{e}");
+        // A key the file lacks: the top of the file.
+        assert!(err("resync: 1m\n").starts_with("c.yaml:1:1: "), "{}", err("resync: 1m\n"));
+        let e = err("targets:\n  - {name: a, resource: {version: v1, kind: ConfigMap}, namespaces: [BAD]}\n");
+        assert!(e.starts_with("c.yaml:2:5: ") && e.contains("not a valid namespace"), "{e}");
+    }
+
+    #[test]
+    fn kubearmor_preset_watches_nodes_unless_the_file_says_no() {
+        let on = Config::parse("targets: [{preset: kubearmor}]\n", "c").unwrap();
+        assert!(on.context.nodes);
+        let off = Config::parse("targets: [{preset: kubearmor}]\ncontext: {nodes: false}\n", "c").unwrap();
+        assert!(!off.context.nodes);
+        let generic = Config::parse("targets: [{preset: workloads}]\n", "c").unwrap();
+        assert!(!generic.context.nodes);
     }
 
     #[test]

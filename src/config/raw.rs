@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, de::Error as _};
 use serde_saphyr::{Location, Spanned};
 
@@ -12,34 +13,49 @@ use super::{
 };
 use crate::model::ObjectPath;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Config")]
 pub(super) struct RawConfig {
+    /// Period of the full re-list of every watch (default 10m).
     #[serde(default, deserialize_with = "duration_opt")]
+    #[schemars(with = "Option<DurationText>")]
     resync: Option<Duration>,
+    /// Age after which an unconverged object is Stalled (default 15m); a target may override it.
     #[serde(default, deserialize_with = "duration_opt")]
+    #[schemars(with = "Option<DurationText>")]
     stalled_after: Option<Duration>,
+    /// An open watch silent (no event, no bookmark) this long is stalled and reopened (default 90s).
     #[serde(default, deserialize_with = "duration_opt")]
-    watch_timeout: Option<Duration>,
-    #[serde(default, deserialize_with = "duration_opt")]
+    #[schemars(with = "Option<DurationText>")]
     watch_idle_timeout: Option<Duration>,
+    /// Server-side timeout of each watch request (default 200s, between 10s and 290s).
     #[serde(default)]
-    targets: Vec<Spanned<RawTarget>>,
+    #[schemars(with = "Option<DurationText>")]
+    watch_timeout: Option<Spanned<Dur>>,
+    /// What to watch: presets and generic targets.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawTarget>", length(min = 1))]
+    targets: Option<Spanned<Vec<Spanned<RawTarget>>>>,
     #[serde(default)]
     context: RawContext,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Context")]
 struct RawContext {
+    /// `None`: on when a preset needs it (kubearmor), else off.
     #[serde(default)]
-    nodes: bool,
+    nodes: Option<bool>,
     #[serde(default)]
-    api_services: Vec<String>,
+    #[schemars(with = "Vec<String>")]
+    api_services: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Resource")]
 pub(crate) struct RawResource {
     #[serde(default)]
     pub group: String,
@@ -48,18 +64,21 @@ pub(crate) struct RawResource {
     pub plural: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Image")]
 pub(crate) struct RawImage {
     pub slot: String,
+    #[schemars(with = "JsonPathText")]
     pub desired: ObjectPath,
     pub default: Option<String>,
     pub workloads: RawWorkloads,
     pub overridden_by: Option<RawOverride>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Workloads")]
 pub(crate) struct RawWorkloads {
     pub kind: String,
     pub namespace: Option<String>,
@@ -70,8 +89,9 @@ pub(crate) struct RawWorkloads {
     pub pod_selector: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Override")]
 pub(crate) struct RawOverride {
     #[serde(default = "deployment")]
     pub kind: String,
@@ -84,38 +104,43 @@ fn deployment() -> String {
     "Deployment".into()
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Controller")]
 pub(crate) struct RawController {
     pub lease: Option<RawNamed>,
     pub pods: Option<RawPods>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Lease")]
 pub(crate) struct RawNamed {
     pub namespace: String,
     pub name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Pods")]
 pub(crate) struct RawPods {
     pub namespace: String,
     pub selector: String,
 }
 
 /// The presets a target can name.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "Preset")]
 pub enum PresetName {
     Kubearmor,
     Workloads,
     Conventions,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Target")]
 pub(crate) struct RawTarget {
     pub preset: Option<PresetName>,
     pub name: Option<String>,
@@ -126,10 +151,12 @@ pub(crate) struct RawTarget {
     pub namespaces: Vec<String>,
     pub label_selector: Option<String>,
     pub field_selector: Option<String>,
+    #[schemars(with = "Option<JsonPathText>")]
     pub observed_generation: Option<ObjectPath>,
     pub phase: Option<RawPhase>,
     pub conditions: Option<RawConditions>,
     #[serde(default, deserialize_with = "duration_opt")]
+    #[schemars(with = "Option<DurationText>")]
     pub stalled_after: Option<Duration>,
     #[serde(default)]
     pub images: Vec<RawImage>,
@@ -140,20 +167,46 @@ pub(crate) struct RawTarget {
     pub events: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Phase")]
 pub(crate) struct RawPhase {
+    #[schemars(with = "JsonPathText")]
     pub path: ObjectPath,
     #[serde(default)]
     pub ready: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Conditions")]
 pub(crate) struct RawConditions {
+    #[schemars(with = "Option<JsonPathText>")]
     pub path: Option<ObjectPath>,
     #[serde(default)]
     pub ready: Vec<String>,
+}
+
+/// A duration as the file writes it (schema only).
+#[derive(JsonSchema)]
+#[schemars(rename = "Duration", extend("pattern" = "^\\s*[0-9]"))]
+/// A duration such as 90s, 15m or 1h30m; greater than zero.
+struct DurationText(#[allow(dead_code)] String);
+
+/// A JSONPath into the object (schema only).
+#[derive(JsonSchema)]
+#[schemars(rename = "JsonPath", extend("pattern" = "^\\$"))]
+/// A JSONPath into the object, starting with `$`, e.g. `$.status.phase`.
+struct JsonPathText(#[allow(dead_code)] String);
+
+/// A duration whose position the error messages need (`watchTimeout`).
+#[derive(Debug)]
+pub(super) struct Dur(Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Dur(duration_opt(d)?.expect("duration_opt returns Some")))
+    }
 }
 
 fn duration_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -174,20 +227,29 @@ impl RawConfig {
     pub(super) fn resolve(self) -> Located<Config> {
         let resync = self.resync.unwrap_or(DEFAULT_RESYNC);
         let stalled_after = self.stalled_after.unwrap_or(DEFAULT_STALLED_AFTER);
-        let watch_timeout = self.watch_timeout.unwrap_or(DEFAULT_WATCH_TIMEOUT);
+        let watch_timeout = self.watch_timeout.as_ref().map_or(DEFAULT_WATCH_TIMEOUT, |d| d.value.0);
         let watch_idle_timeout = self.watch_idle_timeout.unwrap_or(DEFAULT_WATCH_IDLE_TIMEOUT);
+        // A key the file does not have is reported at the top of the file (see Config::parse).
         let top = Location::UNKNOWN;
-        super::validate::check_timing(resync, watch_timeout, watch_idle_timeout).map_err(|m| (top, m))?;
-        if self.targets.is_empty() {
+        super::validate::check_timing(resync, watch_timeout, watch_idle_timeout).map_err(|m| {
+            let at = match &self.watch_timeout {
+                Some(d) if m.contains("`watchTimeout`") => d.referenced,
+                _ => top,
+            };
+            (at, m)
+        })?;
+        let (targets_at, file_targets) = self.targets.map_or((top, Vec::new()), |t| (t.referenced, t.value));
+        if file_targets.is_empty() {
             return Err((
-                top,
+                targets_at,
                 "key `targets`: at least one target is required, e.g. `targets: [{preset: workloads}]`"
                     .into(),
             ));
         }
         let mut targets = Vec::new();
-        let kubearmor_used = self.targets.iter().any(|t| t.value.preset == Some(PresetName::Kubearmor));
-        for t in self.targets {
+        let kubearmor_used = file_targets.iter().any(|t| t.value.preset == Some(PresetName::Kubearmor));
+        let count = file_targets.len();
+        for t in file_targets {
             let at = t.referenced;
             let expanded = resolve_target(t.value, stalled_after).map_err(|m| (at, m))?;
             for target in expanded {
@@ -206,19 +268,30 @@ impl RawConfig {
                 targets.push(target);
             }
         }
-        let mut context = Context { nodes: self.context.nodes, api_services: self.context.api_services };
-        for name in &context.api_services {
+        // The kubearmor preset needs node churn to explain a permanent Pending: on unless the
+        // file says `nodes: false` (then RBAC need not grant nodes).
+        let nodes = self.context.nodes.unwrap_or(kubearmor_used);
+        for name in &self.context.api_services {
+            let (at, name) = (name.referenced, &name.value);
             if name.is_empty() || name.contains('/') {
                 return Err((
-                    top,
+                    at,
                     format!(
                         "key `context.apiServices`: {name:?} is not an APIService name such as v1.operator.kubearmor.com"
                     ),
                 ));
             }
         }
-        // The kubearmor preset needs node churn to explain a permanent Pending.
-        context.nodes |= kubearmor_used;
-        Ok(Config { resync, stalled_after, watch_timeout, watch_idle_timeout, targets, context })
+        let api_services = self.context.api_services.into_iter().map(|s| s.value).collect();
+        let context = Context { nodes, api_services };
+        Ok(Config {
+            resync,
+            stalled_after,
+            watch_timeout,
+            watch_idle_timeout,
+            targets,
+            context,
+            file_targets: count,
+        })
     }
 }

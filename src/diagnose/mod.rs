@@ -45,7 +45,7 @@ use self::{
     object::object_report,
 };
 use crate::{
-    cli::{DiagnoseArgs, DiagnosePreset, OutputFormat, RunArgs},
+    cli::{DiagnoseArgs, DiagnosePreset, OutputFormat},
     clock::now,
     config::preset,
     config::{Config, Target},
@@ -89,8 +89,8 @@ pub fn preset_config(preset: DiagnosePreset, namespace: Option<&str>) -> Result<
 }
 
 /// `stallwatch diagnose`: prints the report and returns the exit code.
-pub async fn main(run: &RunArgs, args: &DiagnoseArgs) -> u8 {
-    let report = collect(run, args).await;
+pub async fn main(args: &DiagnoseArgs) -> u8 {
+    let report = collect(args).await;
     let out = match args.output {
         OutputFormat::Json => {
             let mut s = neutral::json(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
@@ -107,8 +107,8 @@ pub async fn main(run: &RunArgs, args: &DiagnoseArgs) -> u8 {
     report.exit_code
 }
 
-async fn collect(run: &RunArgs, args: &DiagnoseArgs) -> Report {
-    let config = match (&run.config, args.preset) {
+async fn collect(args: &DiagnoseArgs) -> Report {
+    let config = match (&args.config, args.preset) {
         (Some(_), Some(_)) => Err("--config and --preset exclude each other; give one".to_string()),
         (Some(path), None) => Config::load(path).map_err(|e| e.to_string()),
         (None, Some(p)) => preset_config(p, args.namespace.as_deref()),
@@ -121,10 +121,13 @@ async fn collect(run: &RunArgs, args: &DiagnoseArgs) -> Report {
         Ok(c) => c,
         Err(e) => return Report::failed("config", "config", e),
     };
-    let client = match watch::client::connect(run.kubeconfig.as_deref(), run.context.as_deref()).await {
-        Ok(c) => c,
-        Err(e) => return Report::failed("kubeconfig", "connect", e.to_string()),
-    };
+    let client =
+        match watch::client::connect(args.cluster.kubeconfig.as_deref(), args.cluster.context.as_deref())
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return Report::failed("kubeconfig", "connect", e.to_string()),
+        };
     // With a preset the namespace shaped the config; with a file it filters the report.
     let only = if args.preset.is_none() { args.namespace.as_deref() } else { None };
     diagnose(&client, &config, only).await

@@ -219,7 +219,7 @@ impl StoreCollector {
     }
 
     fn encode_self(&self, e: &mut DescriptorEncoder) -> fmt::Result {
-        let info = [("version", env!("CARGO_PKG_VERSION"))];
+        let info = [("version", crate::build::VERSION), ("revision", crate::build::REVISION)];
         gauge(e, "build_info", "Build information; always 1.", &info, 1.0)?;
         gauge(
             e,

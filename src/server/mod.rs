@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{net::TcpListener, sync::Semaphore};
 
 pub mod landing;
+pub mod listen;
 
 use crate::{
     clock::now,
@@ -33,9 +34,9 @@ pub struct Shared {
     pub renderer: Renderer,
 }
 
-/// Binds the listen address.
+/// Binds the listen address (see [`listen::ListenAddr`] for the forms it takes).
 pub async fn bind(addr: &str) -> Result<TcpListener> {
-    TcpListener::bind(addr).await.map_err(|source| Error::Bind { addr: addr.to_string(), source })
+    listen::ListenAddr::parse(addr).map_err(Error::Listen)?.bind(addr).await
 }
 
 /// Serves until `shutdown` resolves, then lets open requests finish.

@@ -20,6 +20,7 @@ pub mod failure;
 mod machine;
 pub mod plan;
 mod request;
+pub mod rbac;
 mod stream;
 pub mod supervisor;
 

@@ -137,22 +137,24 @@ KUBEARMOR_NS_RULES = {
     "": ["events", "pods"],
 }
 CONTEXT_RULES = {"": ["nodes"], "apiregistration.k8s.io": ["apiservices"]}
-WORKLOADS_RULES = {"apps": ["daemonsets", "deployments", "statefulsets"], "": ["events", "pods"]}
+WORKLOADS_RULES = {"apps": ["daemonsets", "deployments", "statefulsets"], "": ["pods"]}
 
 EXPECTED_RBAC = {
     "helm-default": {"_cluster": {"apps": ["daemonsets", "deployments", "statefulsets"],
-                                  "": ["events", "nodes", "pods"]}},
+                                  "": ["nodes", "pods"]}},
     "helm-kubearmor": {"_cluster": CONTEXT_RULES, "kubearmor": KUBEARMOR_NS_RULES},
     "helm-generic": {
-        "_cluster": {"apps": ["deployments"], "": ["events", "pods"], "example.com": ["widgets"]},
+        # The certificates' DaemonSets (and pods) are watched cluster-wide: the target has two
+        # namespaces and the workloads name none.
+        "_cluster": {"apps": ["daemonsets", "deployments"], "": ["pods"], "example.com": ["widgets"]},
         "payments": WORKLOADS_RULES,
-        "a": {"apps": ["daemonsets"], "cert-manager.io": ["certificates", "issuers"], "": ["events", "pods"]},
-        "b": {"apps": ["daemonsets"], "cert-manager.io": ["certificates"], "": ["events", "pods"]},
+        "a": {"cert-manager.io": ["certificates", "issuers"]},
+        "b": {"cert-manager.io": ["certificates"]},
         "example": {"coordination.k8s.io": ["leases"]},
         "security": KUBEARMOR_NS_RULES,
     },
     "kustomize-base": {"_cluster": {"apps": ["daemonsets", "deployments", "statefulsets"],
-                                    "": ["events", "nodes", "pods"]}},
+                                    "": ["nodes", "pods"]}},
     "kustomize-standalone-kubearmor": {"_cluster": CONTEXT_RULES, "kubearmor": KUBEARMOR_NS_RULES},
     "kustomize-kubearmor-sidecar": {
         "_cluster": CONTEXT_RULES,

@@ -117,7 +117,7 @@ Dicts are shared by reference, so the caller's accumulator is updated in place.
 {{- $_ := set .acc .scope $scope -}}
 {{- end -}}
 
-{{/* Workload kinds that `images[].workloads.kind` and `overriddenBy.kind` may name. */}}
+{{/* Workload kinds that `images[].workloads.kind` may name. */}}
 {{- define "stallwatch.rbac.workloadPlural" -}}
 {{- $plurals := dict "Deployment" "deployments" "DaemonSet" "daemonsets" "StatefulSet" "statefulsets" -}}
 {{- $p := get $plurals .kind -}}
@@ -128,17 +128,47 @@ Dicts are shared by reference, so the caller's accumulator is updated in place.
 {{- end -}}
 
 {{/*
+The plural RBAC names a target's resource by, as `stallwatch rbac` computes it: the plural of a
+built-in kind, else resource.plural, else the kind lowercased with the CRD default rule (-s, -x,
+-z, -ch, -sh take "es"; consonant + y becomes "ies"; otherwise "s").
+*/}}
+{{- define "stallwatch.rbac.plural" -}}
+{{- $builtin := dict "apps/v1/Deployment" "deployments" "apps/v1/DaemonSet" "daemonsets" "apps/v1/StatefulSet" "statefulsets" "/v1/Pod" "pods" "/v1/Node" "nodes" "/v1/Event" "events" "coordination.k8s.io/v1/Lease" "leases" "apiregistration.k8s.io/v1/APIService" "apiservices" -}}
+{{- $b := get $builtin (printf "%s/%s/%s" (.group | default "") .version .kind) -}}
+{{- if $b -}}{{- $b -}}
+{{- else if .plural -}}{{- .plural -}}
+{{- else -}}
+{{- $k := lower .kind -}}
+{{- $n := len $k -}}
+{{- if or (hasSuffix "s" $k) (hasSuffix "x" $k) (hasSuffix "z" $k) (hasSuffix "ch" $k) (hasSuffix "sh" $k) -}}{{- printf "%ses" $k -}}
+{{- else if and (hasSuffix "y" $k) (gt $n 1) (not (has (substr (int (sub $n 2)) (int (sub $n 1)) $k) (list "a" "e" "i" "o" "u"))) -}}{{- printf "%sies" (trimSuffix "y" $k) -}}
+{{- else -}}{{- printf "%ss" $k -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 stallwatch.rbac.scopes renders (as YAML) the accumulator for .Values.config:
   {<scope>: {<group>: [resources...]}}
+It follows the exporter's watch plan (`stallwatch rbac --config F` prints the same rules;
+tests/deploy/check compares them for every test values file and example config):
+  target resource in each of its namespaces (or cluster-wide); pods there for workload kinds;
+  Warning events there with `events: true` (always for the kubearmor preset);
+  images[].workloads and their pods in workloads.namespace, else the target's only namespace,
+  else cluster-wide; overriddenBy (per slot, else the target's) Deployments in its namespace,
+  else the workloads'; controller.lease leases and controller.pods pods in their namespaces;
+  context.nodes nodes (default: on with the kubearmor preset); context.apiServices apiservices.
 */}}
 {{- define "stallwatch.rbac.scopes" -}}
 {{- $acc := dict -}}
 {{- $config := .Values.config | default (dict) -}}
+{{- $kubearmor := false -}}
 {{- range $i, $t := ($config.targets | default (list)) -}}
 {{- $id := printf "%d" $i -}}
 {{- if $t.name -}}{{- $id = printf "%d (%s)" $i $t.name -}}{{- end -}}
 {{- if $t.preset -}}
   {{- if eq $t.preset "kubearmor" -}}
+    {{- $kubearmor = true -}}
     {{- $ns := $t.namespace | default "kubearmor" -}}
     {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "operator.kubearmor.com" "resources" (list "kubearmorconfigs")) -}}
     {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list "daemonsets" "deployments")) -}}
@@ -146,54 +176,59 @@ stallwatch.rbac.scopes renders (as YAML) the accumulator for .Values.config:
   {{- else if eq $t.preset "workloads" -}}
     {{- range $ns := ($t.namespaces | default (list "_cluster")) -}}
       {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list "deployments" "daemonsets" "statefulsets")) -}}
-      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "pods" "events")) -}}
+      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "pods")) -}}
+      {{- if $t.events -}}
+        {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "events")) -}}
+      {{- end -}}
     {{- end -}}
   {{- else -}}
     {{- fail (printf "config.targets[%s]: the chart cannot derive RBAC for preset %q (known: kubearmor, workloads); list its resources as generic targets or in rbac.additionalReadRules" $id $t.preset) -}}
   {{- end -}}
 {{- else if $t.resource -}}
   {{- $r := $t.resource -}}
-  {{- $plural := required (printf "config.targets[%s].resource.plural is required by the chart (RBAC names resources by plural, e.g. plural: certificates)" $id) $r.plural -}}
+  {{- $plural := include "stallwatch.rbac.plural" $r -}}
   {{- $group := $r.group | default "core" -}}
+  {{- $workload := and (eq ($r.group | default "") "apps") (eq $r.version "v1") (has $r.kind (list "Deployment" "DaemonSet" "StatefulSet")) -}}
   {{- $scopes := $t.namespaces | default (list "_cluster") -}}
   {{- range $ns := $scopes -}}
     {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" $group "resources" (list $plural)) -}}
-    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "events")) -}}
+    {{- if $workload -}}
+      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "pods")) -}}
+    {{- end -}}
+    {{- if $t.events -}}
+      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "events")) -}}
+    {{- end -}}
   {{- end -}}
+  {{- $linkScope := "_cluster" -}}
+  {{- if eq (len ($t.namespaces | default (list))) 1 -}}{{- $linkScope = first $t.namespaces -}}{{- end -}}
   {{- range $img := ($t.images | default (list)) -}}
     {{- $wl := $img.workloads | default (dict) -}}
-    {{- $wlScopes := $scopes -}}
-    {{- if $wl.namespace -}}{{- $wlScopes = list $wl.namespace -}}{{- end -}}
-    {{- range $ns := $wlScopes -}}
-      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "pods")) -}}
-      {{- if $wl.kind -}}
-        {{- $p := include "stallwatch.rbac.workloadPlural" (dict "kind" $wl.kind "target" $id) -}}
-        {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list $p)) -}}
-      {{- end -}}
+    {{- $wlNs := $wl.namespace | default $linkScope -}}
+    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $wlNs "group" "core" "resources" (list "pods")) -}}
+    {{- if $wl.kind -}}
+      {{- $p := include "stallwatch.rbac.workloadPlural" (dict "kind" $wl.kind "target" $id) -}}
+      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $wlNs "group" "apps" "resources" (list $p)) -}}
     {{- end -}}
-    {{- with $img.overriddenBy -}}
-      {{- $p := include "stallwatch.rbac.workloadPlural" (dict "kind" (.kind | default "Deployment") "target" $id) -}}
-      {{- range $ns := (ternary (list .namespace) $wlScopes (not (empty .namespace))) -}}
-        {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list $p)) -}}
-      {{- end -}}
-    {{- end -}}
-  {{- end -}}
-  {{- with $t.overriddenBy -}}
-    {{- $p := include "stallwatch.rbac.workloadPlural" (dict "kind" (.kind | default "Deployment") "target" $id) -}}
-    {{- range $ns := (ternary (list .namespace) $scopes (not (empty .namespace))) -}}
-      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list $p)) -}}
+    {{- with ($img.overriddenBy | default $t.overriddenBy) -}}
+      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" (.namespace | default $wlNs) "group" "apps" "resources" (list "deployments")) -}}
     {{- end -}}
   {{- end -}}
 {{- else -}}
   {{- fail (printf "config.targets[%s]: needs `preset` or `resource`" $id) -}}
 {{- end -}}
-{{- with $t.controller -}}{{- with .lease -}}
-  {{- $leaseNs := required (printf "config.targets[%s].controller.lease.namespace is required" $id) .namespace -}}
-  {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $leaseNs "group" "coordination.k8s.io" "resources" (list "leases")) -}}
-{{- end -}}{{- end -}}
+{{- with $t.controller -}}
+  {{- with .lease -}}
+    {{- $leaseNs := required (printf "config.targets[%s].controller.lease.namespace is required" $id) .namespace -}}
+    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $leaseNs "group" "coordination.k8s.io" "resources" (list "leases")) -}}
+  {{- end -}}
+  {{- with .pods -}}
+    {{- $podsNs := required (printf "config.targets[%s].controller.pods.namespace is required" $id) .namespace -}}
+    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $podsNs "group" "core" "resources" (list "pods")) -}}
+  {{- end -}}
+{{- end -}}
 {{- end -}}
 {{- $ctx := $config.context | default (dict) -}}
-{{- if $ctx.nodes -}}
+{{- if ternary $ctx.nodes $kubearmor (hasKey $ctx "nodes") -}}
   {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" "_cluster" "group" "core" "resources" (list "nodes")) -}}
 {{- end -}}
 {{- if $ctx.apiServices -}}
