@@ -375,7 +375,7 @@ class Fleet(unittest.TestCase):
     def test_data_links_resolve_to_the_object_dashboard(self):
         uids = self.by_uid()
         links = 0
-        for f, d in dashboards():
+        for _f, d in dashboards():
             for p in panels(d):
                 for link in links_of(p):
                     url = link["url"]
@@ -400,7 +400,8 @@ class Fleet(unittest.TestCase):
                                 self.assertIn(fld, kept_labels(p), "the panel's queries do not keep label %s" % fld)
                         self.assertTrue({"datasource", "cluster", "target", "namespace", "name"} <= set_vars, set_vars)
                         if m.group(1) == "stallwatch-object":
-                            self.assertEqual(set_vars, target_vars, "the link sets every variable of the object dashboard")
+                            self.assertEqual(set_vars, target_vars,
+                                             "the link sets every variable of the object dashboard")
                     links += 1
         overview = uids["stallwatch-overview"]
         tables = [p for p in panels(overview) if p["type"] == "table"]
@@ -413,7 +414,7 @@ class Fleet(unittest.TestCase):
     def test_mappings_and_colours(self):
         want = {"Stalled": {"red"}, "Failed": {"red"}, "InProgress": AMBER, "Current": {"green"}}
         verdict_maps = 0
-        for f, d in dashboards():
+        for _f, d in dashboards():
             for p in panels(d):
                 fc = p.get("fieldConfig") or {}
                 maps = [(fc.get("defaults") or {}).get("mappings")]
@@ -426,12 +427,14 @@ class Fleet(unittest.TestCase):
                     if {"Stalled", "InProgress"} <= set(cols):
                         verdict_maps += 1
                         for k, ok in want.items():
-                            self.assertIn(cols.get(k), ok, "%s %r: %s coloured %s" % (d["uid"], p["title"], k, cols.get(k)))
+                            self.assertIn(cols.get(k), ok,
+                                          "%s %r: %s coloured %s" % (d["uid"], p["title"], k, cols.get(k)))
         self.assertGreaterEqual(verdict_maps, 3, "the overview table, the Verdict stat and the verdict timeline")
         obj = self.by_uid()["stallwatch-object"]
         by_title = {p["title"]: p for p in panels(obj)}
         self.assertEqual(by_title["Verdict"]["options"]["colorMode"], "background")
-        self.assertTrue(by_title["Reason"]["fieldConfig"]["defaults"].get("mappings"), "Reason is coloured by the verdict")
+        self.assertTrue(by_title["Reason"]["fieldConfig"]["defaults"].get("mappings"),
+                        "Reason is coloured by the verdict")
         timelines = [p for p in panels(obj) if p["type"] == "state-timeline"]
         exprs = " ".join(t["expr"] for p in timelines for t in p["targets"])
         for metric in ("stallwatch_status{", "stallwatch_phase{", "stallwatch_phase_ready{"):

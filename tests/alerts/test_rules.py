@@ -287,7 +287,8 @@ class FleetOverrides(unittest.TestCase):
                 for run in re.findall(r"(?:[a-z_]+=%q,?)+", a["annotations"][key]):
                     self.assertTrue(run.startswith("cluster=%q,job=%q,instance=%q"),
                                     "%s %s: lookup keyed by %s" % (a["alert"], key, run))
-            self.assertIn(gen.CLUSTER_NAME_FRAGMENT, a["annotations"]["summary"], "%s: the page names the cluster" % a["alert"])
+            self.assertIn(gen.CLUSTER_NAME_FRAGMENT, a["annotations"]["summary"],
+                          "%s: the page names the cluster" % a["alert"])
 
     def test_cluster_labels_selector_and_runbook_pattern(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -300,7 +301,8 @@ class FleetOverrides(unittest.TestCase):
             new = {a["alert"]: a for _, a in gen.alerts_of(common.yaml_file(out))}
         for name, a in new.items():
             with self.subTest(alert=name):
-                self.assertEqual(a["annotations"]["runbook_url"], "https://wiki.example/stallwatch/%s.html" % name.lower())
+                self.assertEqual(a["annotations"]["runbook_url"],
+                                 "https://wiki.example/stallwatch/%s.html" % name.lower())
                 code = common.strip_strings(a["expr"])
                 self.assertNotIn("(cluster", code)
                 for m in re.finditer(r"(stallwatch_[a-z0-9_]+)(\{[^}]*\})?", a["expr"].split("#")[0]):
@@ -313,7 +315,8 @@ class FleetOverrides(unittest.TestCase):
                         if "stallwatch_" in q:
                             self.assertIn('{job=\\"kubearmor/stallwatch\\",', q, q)
         self.assertIn("unless on (region, cluster, job, instance, target)", new["StallwatchPhaseNotReady"]["expr"])
-        self.assertIn('count by (region, cluster) (up{job="kubearmor/stallwatch"})', new["StallwatchExporterAbsent"]["expr"])
+        self.assertIn('count by (region, cluster) (up{job="kubearmor/stallwatch"})',
+                      new["StallwatchExporterAbsent"]["expr"])
         self.assertIn('up{job="kubearmor/stallwatch"} == 0', new["StallwatchExporterDown"]["expr"])
         self.assertIn('printf "region=%q,cluster=%q,job=%q,instance=%q,target=%q',
                       new["StallwatchObjectStalled"]["annotations"]["description"])
@@ -372,13 +375,16 @@ class Mixin(unittest.TestCase):
                'StallwatchWatchErrors+: {severity: "critical"}}}}')
         got = self.render('((import "mixin/mixin.libsonnet") + %s).prometheusAlerts' % cfg)
         r = common.run([sys.executable, common.GENERATE, "override", "--cluster-labels", "region,cluster",
-                        "--selector", 'job=~"kubearmor/stall.*"', "--runbook-url-pattern", "https://runbooks.example/%s",
+                        "--selector", 'job=~"kubearmor/stall.*"',
+                        "--runbook-url-pattern", "https://runbooks.example/%s",
                         "--set", "StallwatchPhaseNotReady.threshold=1800", "--set", "StallwatchPhaseNotReady.for=5m",
-                        "--set", "StallwatchPodsOutdated.window=1h", "--set", "StallwatchWatchErrors.severity=critical"])
+                        "--set", "StallwatchPodsOutdated.window=1h",
+                        "--set", "StallwatchWatchErrors.severity=critical"])
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertEqual(got, gen.yaml_load(r.stdout))
         self.assertIn("stallwatch_phase_duration_seconds{job=~\"kubearmor/stall.*\"} > 1800",
-                      [a for g in got["groups"] for a in g["rules"] if a["alert"] == "StallwatchPhaseNotReady"][0]["expr"])
+                      [a for g in got["groups"] for a in g["rules"]
+                       if a["alert"] == "StallwatchPhaseNotReady"][0]["expr"])
 
     def test_job_parameter_and_no_cluster_label(self):
         got = self.render('((import "mixin/mixin.libsonnet") + {_config+:: {clusterLabels: [], '
@@ -396,7 +402,8 @@ class Mixin(unittest.TestCase):
             os.path.join(common.DASHBOARDS, "*.json"))))
         for multi, hide in (("false", 2), ("true", 0)):
             got = self.render('local m = (import "mixin/mixin.libsonnet") + {_config+:: {showMultiCluster: %s}}; '
-                              '[[v.hide for v in d.templating.list if v.name == "cluster"] for d in std.objectValues(m.grafanaDashboards)]' % multi)
+                              '[[v.hide for v in d.templating.list if v.name == "cluster"]'
+                              ' for d in std.objectValues(m.grafanaDashboards)]' % multi)
             self.assertEqual(got, [[hide]] * len(m["dashboards"]))
         plain = self.render('(import "mixin/mixin.libsonnet").grafanaDashboards')
         for name, d in plain.items():
@@ -481,8 +488,8 @@ class Inhibition(unittest.TestCase):
                 deadline = time.time() + 15
                 while True:
                     got = json.load(urllib.request.urlopen(base + "/api/v2/alerts", timeout=5))
-                    states = {(g["labels"]["alertname"], g["labels"]["cluster"], g["labels"]["name"]): g["status"]["state"]
-                              for g in got}
+                    states = {(g["labels"]["alertname"], g["labels"]["cluster"], g["labels"]["name"]):
+                              g["status"]["state"] for g in got}
                     active = sorted(k for k, v in states.items() if v == "active")
                     if len(states) == len(sent) and len(active) == 3 or time.time() > deadline:
                         break

@@ -110,7 +110,8 @@ def commands(repo):
 
 
 EXEC = re.compile(r"kubectl\b[^`\n]*?\bexec\b([^`\n]*?)\s--\s+(\S+)")
-PORT_FORWARD = re.compile(r"kubectl\b[^`\n]*?\bport-forward\s+(\S+)((?:\s+[0-9:{}$ .A-Za-z]+?)?)(?=\s*(?:`|$|#|then|\(|;))")
+PORT_FORWARD = re.compile(r"kubectl\b[^`\n]*?\bport-forward\s+(\S+)((?:\s+[0-9:{}$ .A-Za-z]+?)?)"
+                          r"(?=\s*(?:`|$|#|then|\(|;))")
 
 
 def exec_problems(repo):
@@ -261,7 +262,8 @@ def main():
     a = ap.parse_args()
     global NOTES_DIR
     NOTES_DIR = a.notes
-    check("no internal spec references in the repository (section signs, the spec's name, feature numbers; src/ included)",
+    check("no internal spec references in the repository "
+          "(section signs, the spec's name, feature numbers; src/ included)",
           spec_reference_problems(a.repo))
     check("docs: `kubectl exec` into stallwatch runs /stallwatch", exec_problems(a.repo))
     check("docs: port-forwards to stallwatch use port 9184", port_forward_problems(a.repo))

@@ -394,7 +394,8 @@ def alertmanagerconfig_problems(docs, repo):
     if not amcs:
         return ["no AlertmanagerConfig rendered"]
     for amc in amcs:
-        got = [(matchers(r["sourceMatch"]), matchers(r["targetMatch"]), r["equal"]) for r in amc["spec"]["inhibitRules"]]
+        got = [(matchers(r["sourceMatch"]), matchers(r["targetMatch"]), r["equal"])
+               for r in amc["spec"]["inhibitRules"]]
         if got != want_n:
             out.append(f"{ref(amc)}: inhibitRules {got} differ from alerts/alertmanager-inhibit.yml {want_n}")
     return out
