@@ -270,7 +270,7 @@ impl WatchLoop {
             }
             Ok(WatchLine::Deleted(o)) => {
                 self.watch.write(|s| {
-                    s.delete(&o);
+                    s.delete_at(&o, t);
                     s.health.events.deleted += 1;
                     s.health.last_event = Some(t);
                 });
