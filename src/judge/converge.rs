@@ -99,6 +99,7 @@ pub struct SlotRow<'a> {
 pub struct LinkedWorkload<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
+    pub uid: &'a str,
     pub facts: &'a WorkloadFacts,
     pub last_progress: f64,
     pub pods: usize,
@@ -258,7 +259,15 @@ fn linked_workload<'a>(
     w: &'a WorkloadFacts,
 ) -> LinkedWorkload<'a> {
     let (pods, outdated) = index.pod_counts(ns, name, w);
-    LinkedWorkload { namespace: ns, name, facts: w, last_progress: tracked.last_progress, pods, outdated }
+    LinkedWorkload {
+        namespace: ns,
+        name,
+        uid: &tracked.uid,
+        facts: w,
+        last_progress: tracked.last_progress,
+        pods,
+        outdated,
+    }
 }
 
 /// Every workload to report rollout series for, with the target that tracks or links it;
