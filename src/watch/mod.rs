@@ -38,7 +38,7 @@ use crate::{
 };
 
 /// How often a watch re-lists and how long one watch request lasts.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WatchOptions {
     /// Period of the full re-list that checks the watch for lost events.
     pub resync: Duration,
