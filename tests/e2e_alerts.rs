@@ -824,7 +824,7 @@ async fn alerts_page_and_resolve_through_alertmanager() {
                 )
                 .len()
                     == 1
-                && m.is("stallwatch_lease_transitions", &lease_series, 1.0)
+                && m.is("stallwatch_lease_transitions_total", &lease_series, 1.0)
         },
     );
     // Settled: nothing pending or firing for the story, and every story alert that ever fired has
