@@ -329,7 +329,8 @@ async fn diagnose_and_landing_page_along_the_kubearmor_story() {
     assert_eq!(first["rank"], 1, "{obj:#}");
     assert_eq!(first["id"], "operator-missed-update", "{:#}", obj["causes"]);
     let restart = format!("kubectl -n {ns} rollout restart deployment/{}", ka::OPERATOR);
-    assert_eq!(first["remedies"][0]["commands"][0], restart.as_str(), "{first:#}");
+    // Evidence first (the operator log), then the restart.
+    assert_eq!(first["remedies"][1]["commands"][0], restart.as_str(), "{first:#}");
 
     // The text report, as a person reads it (kept for docs/diagnose.md).
     let r = diagnose(&["--config", config_arg], &p.kubeconfig);
@@ -367,7 +368,7 @@ async fn diagnose_and_landing_page_along_the_kubearmor_story() {
     let report = json(&r, "kubectl stallwatch diagnose");
     let obj = object(&report, "KubeArmorConfig", ns);
     assert_eq!(obj["causes"][0]["id"], "operator-missed-update", "{obj:#}");
-    assert_eq!(obj["causes"][0]["remedies"][0]["commands"][0], restart.as_str(), "{obj:#}");
+    assert_eq!(obj["causes"][0]["remedies"][1]["commands"][0], restart.as_str(), "{obj:#}");
     let _ = std::fs::remove_dir_all(&plugin_dir);
 
     // ---- 3. take the remedy diagnose ranked first

@@ -21,9 +21,9 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use kube::{Api, api::DynamicObject};
 
 use common::kubearmor::{
-    CR, DS, MANAGER, Mode, Operator, RELEVANT, config_yaml, cr_labels, daemonset_yaml, ds_labels,
-    ds_pod_lines, ensure_crd, image_of, kac, node_count, rolled_out, set_cr_image, set_phase, status_is,
-    status_of, with,
+    CR, DS, MANAGER, Mode, Operator, PIN_ENV, RELEVANT, config_yaml, cr_labels, daemonset_yaml, ds_labels,
+    ds_pod_lines, ensure_crd, image_of, image_row, kac, node_count, operator_deployment_yaml, rolled_out,
+    set_cr_image, set_phase, status_is, status_of, with,
 };
 
 // ------------------------------------------------------------------ fixtures (the rest are in
@@ -128,7 +128,7 @@ async fn kubearmor_story() {
         "{}",
         m.dump(&["stallwatch_stalled"])
     );
-    let mm = m.find("stallwatch_image_mismatch", &with(&cr, &[("slot", "kubearmor")]));
+    let mm = m.find("stallwatch_image_info", &with(&cr, &[("slot", "kubearmor")]));
     assert_eq!(mm[0].label("desired"), "kubearmor/kubearmor:v1");
     assert_eq!(mm[0].label("actual"), "docker.io/kubearmor/kubearmor:v1");
     assert_eq!(mm[0].label("workload_kind"), "DaemonSet");
@@ -162,7 +162,7 @@ async fn kubearmor_story() {
         Duration::from_secs(15),
         RELEVANT,
         |m| {
-            m.is("stallwatch_image_mismatch", &mismatch, 1.0)
+            image_row(m, &mismatch, 1.0)
                 && m.is("stallwatch_phase", &with(&cr, &[("phase", "Pending")]), 1.0)
                 && m.is("stallwatch_generation_observed", &cr, 0.0)
                 && m.is("stallwatch_generation", &cr, 2.0)
@@ -193,7 +193,7 @@ async fn kubearmor_story() {
         "{}",
         m.dump(&["stallwatch_status"])
     );
-    assert!(m.is("stallwatch_image_mismatch", &mismatch, 1.0), "{}", m.dump(&["stallwatch_image"]));
+    assert!(image_row(&m, &mismatch, 1.0), "{}", m.dump(&["stallwatch_image"]));
     assert!(
         m.value("stallwatch_generation_unobserved_seconds", &cr).is_some_and(|s| s >= 15.0),
         "{}",
@@ -232,7 +232,7 @@ async fn kubearmor_story() {
         ],
     );
     let m = sw.wait_for("step 3: every signal converges", Duration::from_secs(90), RELEVANT, |m| {
-        m.is("stallwatch_image_mismatch", &converged_v2, 0.0)
+        image_row(m, &converged_v2, 0.0)
             && m.sum("stallwatch_image_mismatch", &cr) == 0.0
             && m.is("stallwatch_workload_pods_outdated", &ds, 0.0)
             && m.is("stallwatch_rollout_complete", &ds, 1.0)
@@ -349,7 +349,7 @@ async fn kubearmor_story() {
         // Done only when the cluster has settled too: the deleted node's pod collected by pod GC
         // (orphan quarantine, up to a minute) and a v3 pod on every node, new one included.
         let converged = churn.is_finished()
-            && m.is("stallwatch_image_mismatch", &converged_v3, 0.0)
+            && image_row(&m, &converged_v3, 0.0)
             && m.is("stallwatch_workload_pods_outdated", &ds, 0.0)
             && m.is("stallwatch_rollout_complete", &ds, 1.0)
             && status_is(&m, &cr, "Current")
@@ -472,4 +472,193 @@ async fn lost_watch_events_are_found_at_the_next_relist() {
     );
     drop(sw);
     let _ = std::fs::remove_dir_all(&sw_dir);
+}
+
+// ------------------------------------------------------------------ signals that must not lie
+
+/// `stallwatch diagnose --preset kubearmor -n NS -o json`: the one KubeArmorConfig's report.
+fn diagnose_cr(ns: &str) -> serde_json::Value {
+    let out = std::process::Command::new(common::stallwatch_bin())
+        .args(["diagnose", "--preset", "kubearmor", "-n", ns, "-o", "json", "--kubeconfig"])
+        .arg(&plane().kubeconfig)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("running stallwatch diagnose");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "diagnose stdout is not JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let objs = v["objects"].as_array().cloned().unwrap_or_default();
+    objs.into_iter()
+        .find(|o| o["kind"] == "KubeArmorConfig")
+        .unwrap_or_else(|| panic!("no KubeArmorConfig in {v:#}"))
+}
+
+fn first_cause(obj: &serde_json::Value) -> String {
+    obj["causes"][0]["id"].as_str().unwrap_or("").to_string()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// The real operator's behaviours that made stallwatch's signals lie: a late pin change, the
+/// agent DaemonSet deleted and not recreated, status written only on change, and `Pending` from
+/// its node counter with everything else healthy; each with the verdict and diagnose's first cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubearmor_signal_truth() {
+    plane();
+    ensure_crd();
+    let ns = Ns::new("ka-truth");
+    let ns = ns.name.as_str();
+    let client = common::client().await;
+    let dss: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+    let cr = cr_labels(ns);
+
+    note("truth 0: converged, the operator Deployment without pins");
+    apply(&config_yaml(ns, "kubearmor/kubearmor:v1", "kubearmor/kubearmor-init:v1"));
+    apply(&daemonset_yaml(ns));
+    apply(&operator_deployment_yaml(ns));
+    let operator = Operator::start(client.clone(), ns);
+    let cr_created = unix_now();
+    let stalled_after = 20.0;
+    let sw = Stallwatch::start("truth", &sw_config(ns, "20s", "1m"), &plane().kubeconfig);
+    sw.wait_for("truth 0: Current", Duration::from_secs(90), RELEVANT, |m| status_is(m, &cr, "Current"));
+    let m = sw.scrape().expect("scrape");
+    // Status written only on change: the preset says so, and ControllerSilent is off for it.
+    assert!(
+        m.is("stallwatch_controller_status_on_change", &[("target", "kubearmor")], 1.0),
+        "{}",
+        m.dump(&["stallwatch_controller"])
+    );
+
+    // ---- 1. a late pin change: the CR is older than stalledAfter, the operator takes its time
+    let wait = (cr_created + stalled_after + 2.0 - unix_now()).max(0.0);
+    std::thread::sleep(Duration::from_secs_f64(wait));
+    note("truth 1: Helm upgrade sets RELATED_IMAGE_KUBEARMOR; the operator has not applied it yet");
+    operator.set(Mode::Stuck);
+    let t_pin = unix_now();
+    kubectl(&[
+        "-n",
+        ns,
+        "set",
+        "env",
+        &format!("deployment/{}", common::kubearmor::OPERATOR),
+        &format!("{PIN_ENV}=docker.io/kubearmor/kubearmor:pinned"),
+    ]);
+    let m = sw.wait_for(
+        "truth 1: the pin is desired, not rolled out, and the clock starts at the pin change",
+        Duration::from_secs(15),
+        RELEVANT,
+        |m| {
+            image_row(
+                m,
+                &with(&cr, &[("slot", "kubearmor"), ("desired", "docker.io/kubearmor/kubearmor:pinned")]),
+                1.0,
+            ) && status_is(m, &cr, "InProgress")
+        },
+    );
+    let since = m.value("stallwatch_unconverged_since_timestamp_seconds", &cr).expect("unconverged since");
+    assert!(since >= t_pin - 1.0, "clock from the pin change ({t_pin}), not the CR's age: {since}");
+    assert!(
+        m.is(
+            "stallwatch_status",
+            &with(&cr, &[("status", "InProgress"), ("reason", "ImageNotRolledOut")]),
+            1.0
+        ),
+        "{}",
+        m.dump(&["stallwatch_status"])
+    );
+    assert!(
+        m.is("stallwatch_stalled", &cr, 0.0),
+        "no page on the pin change: {}",
+        m.dump(&["stallwatch_stalled"])
+    );
+    // Pending with the image not pushed: a restart fixes the phase, a second one the image.
+    let obj = diagnose_cr(ns);
+    assert_eq!(first_cause(&obj), "operator-missed-update", "{:#}", obj["causes"]);
+    let steps: Vec<String> = obj["causes"][0]["remedies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["step"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(steps.iter().any(|s| s.contains("second time")), "{steps:#?}");
+    assert!(!steps.iter().any(|s| s.contains("so the operator recreates")), "{steps:#?}");
+    assert!(
+        obj["causes"][0]["remedies"][0]["commands"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("cannot update daemonset"),
+        "{:#}",
+        obj["causes"][0]
+    );
+    // It still catches a pin that never rolls out.
+    sw.wait_for(
+        "truth 1: Stalled stalledAfter after the pin change",
+        Duration::from_secs(40),
+        RELEVANT,
+        |m| {
+            m.is(
+                "stallwatch_status",
+                &with(&cr, &[("status", "Stalled"), ("reason", "ImageNotRolledOut")]),
+                1.0,
+            )
+        },
+    );
+    operator.set(Mode::Working);
+    sw.wait_for("truth 1: the operator applies the pin: Current", Duration::from_secs(90), RELEVANT, |m| {
+        status_is(m, &cr, "Current")
+    });
+    assert_eq!(
+        image_of(&dss.get(DS).await.unwrap(), false, "kubearmor"),
+        "docker.io/kubearmor/kubearmor:pinned"
+    );
+
+    // ---- 2. the agent DaemonSet deleted; the operator does not recreate it
+    note("truth 2: the DaemonSet is deleted and not recreated");
+    kubectl(&["-n", ns, "delete", "daemonset", DS, "--wait=false"]);
+    let m = sw.wait_for("truth 2: WorkloadMissing, not Current", Duration::from_secs(30), RELEVANT, |m| {
+        m.is("stallwatch_workload_missing", &with(&cr, &[("slot", "kubearmor")]), 1.0)
+            && m.find("stallwatch_status", &with(&cr, &[("reason", "WorkloadMissing")]))
+                .iter()
+                .any(|s| s.value == 1.0)
+    });
+    assert!(!status_is(&m, &cr, "Current"), "{}", status_of(&m, &cr));
+    let obj = diagnose_cr(ns);
+    assert_eq!(first_cause(&obj), "workload-missing", "{:#}", obj["causes"]);
+    sw.wait_for("truth 2: Stalled while it stays missing", Duration::from_secs(45), RELEVANT, |m| {
+        m.is("stallwatch_status", &with(&cr, &[("status", "Stalled"), ("reason", "WorkloadMissing")]), 1.0)
+    });
+    note("truth 2: the DaemonSet is back (an operator restart recreates it)");
+    apply(&daemonset_yaml(ns));
+    sw.wait_for("truth 2: Current again", Duration::from_secs(90), RELEVANT, |m| {
+        status_is(m, &cr, "Current")
+    });
+
+    // ---- 3. Pending from the node counter, everything else healthy
+    note("truth 3: every node labelled, pods == desired, images right, yet Pending (node counter)");
+    let labelled: Vec<String> = kubectl(&["get", "nodes", "-o", "name"]).lines().map(String::from).collect();
+    for n in &labelled {
+        kubectl(&["label", n, "kubearmor.io/enforcer=bpf", "--overwrite"]);
+    }
+    operator.set(Mode::CounterMismatch);
+    sw.wait_for("truth 3: Pending, no mismatch", Duration::from_secs(30), RELEVANT, |m| {
+        m.is("stallwatch_phase", &with(&cr, &[("phase", "Pending")]), 1.0)
+            && m.sum("stallwatch_image_mismatch", &cr) == 0.0
+            && !status_is(m, &cr, "Current")
+    });
+    let obj = diagnose_cr(ns);
+    for n in &labelled {
+        kubectl(&["label", n, "kubearmor.io/enforcer-"]);
+    }
+    assert_eq!(first_cause(&obj), "operator-node-counter", "{:#}", obj["causes"]);
+    operator.set(Mode::Working);
+    sw.wait_for("truth 3: an operator restart resets it: Current", Duration::from_secs(60), RELEVANT, |m| {
+        status_is(m, &cr, "Current")
+    });
+    sw.capture();
 }

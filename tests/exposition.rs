@@ -256,14 +256,24 @@ fn kubearmor_stuck_update_signals() {
         r#"target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="kubearmorconfig-default""#;
     has(
         &format!(
-            r#"stallwatch_image_mismatch{{{cr},slot="kubearmor",workload_kind="DaemonSet",workload_namespace="kubearmor",workload="kubearmor-bpf-containerd-98c2c",container="kubearmor",desired="kubearmor/kubearmor:v2",actual="docker.io/kubearmor/kubearmor:v1"}}"#
+            r#"stallwatch_image_mismatch{{{cr},slot="kubearmor",workload_kind="DaemonSet",workload_namespace="kubearmor",workload="kubearmor-bpf-containerd-98c2c",container="kubearmor"}}"#
         ),
         1.0,
     );
+    // The references live on the info series, so an image bump keeps the mismatch series.
+    has(
+        &format!(
+            r#"stallwatch_image_info{{{cr},slot="kubearmor",workload_kind="DaemonSet",workload_namespace="kubearmor",workload="kubearmor-bpf-containerd-98c2c",container="kubearmor",desired="kubearmor/kubearmor:v2",actual="docker.io/kubearmor/kubearmor:v1"}}"#
+        ),
+        1.0,
+    );
+    // The agent DaemonSet exists; the preset writes status only on change.
+    has(&format!(r#"stallwatch_workload_missing{{{cr},slot="kubearmor"}}"#), 0.0);
+    has(r#"stallwatch_controller_status_on_change{target="kubearmor"}"#, 1.0);
     // The init image is pinned by the operator: no mismatch, and the pin is reported.
     has(
         &format!(
-            r#"stallwatch_image_mismatch{{{cr},slot="init",workload_kind="DaemonSet",workload_namespace="kubearmor",workload="kubearmor-bpf-containerd-98c2c",container="init",desired="registry.local/kubearmor-init:pinned",actual="registry.local/kubearmor-init:pinned"}}"#
+            r#"stallwatch_image_mismatch{{{cr},slot="init",workload_kind="DaemonSet",workload_namespace="kubearmor",workload="kubearmor-bpf-containerd-98c2c",container="init"}}"#
         ),
         0.0,
     );
@@ -293,7 +303,7 @@ fn kubearmor_stuck_update_signals() {
         1.0,
     );
     has(
-        r#"stallwatch_operator_pod_restarts{target="kubearmor",namespace="kubearmor",pod="kubearmor-operator-5d9f7-x"}"#,
+        r#"stallwatch_operator_pod_restarts_total{target="kubearmor",namespace="kubearmor",pod="kubearmor-operator-5d9f7-x"}"#,
         2.0,
     );
     has(r#"stallwatch_nodes{condition="ready"}"#, 1.0);

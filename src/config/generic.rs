@@ -6,19 +6,31 @@ use std::time::Duration;
 use super::{
     ConditionRule, ControllerRule, ImageRule, NamedRef, ObservedGeneration, Override, PhaseRule, PodsRef,
     Target, WorkloadLink, preset,
-    raw::{RawImage, RawOverride, RawTarget},
+    raw::{RawImage, RawOverride, RawTarget, StatusWrites},
     selector::{check_field_selector, check_label_selector},
     validate::{validate_dns_label, validate_name},
 };
 use crate::model::{Gvk, Kind, ObjectPath};
 
 /// One raw target: a preset's expansion, or a generic target checked key by key.
-pub(super) fn resolve_target(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, String> {
+pub(super) fn resolve_target(mut raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, String> {
     if let Some(name) = &raw.name {
         validate_name(name)?;
     }
     for ns in &raw.namespaces {
         validate_dns_label(ns).map_err(|m| format!("key `namespaces`: {m}"))?;
+    }
+    // `namespaces: [a, a]` means `[a]`: one watch, each object once.
+    let mut seen = std::collections::HashSet::new();
+    raw.namespaces.retain(|ns| seen.insert(ns.clone()));
+    if let Some(r) = &raw.resource
+        && !raw.namespaces.is_empty()
+        && cluster_scoped(&r.group, &r.kind)
+    {
+        return Err(format!(
+            "key `namespaces`: {} is cluster-scoped, its objects have no namespace; remove `namespaces`",
+            r.kind
+        ));
     }
     if let Some(preset) = raw.preset {
         return preset::expand(preset, raw, stalled_after);
@@ -45,6 +57,23 @@ pub(super) fn resolve_target(raw: RawTarget, stalled_after: Duration) -> Result<
     )?;
     t.plural = plural;
     Ok(vec![t])
+}
+
+/// Built-in kinds known to be cluster-scoped (a custom kind's scope is known only to discovery).
+fn cluster_scoped(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        ("", "Node" | "Namespace" | "PersistentVolume")
+            | ("apiregistration.k8s.io", "APIService")
+            | ("apiextensions.k8s.io", "CustomResourceDefinition")
+            | ("rbac.authorization.k8s.io", "ClusterRole" | "ClusterRoleBinding")
+            | ("storage.k8s.io", "StorageClass" | "CSIDriver" | "CSINode" | "VolumeAttachment")
+            | ("scheduling.k8s.io", "PriorityClass")
+            | (
+                "admissionregistration.k8s.io",
+                "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration"
+            )
+    )
 }
 
 fn resolve_images(
@@ -113,6 +142,7 @@ fn resolve_images(
                 container: w.init_container.or(w.container),
             },
             overridden_by,
+            required: i.required,
         });
     }
     Ok(out)
@@ -150,6 +180,7 @@ pub(crate) fn generic_target(
         Some(c) => ControllerRule {
             lease: c.lease.map(|l| NamedRef { namespace: l.namespace, name: l.name }),
             pods: c.pods.map(|p| PodsRef { namespace: p.namespace, selector: p.selector }),
+            status_on_change: c.status_writes == Some(StatusWrites::OnChange),
         },
     };
     Ok(Target {

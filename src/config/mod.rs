@@ -22,8 +22,8 @@ mod selector;
 pub mod schema;
 mod validate;
 
-pub use self::raw::PresetName;
 use self::raw::RawConfig;
+pub use self::raw::{PresetName, StatusWrites};
 pub use crate::model::Gvk;
 
 /// Default full re-list period per watch.
@@ -93,6 +93,9 @@ pub struct ImageRule {
     pub default: Option<String>,
     pub workloads: WorkloadLink,
     pub overridden_by: Option<Override>,
+    /// The slot's workloads are expected to exist (the KubeArmor agent DaemonSets): when none
+    /// is found the object is not Current (`WorkloadMissing`).
+    pub required: bool,
 }
 
 /// A namespaced object by name (a Lease).
@@ -114,6 +117,9 @@ pub struct PodsRef {
 pub struct ControllerRule {
     pub lease: Option<NamedRef>,
     pub pods: Option<PodsRef>,
+    /// The controller writes status only when it changes, so time since the last status write
+    /// is no sign of a silent controller (`StallwatchControllerSilent` stays off).
+    pub status_on_change: bool,
 }
 
 /// Where the observed generation of an object is read from.

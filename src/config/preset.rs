@@ -11,7 +11,7 @@ use super::{
     ControllerRule, ImageRule, NamedRef, ObservedGeneration, Override, PhaseRule, PodsRef, Target,
     WorkloadLink,
     generic::generic_target,
-    raw::{PresetName, RawTarget},
+    raw::{PresetName, RawTarget, StatusWrites},
 };
 use crate::model::{Gvk, Kind, ObjectPath};
 
@@ -36,9 +36,10 @@ pub(crate) fn expand(
     raw: RawTarget,
     stalled_after: Duration,
 ) -> Result<Vec<Target>, String> {
-    if raw.resource.is_some() {
+    // `conventions` is the one preset that takes a resource: it applies kstatus conventions to it.
+    if raw.resource.is_some() && preset != PresetName::Conventions {
         return Err(
-            "key `resource`: a preset chooses its own resources; remove `resource` or `preset`".into()
+            "key `resource`: this preset chooses its own resources; remove `resource` or `preset`".into()
         );
     }
     match preset {
@@ -103,6 +104,10 @@ fn kubearmor(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
             Some(p) => PodsRef { namespace: p.namespace.clone(), selector: p.selector.clone() },
             None => PodsRef { namespace: ns.clone(), selector: KUBEARMOR_OPERATOR_POD_SELECTOR.into() },
         }),
+        // The operator reconciles every 5-10 s but writes status only when phase or message
+        // change, so a status untouched for hours is normal; say `statusWrites: periodic` to
+        // judge it anyway.
+        status_on_change: own.and_then(|c| c.status_writes) != Some(StatusWrites::Periodic),
     };
     // The operator labels its workloads' pods like the workloads, so their pods are watched
     // with the same selectors instead of every pod of the namespace.
@@ -126,6 +131,9 @@ fn kubearmor_images() -> Vec<ImageRule> {
             deployment: "kubearmor-operator".into(),
             env: env.into(),
         }),
+        // The agent DaemonSets: without them nothing enforces anything, and the operator does
+        // not recreate a deleted one until it restarts. Relay and controller are optional.
+        required: slot == "kubearmor",
     };
     let daemonsets = |container: &str, init: bool| WorkloadLink {
         kind: Kind::DaemonSet,
@@ -289,6 +297,43 @@ mod tests {
     fn conventions_preset_needs_resource() {
         let e = Config::parse("targets: [{preset: conventions, name: c}]\n", "c").unwrap_err().to_string();
         assert!(e.contains("needs `resource"), "{e}");
+    }
+
+    #[test]
+    fn conventions_preset_loads_as_documented() {
+        let c = Config::parse(
+            "targets: [{preset: conventions, name: c, resource: {group: example.com, version: v1, kind: Widget}}]\n",
+            "c",
+        )
+        .unwrap();
+        assert_eq!(c.targets.len(), 1);
+        assert_eq!(c.targets[0].resource.label(), "example.com/v1/Widget");
+        assert_eq!(c.targets[0].conditions.ready, vec!["Ready"]);
+    }
+
+    #[test]
+    fn kubearmor_agent_slot_is_required_and_status_written_on_change() {
+        let c = Config::parse("targets: [{preset: kubearmor}]\n", "c").unwrap();
+        let required: Vec<_> =
+            c.targets[0].images.iter().filter(|i| i.required).map(|i| i.slot.as_str()).collect();
+        assert_eq!(required, ["kubearmor"]);
+        assert!(c.targets[0].controller.status_on_change);
+        let c = Config::parse("targets: [{preset: kubearmor, controller: {statusWrites: periodic}}]\n", "c")
+            .unwrap();
+        assert!(!c.targets[0].controller.status_on_change);
+    }
+
+    #[test]
+    fn duplicate_namespaces_collapse_and_cluster_kinds_take_none() {
+        let c = Config::parse("targets: [{preset: workloads, namespaces: [a, b, a]}]\n", "c").unwrap();
+        assert!(c.targets.iter().all(|t| t.namespaces == vec!["a", "b"]));
+        let e = Config::parse(
+            "targets: [{name: n, resource: {version: v1, kind: Node}, namespaces: [a]}]\n",
+            "c",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cluster-scoped") && e.contains("remove `namespaces`"), "{e}");
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub(crate) struct RawImage {
     pub default: Option<String>,
     pub workloads: RawWorkloads,
     pub overridden_by: Option<RawOverride>,
+    /// The slot's workloads must exist; their absence is a reason of its own.
+    #[serde(default)]
+    pub required: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -106,10 +109,22 @@ fn deployment() -> String {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 #[schemars(rename = "Controller")]
 pub(crate) struct RawController {
     pub lease: Option<RawNamed>,
     pub pods: Option<RawPods>,
+    pub status_writes: Option<StatusWrites>,
+}
+
+/// When the controller writes the status of its objects.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum StatusWrites {
+    /// On every reconcile or periodically (a silent status means a silent controller).
+    Periodic,
+    /// Only when the status changes (KubeArmor): a silent status says nothing.
+    OnChange,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

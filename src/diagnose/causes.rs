@@ -39,6 +39,12 @@ pub struct Summary {
     pub nodes_not_ready: Vec<String>,
     pub nodes_new: Vec<String>,
     pub nodes_total: usize,
+    /// Warning events last seen before the object stopped being Current: (reason, count).
+    pub old_warnings: Vec<(String, u64)>,
+    /// Required image slots whose workloads do not exist.
+    pub missing_required: Vec<String>,
+    /// The controller writes status only when it changes: an old status write means nothing.
+    pub status_on_change: bool,
 }
 
 /// A workload container whose template or pods do not run the desired image.
@@ -149,6 +155,7 @@ pub fn rank(s: &Summary) -> Vec<Cause> {
     }
     // Each rule adds the causes its evidence supports, scored; the order here only breaks ties.
     let mut out: Vec<Cause> = Vec::new();
+    out.extend(rules::workload_missing(s));
     out.extend(rules::operator_missed_update(s));
     out.extend(rules::image_pinned(s));
     out.extend(rules::apiservice_unavailable(s));
@@ -159,6 +166,7 @@ pub fn rank(s: &Summary) -> Vec<Cause> {
     out.extend(rules::generation_not_observed(s));
     out.extend(rules::nodes_without_snitch_labels(s));
     out.extend(rules::node_churn(s));
+    out.extend(rules::operator_node_counter(s));
     out.extend(rules::warning_events(s));
     out.extend(rules::controller_silent(s));
     out.extend(rules::conditions_not_ready(s));
@@ -247,15 +255,34 @@ mod tests {
         let c = &causes[0];
         assert_eq!((c.rank, c.id), (1, "operator-missed-update"));
         assert!(c.title.contains("KubeArmor #1842"), "{c:?}");
+        // Evidence first: the operator's own log of the failed push.
         assert_eq!(
             c.remedies[0].commands[0],
+            "kubectl -n kubearmor logs deploy/kubearmor-operator | grep -i 'cannot update daemonset'"
+        );
+        // Pending: a restart fixes the phase, a second one (once Running) the image.
+        assert_eq!(
+            c.remedies[1].commands[0],
             "kubectl -n kubearmor rollout restart deployment/kubearmor-operator"
         );
+        assert!(c.remedies[1].step.contains("does not push the images yet"), "{:?}", c.remedies[1]);
+        assert!(c.remedies[2].step.contains("second time"), "{:?}", c.remedies[2]);
+        let last = c.remedies.last().unwrap();
         assert!(
-            c.remedies[2].commands[0].contains(
+            last.commands[0].contains(
                 "set image daemonset/kubearmor-bpf-containerd-98c2c kubearmor=kubearmor/kubearmor:v2"
             )
         );
+        // Never: "delete the DaemonSet so the operator recreates it".
+        for r in &c.remedies {
+            assert!(!r.step.contains("so the operator recreates"), "{r:?}");
+            assert!(r.commands.iter().all(|cmd| !cmd.contains("delete daemonset")), "{r:?}");
+        }
+        // Running: one restart re-pushes the images.
+        let running = Summary { phase: Some("Running".into()), phase_ready: Some(true), ..kubearmor_stuck() };
+        let c = top(&running);
+        assert!(c.remedies[1].step.contains("re-pushes the images"), "{:?}", c.remedies[1]);
+        assert!(!c.remedies.iter().any(|r| r.step.contains("second time")));
         assert!(c.runbook.ends_with("#stallwatchimagenotrolledout"));
         let ranks: Vec<usize> = causes.iter().map(|c| c.rank).collect();
         assert_eq!(ranks, (1..=causes.len()).collect::<Vec<_>>());
@@ -399,8 +426,24 @@ mod tests {
                     nodes_total: 3,
                     ..kubearmor_stuck()
                 },
-                "node-churn",
-                "Nodes came and went",
+                "operator-node-counter",
+                "node counter is out of sync",
+            ),
+            (
+                "Pending with every node labelled, pods == desired, images right, no churn visible",
+                Summary { mismatches: vec![], nodes_total: 3, ..kubearmor_stuck() },
+                "operator-node-counter",
+                "node counter is out of sync",
+            ),
+            (
+                "the agent DaemonSet is gone",
+                Summary {
+                    mismatches: vec![],
+                    missing_required: vec!["kubearmor".into()],
+                    ..kubearmor_stuck()
+                },
+                "workload-missing",
+                "slot kubearmor do not exist",
             ),
             (
                 "warning events",
@@ -477,6 +520,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn old_events_rank_low_and_a_status_on_change_controller_is_not_silent() {
+        // A 30-minute-old install-time FailedCreate, last seen before the object got stuck.
+        let s = Summary { old_warnings: vec![("FailedCreate".into(), 1)], ..kubearmor_stuck() };
+        let causes = rank(&s);
+        assert_eq!(causes[0].id, "operator-missed-update");
+        let w = causes.iter().find(|c| c.id == "warning-events").unwrap();
+        assert!(w.score < 50 && w.detail.contains("history"), "{w:?}");
+        let silent = Summary { last_status_write_age: Some(7200.0), unconverged_seconds: 3600.0, ..plain() };
+        assert_eq!(top(&silent).id, "controller-silent");
+        let on_change = Summary { status_on_change: true, ..silent };
+        assert!(rank(&on_change).iter().all(|c| c.id != "controller-silent"));
     }
 
     #[test]

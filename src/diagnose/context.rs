@@ -18,6 +18,8 @@ use super::{
 pub(super) struct EventRow {
     pub(super) kind: String,
     pub(super) name: String,
+    /// The involved object's UID, when the event names it: a re-created namesake is another object.
+    pub(super) uid: Option<String>,
     pub(super) reason: String,
     pub(super) message: String,
     pub(super) count: u64,
@@ -80,6 +82,7 @@ impl Context {
                             let count = e.series.as_ref().and_then(|s| s.count).or(e.count).unwrap_or(1);
                             EventRow {
                                 kind: e.involved_object.kind.unwrap_or_default(),
+                                uid: e.involved_object.uid.filter(|u| !u.is_empty()),
                                 name: e.involved_object.name.unwrap_or_default(),
                                 reason: e.reason.unwrap_or_default(),
                                 message: e.message.unwrap_or_default().trim().to_string(),

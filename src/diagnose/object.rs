@@ -3,7 +3,7 @@
 //! leader Lease, Warning events and APIService, all read from the same [`View`] the exporter
 //! renders. [`summarize`] then reduces the report to the [`Summary`] the ranking reads.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     LEASE_STALE,
@@ -158,9 +158,16 @@ pub(super) fn object_report(
     });
 
     // Warning events of the object, its workloads, their pods and the operator's pods.
+    // By (kind, name), and by UID where the store knows it: events of a deleted namesake
+    // belong to another object.
     let mut involved: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut uids: BTreeMap<(String, String), &str> = BTreeMap::new();
     involved.insert((o.target.resource.kind.clone(), o.name.to_string()));
+    uids.insert((o.target.resource.kind.clone(), o.name.to_string()), &o.tracked.uid);
     let mut workloads: Vec<(Kind, &str)> = o.links.workloads.iter().map(|w| (w.facts.kind, w.name)).collect();
+    for w in &o.links.workloads {
+        uids.insert((w.facts.kind.name().to_string(), w.name.to_string()), w.uid);
+    }
     if let Some(BuiltinFacts::Workload(w)) = &o.tracked.kind {
         workloads.push((w.kind, o.name));
     }
@@ -178,14 +185,27 @@ pub(super) fn object_report(
         .get(o.namespace)
         .into_iter()
         .flatten()
-        .filter(|e| involved.contains(&(e.kind.clone(), e.name.clone())))
+        .filter(|e| {
+            let key = (e.kind.clone(), e.name.clone());
+            involved.contains(&key)
+                && match (e.uid.as_deref(), uids.get(&key)) {
+                    (Some(have), Some(want)) => have == *want,
+                    _ => true,
+                }
+        })
         .collect();
     events.sort_by(|a, b| b.last_seen.unwrap_or(0.0).total_cmp(&a.last_seen.unwrap_or(0.0)));
+    // Events last seen before the object stopped being Current (an install-time FailedCreate)
+    // are history, not the story: they are counted apart and rank low.
+    let since = v.unconverged_since.unwrap_or(f64::INFINITY);
     let mut warning_totals: Vec<(String, u64)> = Vec::new();
+    let mut old_warnings: Vec<(String, u64)> = Vec::new();
     for e in &events {
-        match warning_totals.iter_mut().find(|(r, _)| *r == e.reason) {
+        let totals =
+            if e.last_seen.is_some_and(|t| t < since) { &mut old_warnings } else { &mut warning_totals };
+        match totals.iter_mut().find(|(r, _)| *r == e.reason) {
             Some((_, n)) => *n += e.count,
-            None => warning_totals.push((e.reason.clone(), e.count)),
+            None => totals.push((e.reason.clone(), e.count)),
         }
     }
     let events: Vec<EventReport> = events
@@ -233,7 +253,8 @@ pub(super) fn object_report(
         apiservice,
         causes: Vec::new(),
     };
-    let summary = summarize(&report, o, nodes, warning_totals);
+    let mut summary = summarize(&report, o, nodes, warning_totals);
+    summary.old_warnings = old_warnings;
     report.causes = rank(&summary);
     report
 }
@@ -335,5 +356,8 @@ fn summarize(
         nodes_not_ready: nodes.map(|n| n.not_ready.clone()).unwrap_or_default(),
         nodes_new: nodes.map(|n| n.created_last_hour.clone()).unwrap_or_default(),
         nodes_total: nodes.map_or(0, |n| n.total),
+        old_warnings: Vec::new(),
+        missing_required: o.links.required_missing.iter().map(|s| s.to_string()).collect(),
+        status_on_change: o.target.controller.status_on_change,
     }
 }

@@ -1,7 +1,7 @@
 //! Exposition: everything `/metrics` serves, rendered from the store at scrape time.
 //!
 //! Owns format negotiation ([`negotiate`]), the text writer ([`writer`]), the per-object
-//! families ([`objects`]), the prometheus-client collectors for watch health, self and process
+//! families ([`objects`]) and their context ([`context`]), the prometheus-client collectors for watch health, self and process
 //! metrics ([`collectors`]) and the render entry point ([`Renderer`]). It reads the store and
 //! the judgement; it never does IO and never changes what it reads.
 //!
@@ -10,6 +10,7 @@
 //! `timestamp`) are computed here from the clock, so they never freeze between events.
 
 pub mod collectors;
+pub mod context;
 mod links;
 pub mod negotiate;
 pub mod objects;

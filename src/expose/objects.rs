@@ -3,14 +3,10 @@
 
 use super::links;
 use crate::{
-    config::Target,
     expose::writer::{Type, Writer, gauge_bool, labels},
-    ingest::BuiltinFacts,
     judge::converge::LinkedWorkload,
     judge::verdict::{self, Status, Verdict},
     judge::view::{ObjView, View},
-    model::Kind,
-    store,
 };
 
 fn reason(v: &Verdict) -> &'static str {
@@ -101,7 +97,7 @@ pub fn encode(x: &mut Writer, view: &View) {
     links::workload_links(&mut out);
     rollouts(&mut out);
     links::thresholds(out.x, view);
-    context(out.x, view);
+    super::context::encode(out.x, view);
 }
 
 fn objects(o: &mut ObjectFamilies) {
@@ -227,10 +223,44 @@ fn images(o: &mut ObjectFamilies) {
                         ("workload_namespace", s.workload_namespace),
                         ("workload", s.workload),
                         ("container", s.container),
+                    ],
+                    gauge_bool(s.mismatch),
+                );
+            }
+        },
+    );
+    // The references on a series of their own: an image bump replaces this info series but
+    // leaves the mismatch series (and any alert on it) untouched.
+    o.obj_each(
+        "image_info",
+        "Always 1: the desired and actual image references (as written) of a slot and workload container.",
+        Type::Gauge,
+        |o, emit| {
+            for s in &o.links.slots {
+                emit(
+                    &[
+                        ("slot", s.slot),
+                        ("workload_kind", s.workload_kind.name()),
+                        ("workload_namespace", s.workload_namespace),
+                        ("workload", s.workload),
+                        ("container", s.container),
                         ("desired", &s.desired),
                         ("actual", s.actual),
                     ],
-                    gauge_bool(s.mismatch),
+                    1.0,
+                );
+            }
+        },
+    );
+    o.obj_each(
+        "workload_missing",
+        "1 when a required image slot has no workload at all (a synced watch found none), else 0.",
+        Type::Gauge,
+        |o, emit| {
+            for rule in o.target.images.iter().filter(|r| r.required) {
+                emit(
+                    &[("slot", &rule.slot)],
+                    gauge_bool(o.links.required_missing.contains(&rule.slot.as_str())),
                 );
             }
         },
@@ -283,94 +313,4 @@ fn rollouts(o: &mut ObjectFamilies) {
         "Seconds since the last progress while the rollout is incomplete; 0 when complete.",
         |w| if w.facts.complete() { 0.0 } else { (now - w.last_progress).max(0.0) },
     );
-}
-
-fn context(x: &mut Writer, view: &View) {
-    // Presets expand into several targets under one name; each may name its own controller.
-    let mut targets: Vec<&Target> = Vec::new();
-    for o in &view.objects {
-        if !targets.iter().any(|t| std::ptr::eq(*t, o.target)) {
-            targets.push(o.target);
-        }
-    }
-    let mut leases = Vec::new();
-    let mut pods = Vec::new();
-    for t in &targets {
-        if let Some(l) = &t.controller.lease
-            && let Some(state) = view.index.state(&store::key::lease_key(l))
-        {
-            for tracked in state.objects.values() {
-                if let Some(BuiltinFacts::Lease(f)) = &tracked.kind {
-                    leases.push((&t.name, l, f));
-                }
-            }
-        }
-        if let Some(p) = &t.controller.pods
-            && let Some(state) = view.index.state(&store::key::pods_key(p))
-        {
-            for ((ns, name), tracked) in &state.objects {
-                if let Some(BuiltinFacts::Pod(f)) = &tracked.kind {
-                    pods.push((labels(&[("target", &t.name), ("namespace", ns), ("pod", name)]), f));
-                }
-            }
-        }
-    }
-    let mut f = x.family("lease_renew_timestamp_seconds", "Leader-election Lease renew time.", Type::Gauge);
-    for (t, l, lf) in &leases {
-        if let Some(r) = lf.renew {
-            let holder = lf.holder.as_deref().unwrap_or("");
-            f.sample(
-                "",
-                &[("target", t), ("lease_namespace", &l.namespace), ("lease", &l.name), ("holder", holder)],
-                r,
-            );
-        }
-    }
-    let mut f = x.family("lease_transitions", "Leader-election Lease transitions.", Type::Gauge);
-    for (t, l, lf) in &leases {
-        if let Some(n) = lf.transitions {
-            f.sample("", &[("target", t), ("lease_namespace", &l.namespace), ("lease", &l.name)], n as f64);
-        }
-    }
-    let mut f = x.family("operator_pod_ready", "1 when the operator pod is Ready.", Type::Gauge);
-    for (p, pf) in &pods {
-        f.sample(p, &[], gauge_bool(pf.ready));
-    }
-    let mut f = x.family("operator_pod_restarts", "Container restarts of the operator pod.", Type::Gauge);
-    for (p, pf) in &pods {
-        f.sample(p, &[], pf.restarts as f64);
-    }
-    let states = &view.index.states;
-    let nodes: Vec<_> = states.iter().filter(|(k, _)| k.kind == Some(Kind::Node)).collect();
-    if !nodes.is_empty() {
-        let mut counts = [0u64; 3];
-        for (_, s) in &nodes {
-            for t in s.objects.values() {
-                match &t.kind {
-                    Some(BuiltinFacts::Node { ready: Some(true) }) => counts[0] += 1,
-                    Some(BuiltinFacts::Node { ready: Some(false) }) => counts[1] += 1,
-                    _ => counts[2] += 1,
-                }
-            }
-        }
-        let mut f = x.family("nodes", "Nodes by Ready condition.", Type::Gauge);
-        for (c, n) in ["ready", "not_ready", "unknown"].iter().zip(counts) {
-            f.sample("", &[("condition", c)], n as f64);
-        }
-        let (added, removed) = nodes
-            .iter()
-            .fold((0, 0), |(a, r), (_, s)| (a + s.health.events.added, r + s.health.events.deleted));
-        let mut f = x.family("node_changes", "Nodes added and removed, as seen by the watch.", Type::Counter);
-        f.sample("", &[("change", "added")], added as f64);
-        f.sample("", &[("change", "removed")], removed as f64);
-    }
-    let mut f =
-        x.family("apiservice_available", "1 when the APIService's Available condition is True.", Type::Gauge);
-    for (_, s) in states.iter().filter(|(k, _)| k.kind == Some(Kind::ApiService)) {
-        for ((_, name), t) in &s.objects {
-            if let Some(BuiltinFacts::ApiService { available }) = &t.kind {
-                f.sample("", &[("name", name)], gauge_bool(*available));
-            }
-        }
-    }
 }

@@ -118,7 +118,21 @@ pub fn extract(target: &Target, obj: &RawObject, strings: &mut Interner) -> Targ
             })
             .collect();
     }
+    facts.conditions = one_per_type(std::mem::take(&mut facts.conditions));
     facts
+}
+
+/// Conditions are a map by type (`listType=map`, `listMapKey=type`); an object that repeats a
+/// type anyway yields one fact per type, the last one listed, so no series is emitted twice.
+fn one_per_type(conditions: Vec<ConditionFact>) -> Vec<ConditionFact> {
+    let mut out: Vec<ConditionFact> = Vec::with_capacity(conditions.len());
+    for c in conditions {
+        match out.iter_mut().find(|o| o.type_ == c.type_) {
+            Some(o) => *o = c,
+            None => out.push(c),
+        }
+    }
+    out
 }
 
 /// Whether every path the target reads is a standard `status` field, so that status can be
@@ -298,6 +312,21 @@ mod tests {
 
     fn obj(json: &str) -> RawObject<'_> {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_repeated_condition_type_is_one_fact() {
+        for rules in ["", "    conditions: {path: $.status.conds}\n"] {
+            let field = if rules.is_empty() { "conditions" } else { "conds" };
+            let text = format!(
+                r#"{{"metadata":{{"name":"a"}},"status":{{"{field}":[
+                {{"type":"Ready","status":"False","reason":"Old"}},{{"type":"Synced","status":"True"}},
+                {{"type":"Ready","status":"True","reason":"New"}}]}}}}"#
+            );
+            let f = ex(&target(rules), &obj(&text));
+            let types: Vec<(&str, &str)> = f.conditions.iter().map(|c| (&*c.type_, &*c.reason)).collect();
+            assert_eq!(types, [("Ready", "New"), ("Synced", "")], "{rules}");
+        }
     }
 
     #[test]

@@ -99,6 +99,7 @@ pub struct SlotRow<'a> {
 pub struct LinkedWorkload<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
+    pub uid: &'a str,
     pub facts: &'a WorkloadFacts,
     pub last_progress: f64,
     pub pods: usize,
@@ -112,6 +113,14 @@ pub struct Links<'a> {
     /// Slots whose desired image is configured but whose workloads were not found.
     pub missing: Vec<&'a str>,
     pub workloads: Vec<LinkedWorkload<'a>>,
+    /// When the earliest mismatching slot's desired image became expected: the latest of the
+    /// generation first seen, the stated reference last changed, the operator pin last changed
+    /// (or the pinning operator Deployment last moved while it rolls out) and the workload's
+    /// template last changed. A pin or default change is a new goal, not an old one.
+    pub mismatch_since: Option<f64>,
+    /// Required slots whose workloads do not exist (a synced watch found none), and since when.
+    pub required_missing: Vec<&'a str>,
+    pub required_missing_since: Option<f64>,
 }
 
 impl Links<'_> {
@@ -149,14 +158,28 @@ impl Links<'_> {
 /// The operator pin of a slot: the value of the configured env var on the operator
 /// Deployment, and where it came from (`Deployment/NAME env VAR`).
 pub fn pin(index: &Index, target: &Target, rule: &ImageRule) -> Option<(String, String)> {
+    pin_source(index, target, rule).and_then(|(p, _)| p)
+}
+
+/// The operator Deployment that may pin a slot, with the pin when its env sets one, and the
+/// time from which its state is a goal: its template last changed (a pin set, changed or
+/// removed; an operator upgrade), or later while its own rollout moves.
+fn pin_source(index: &Index, target: &Target, rule: &ImageRule) -> Option<(Option<(String, String)>, f64)> {
     let o = rule.overridden_by.as_ref()?;
     let state = index.state(&store::key::override_key(target, rule, o))?;
     state.objects.values().find_map(|t| match &t.kind {
-        Some(BuiltinFacts::Workload(w)) => w
-            .env
-            .iter()
-            .find(|(n, _)| **n == *o.env)
-            .map(|(_, v)| (v.to_string(), format!("Deployment/{} env {}", o.deployment, o.env))),
+        Some(BuiltinFacts::Workload(w)) => {
+            let pin = w
+                .env
+                .iter()
+                .find(|(n, _)| **n == *o.env)
+                .map(|(_, v)| (v.to_string(), format!("Deployment/{} env {}", o.deployment, o.env)));
+            // Its own rollout after a template change is progress toward the new goal, for at
+            // most `stalledAfter`: a crash-looping operator moves its counters forever and
+            // must not hold the clock.
+            let grace = t.template_changed + target.stalled_after.as_secs_f64();
+            Some((pin, t.template_changed.max(t.last_progress.min(grace))))
+        }
         _ => None,
     })
 }
@@ -168,7 +191,10 @@ pub fn links<'a>(index: &Index<'a>, target: &'a Target, ns: &'a str, tf: &TimedF
     for (i, rule) in target.images.iter().enumerate() {
         let link = &rule.workloads;
         let stated = tf.facts.desired_images.get(i).cloned().flatten();
-        let (desired, override_source) = match pin(index, target, rule) {
+        let source = pin_source(index, target, rule);
+        let goal_since =
+            tf.generation_first_seen.max(tf.desired_changed).max(source.as_ref().map_or(0.0, |s| s.1));
+        let (desired, override_source) = match source.and_then(|s| s.0) {
             Some((v, src)) => (v, Some(src)),
             None => match stated.as_deref().or(rule.default.as_deref()) {
                 Some(d) => (d.to_string(), None),
@@ -191,9 +217,14 @@ pub fn links<'a>(index: &Index<'a>, target: &'a Target, ns: &'a str, tf: &TimedF
                 None => w.containers.iter().find(|c| !c.init),
             };
             let Some(container) = container else { continue };
+            let mismatch = !image::same(&desired, &container.image);
+            if mismatch {
+                let since = goal_since.max(tracked.template_changed);
+                out.mismatch_since = Some(out.mismatch_since.map_or(since, |m| m.min(since)));
+            }
             out.slots.push(SlotRow {
                 slot: &rule.slot,
-                mismatch: !image::same(&desired, &container.image),
+                mismatch,
                 desired: desired.clone(),
                 override_source: override_source.clone(),
                 workload_kind: w.kind,
@@ -208,6 +239,13 @@ pub fn links<'a>(index: &Index<'a>, target: &'a Target, ns: &'a str, tf: &TimedF
         }
         if out.slots.len() == before {
             out.missing.push(&rule.slot);
+            // A watch that has not listed yet knows nothing; a synced one that holds none of
+            // the slot's workloads knows they are gone.
+            if rule.required && state.health.synced {
+                out.required_missing.push(&rule.slot);
+                let since = tf.generation_first_seen.max(state.removed_at.unwrap_or(0.0));
+                out.required_missing_since = Some(out.required_missing_since.map_or(since, |m| m.min(since)));
+            }
         }
     }
     out
@@ -221,7 +259,15 @@ fn linked_workload<'a>(
     w: &'a WorkloadFacts,
 ) -> LinkedWorkload<'a> {
     let (pods, outdated) = index.pod_counts(ns, name, w);
-    LinkedWorkload { namespace: ns, name, facts: w, last_progress: tracked.last_progress, pods, outdated }
+    LinkedWorkload {
+        namespace: ns,
+        name,
+        uid: &tracked.uid,
+        facts: w,
+        last_progress: tracked.last_progress,
+        pods,
+        outdated,
+    }
 }
 
 /// Every workload to report rollout series for, with the target that tracks or links it;
@@ -383,6 +429,114 @@ mod tests {
             slots.contains(&("kubearmor".into(), "registry.local/kubearmor:pinned".into(), false)),
             "{slots:?}"
         );
+    }
+
+    /// Links of the one KubeArmorConfig, with `f` applied to its timed facts first.
+    fn ka_links_with(
+        watches: &[Watch],
+        f: impl Fn(&mut TimedFacts),
+    ) -> (Option<f64>, Vec<String>, Option<f64>) {
+        let guards: Vec<_> = watches.iter().map(|w| (&w.key, w.state.read().unwrap())).collect();
+        let states: Vec<_> = guards.iter().map(|(k, g)| (*k, &**g)).collect();
+        let index = Index::new(states);
+        let cr = watches.iter().find(|w| w.key.gvk.kind == "KubeArmorConfig").unwrap();
+        let g = cr.state.read().unwrap();
+        let (key, tracked) = g.objects.iter().next().unwrap();
+        let mut tf = tracked.per_target[0].clone();
+        f(&mut tf);
+        let l = links(&index, &cr.subs.targets[0], &key.0, &tf);
+        let missing = l.required_missing.iter().map(|s| s.to_string()).collect();
+        (l.mismatch_since, missing, l.required_missing_since)
+    }
+
+    fn mark_synced(watches: &[Watch]) {
+        for w in watches {
+            w.write(|s| s.health.synced = true);
+        }
+    }
+
+    /// Applies the operator Deployment to the watches that would hold it (not the relay's or
+    /// the controller's by-name watches).
+    fn put_operator(watches: &[Watch], json: &str, at: f64) {
+        let obj: RawObject = serde_json::from_str(json).unwrap();
+        for w in watches.iter().filter(|w| {
+            w.key.gvk.kind == "Deployment"
+                && (w.key.field_selector.is_empty() || w.key.field_selector.contains("kubearmor-operator"))
+        }) {
+            w.write(|s| {
+                s.apply(&w.subs, &obj, at);
+            });
+        }
+    }
+
+    fn operator(pin: Option<&str>, generation: i64, updated: i64) -> String {
+        let env = pin
+            .map(|p| format!(r#","env":[{{"name":"RELATED_IMAGE_KUBEARMOR","value":"{p}"}}]"#))
+            .unwrap_or_default();
+        format!(
+            r#"{{"metadata":{{"name":"kubearmor-operator","namespace":"ka","uid":"o","resourceVersion":"{generation}{updated}","generation":{generation}}},
+            "spec":{{"replicas":1,"template":{{"spec":{{"containers":[{{"name":"operator","image":"op"{env}}}]}}}}}},
+            "status":{{"observedGeneration":{generation},"replicas":1,"updatedReplicas":{updated},"availableReplicas":1,"readyReplicas":1}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_pin_change_restarts_the_image_clock_and_an_operator_rollout_holds_it() {
+        let w = setup(KA);
+        put(&w, "KubeArmorConfig", &cr("kubearmor/kubearmor:v2"));
+        put(&w, "DaemonSet", &ds("registry.local/kubearmor:p1", 2));
+        put_operator(&w, &operator(Some("registry.local/kubearmor:p1"), 1, 1), NOW);
+        // The CR's generation was first seen weeks ago; the pin matches: no mismatch.
+        let old = |tf: &mut TimedFacts| {
+            tf.generation_first_seen = 1000.0;
+            tf.desired_changed = 1000.0;
+        };
+        assert_eq!(ka_links_with(&w, old).0, None);
+        // A Helm upgrade changes the pin (template changes at NOW); the operator rolls out.
+        let later = NOW + 50.0;
+        put_operator(&w, &operator(Some("registry.local/kubearmor:p2"), 2, 0), NOW);
+        put_operator(&w, &operator(Some("registry.local/kubearmor:p2"), 2, 1), later);
+        // The clock starts at the pin change (and the operator's last rollout step), not at
+        // the generation first seen.
+        assert_eq!(ka_links_with(&w, old).0, Some(later));
+        // An operator that keeps moving its counters (crash loop) holds it for at most
+        // stalledAfter (15m default) after its template change.
+        put_operator(&w, &operator(Some("registry.local/kubearmor:p2"), 2, 0), NOW + 5000.0);
+        put_operator(&w, &operator(Some("registry.local/kubearmor:p2"), 2, 1), NOW + 6000.0);
+        assert_eq!(ka_links_with(&w, old).0, Some(NOW + 900.0));
+    }
+
+    #[test]
+    fn a_stated_reference_change_without_a_generation_starts_the_clock() {
+        let w = setup(KA);
+        put(&w, "KubeArmorConfig", &cr("kubearmor/kubearmor:v2"));
+        put(&w, "DaemonSet", &ds("docker.io/kubearmor/kubearmor:v1", 2));
+        let since = ka_links_with(&w, |tf| {
+            tf.generation_first_seen = 1000.0;
+            tf.desired_changed = NOW + 100.0;
+        })
+        .0;
+        assert_eq!(since, Some(NOW + 100.0));
+    }
+
+    #[test]
+    fn a_required_slot_without_workloads_is_missing_once_synced() {
+        let w = setup(KA);
+        put(&w, "KubeArmorConfig", &cr("kubearmor/kubearmor:v2"));
+        // Not listed yet: no verdict on absence.
+        assert_eq!(ka_links_with(&w, |_| {}).1, Vec::<String>::new());
+        mark_synced(&w);
+        put(&w, "DaemonSet", &ds("docker.io/kubearmor/kubearmor:v2", 2));
+        assert_eq!(ka_links_with(&w, |_| {}).1, Vec::<String>::new());
+        let text = ds("x", 2);
+        let gone: RawObject = serde_json::from_str(&text).unwrap();
+        for x in w.iter().filter(|x| x.key.gvk.kind == "DaemonSet") {
+            x.write(|s| s.delete_at(&gone, NOW + 30.0));
+        }
+        let (_, missing, since) = ka_links_with(&w, |tf| tf.generation_first_seen = 1000.0);
+        // Only the agent slot is required; the init slot lives in the same DaemonSets.
+        assert_eq!(missing, vec!["kubearmor".to_string()]);
+        assert_eq!(since, Some(NOW + 30.0));
     }
 
     #[test]

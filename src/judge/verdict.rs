@@ -32,11 +32,14 @@ impl Status {
 /// Why an object is not Current.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reason {
+    WorkloadMissing,
     GenerationNotObserved,
     PhaseNotReady,
     ConditionNotReady,
     ImageNotRolledOut,
     RolloutNotProgressing,
+    /// A linked or own rollout is incomplete but moved within `stalledAfter`.
+    RolloutInProgress,
     PodsOutdated,
 }
 
@@ -44,11 +47,13 @@ impl Reason {
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
+            Reason::WorkloadMissing => "WorkloadMissing",
             Reason::GenerationNotObserved => "GenerationNotObserved",
             Reason::PhaseNotReady => "PhaseNotReady",
             Reason::ConditionNotReady => "ConditionNotReady",
             Reason::ImageNotRolledOut => "ImageNotRolledOut",
             Reason::RolloutNotProgressing => "RolloutNotProgressing",
+            Reason::RolloutInProgress => "RolloutInProgress",
             Reason::PodsOutdated => "PodsOutdated",
         }
     }
@@ -72,6 +77,11 @@ pub struct Evidence {
     pub derived_generation_observed: Option<bool>,
     /// A desired image is not in a linked workload's template.
     pub image_mismatch: bool,
+    /// Since when that desired image is a goal (see [`crate::judge::converge::Links::mismatch_since`]);
+    /// `None`: the generation first seen.
+    pub image_mismatch_since: Option<f64>,
+    /// A required slot's workloads do not exist, since when.
+    pub workload_missing_since: Option<f64>,
     /// An incomplete rollout (own or linked) and its last progress.
     pub rollout_incomplete_since: Option<f64>,
     /// A complete rollout that leaves pods on an old template (OnDelete), since last progress.
@@ -126,11 +136,15 @@ pub fn judge(target: &Target, t: &TimedFacts, ev: &Evidence, now: f64) -> Verdic
     // The last flag marks reasons a progressing rollout cannot explain: their clock runs
     // regardless of rollout progress.
     let mut active: Vec<(Reason, f64, bool, bool)> = Vec::new();
+    if let Some(since) = ev.workload_missing_since {
+        active.push((Reason::WorkloadMissing, since, false, true));
+    }
     if generation_observed(t) == Some(false) {
         active.push((Reason::GenerationNotObserved, t.generation_first_seen, false, true));
     }
     if ev.image_mismatch {
-        active.push((Reason::ImageNotRolledOut, t.generation_first_seen, false, true));
+        let since = ev.image_mismatch_since.unwrap_or(t.generation_first_seen);
+        active.push((Reason::ImageNotRolledOut, since, false, true));
     }
     if let Some(since) = ev.rollout_incomplete_since {
         active.push((Reason::RolloutNotProgressing, since, ev.rollout_failed, false));
@@ -186,6 +200,17 @@ pub fn judge(target: &Target, t: &TimedFacts, ev: &Evidence, now: f64) -> Verdic
         Some(a) => a.0,
         None => reason,
     };
+    // A rollout that moved within `stalledAfter` is progressing, whatever else is late.
+    let reason = match (reason, ev.rollout_incomplete_since) {
+        (Reason::RolloutNotProgressing, Some(since))
+            if !failed
+                && now
+                    < since.max(ev.last_progress.unwrap_or(since)) + target.stalled_after.as_secs_f64() =>
+        {
+            Reason::RolloutInProgress
+        }
+        _ => reason,
+    };
     Verdict { status, reason: Some(reason), unconverged_since: Some(since), stalled_since }
 }
 
@@ -233,6 +258,7 @@ mod tests {
             },
             generation_first_seen: 1000.0,
             phase_since: 1010.0,
+            desired_changed: 1000.0,
         }
     }
 
@@ -388,8 +414,61 @@ mod tests {
                 ev(&|e| e.rollout_incomplete_since = Some(1900.0)),
                 1950.0,
                 InProgress,
-                Some(RolloutNotProgressing),
+                Some(RolloutInProgress),
                 Some(1900.0),
+            ),
+            (
+                "rollout incomplete for long but moved recently",
+                ev(&|e| {
+                    e.rollout_incomplete_since = Some(1000.0);
+                    e.last_progress = Some(1900.0)
+                }),
+                1950.0,
+                InProgress,
+                Some(RolloutInProgress),
+                Some(1000.0),
+            ),
+            (
+                "required workload missing since its removal",
+                ev(&|e| e.workload_missing_since = Some(1900.0)),
+                1950.0,
+                InProgress,
+                Some(WorkloadMissing),
+                Some(1900.0),
+            ),
+            (
+                "required workload missing for long, even with a moving rollout",
+                ev(&|e| {
+                    e.workload_missing_since = Some(1500.0);
+                    e.rollout_incomplete_since = Some(1900.0);
+                    e.last_progress = Some(1940.0)
+                }),
+                1950.0,
+                Stalled,
+                Some(WorkloadMissing),
+                Some(1500.0),
+            ),
+            (
+                "image goal changed late (pin): clock from the change",
+                ev(&|e| {
+                    e.image_mismatch = true;
+                    e.image_mismatch_since = Some(1900.0)
+                }),
+                1950.0,
+                InProgress,
+                Some(ImageNotRolledOut),
+                Some(1900.0),
+            ),
+            (
+                "image goal changed late, then stuck",
+                ev(&|e| {
+                    e.image_mismatch = true;
+                    e.image_mismatch_since = Some(1800.0)
+                }),
+                1950.0,
+                Stalled,
+                Some(ImageNotRolledOut),
+                Some(1800.0),
             ),
             (
                 "rollout not progressing",

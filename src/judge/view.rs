@@ -140,6 +140,8 @@ fn evidence<'a>(
 ) -> Evidence {
     let mut ev = Evidence {
         image_mismatch: links.any_mismatch(),
+        image_mismatch_since: links.mismatch_since,
+        workload_missing_since: links.required_missing_since,
         rollout_incomplete_since: links.rollout_incomplete_since(),
         pods_outdated_since: links.pods_outdated_since(),
         derived_generation_observed: match target.observed_generation {

@@ -81,9 +81,12 @@ pub fn same(a: &str, b: &str) -> bool {
     }
 }
 
-/// Whether a container runs the template's image. The status `image` (what the runtime
-/// resolved) or the spec image must match the template; a running digest (`imageID`) matches
-/// only when the template pins that digest, since a tag's digest is unknowable here.
+/// Whether a container runs the template's image. A template that pins a digest is compared by
+/// digest with what the pod resolved (`imageID`, or a digest in the spec or status image); a
+/// tag template is compared with the pod's spec image, what the kubelet was told to run. The
+/// status `image` never vetoes a match: runtimes report another tag of the same image
+/// (`:stable` runs as `:v1.7.4`), or the digest alone. A tag's digest is unknowable here, so a
+/// tag template is never compared with `imageID`.
 pub fn runs(template: &str, spec: &str, status_image: Option<&str>, image_id: Option<&str>) -> bool {
     let Some(t) = ImageRef::parse(template) else { return template == spec };
     if let Some(want) = &t.digest {
@@ -94,11 +97,10 @@ pub fn runs(template: &str, spec: &str, status_image: Option<&str>, image_id: Op
             .filter_map(digest_of)
             .any(|d| &d == want);
     }
-    // The spec is what the kubelet was told to run; the status image confirms it when present.
-    let spec_ok = ImageRef::parse(spec).is_some_and(|s| s.same(&t));
-    match status_image.and_then(ImageRef::parse) {
-        Some(st) if st.digest.is_none() => spec_ok && st.same(&t),
-        _ => spec_ok,
+    match ImageRef::parse(spec) {
+        Some(s) => s.same(&t),
+        // An unparsable spec: the status image, if it names the template's image, decides.
+        None => status_image.and_then(ImageRef::parse).is_some_and(|st| st.same(&t)),
     }
 }
 
@@ -172,5 +174,30 @@ mod tests {
         // Digest template: only a matching running digest counts.
         assert!(runs(&format!("nginx@{d}"), "nginx:1", None, Some(&format!("docker.io/library/nginx@{d}"))));
         assert!(!runs(&format!("nginx@{d}"), "nginx:1", Some("nginx:1"), None));
+        // Both sides resolve to digests: the digest decides, tags are informational.
+        assert!(runs(
+            &format!("kubearmor/kubearmor:stable@{d}"),
+            "kubearmor/kubearmor:stable",
+            Some("docker.io/kubearmor/kubearmor:v1.7.4"),
+            Some(&format!("docker.io/kubearmor/kubearmor@{d}"))
+        ));
+    }
+
+    #[test]
+    fn a_tag_alias_never_vetoes_a_match() {
+        // The runtime reports another tag of the same image: the pod runs the template.
+        assert!(runs(
+            "kubearmor/kubearmor:stable",
+            "kubearmor/kubearmor:stable",
+            Some("docker.io/kubearmor/kubearmor:v1.7.4"),
+            None
+        ));
+        // The pod was told another image: outdated whatever the status says.
+        assert!(!runs(
+            "kubearmor/kubearmor:stable",
+            "kubearmor/kubearmor:v1.7.3",
+            Some("docker.io/kubearmor/kubearmor:stable"),
+            None
+        ));
     }
 }

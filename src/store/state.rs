@@ -19,6 +19,9 @@ pub struct ObjectRecord {
     /// Workloads: the last time the rollout moved toward desired, the template changed, or the
     /// rollout became incomplete (a node joining is not a stall). See docs/timing.md.
     pub last_progress: f64,
+    /// Workloads: the last time the pod template changed (a new generation, other images or
+    /// other pinned env values); the clock of a desired image that a new template may carry.
+    pub template_changed: f64,
 }
 
 /// `(namespace, name)`.
@@ -34,6 +37,9 @@ pub struct WatchState {
     /// Warning events counted per involved object and reason (a counter: events expire,
     /// counts do not go down).
     pub warnings: BTreeMap<WarningKey, u64>,
+    /// The last time an object left this watch (a DELETED event or a re-list without it): since
+    /// when a workload that should exist is missing.
+    pub removed_at: Option<f64>,
 }
 
 /// (involved kind, namespace, name, reason).
@@ -77,12 +83,22 @@ impl WatchState {
                 {
                     old.last_progress = now;
                 }
+                if let (Some(BuiltinFacts::Workload(prev)), Some(BuiltinFacts::Workload(new))) =
+                    (&old.kind, &kind)
+                    && (new.generation != prev.generation
+                        || new.containers != prev.containers
+                        || new.env != prev.env)
+                {
+                    old.template_changed = now;
+                }
                 old.kind = kind;
                 false
             }
             existing => {
                 let recreated = existing.is_some();
-                let (writes, _) = ingest::target::writes(&obj.meta, &mut self.strings);
+                let (writes, spec_write) = ingest::target::writes(&obj.meta, &mut self.strings);
+                let created = obj.meta.creation_timestamp.as_deref().and_then(crate::model::time::parse_time);
+                let template_changed = spec_write.or(created).filter(|t| *t <= now).unwrap_or(now);
                 let last_progress = writes
                     .iter()
                     .map(|(_, t)| *t)
@@ -98,6 +114,7 @@ impl WatchState {
                         per_target: facts.into_iter().map(|f| TimedFacts::first(f, now)).collect(),
                         kind,
                         last_progress,
+                        template_changed,
                     },
                 );
                 !recreated
@@ -108,6 +125,15 @@ impl WatchState {
     /// Removes a deleted object; returns whether it was held.
     pub fn delete(&mut self, obj: &RawObject) -> bool {
         self.objects.remove(&key_of(obj)).is_some()
+    }
+
+    /// Removes a deleted object seen at `now` and records when; returns whether it was held.
+    pub fn delete_at(&mut self, obj: &RawObject, now: f64) -> bool {
+        let held = self.delete(obj);
+        if held {
+            self.removed_at = Some(now);
+        }
+        held
     }
 
     /// Makes the store equal to a complete list and returns how it differed. When the list was
@@ -138,6 +164,7 @@ impl WatchState {
             }
             r.seen.insert(key);
         }
+        r.now = r.now.max(now);
     }
 
     /// Drops what the list did not contain and returns the differences.
@@ -145,6 +172,9 @@ impl WatchState {
         let before = self.objects.len();
         self.objects.retain(|k, _| r.seen.contains(k));
         r.diff.deleted = (before - self.objects.len()) as u64;
+        if r.diff.deleted > 0 {
+            self.removed_at = Some(r.now);
+        }
         r.diff
     }
 
@@ -159,6 +189,8 @@ impl WatchState {
 pub struct Reconcile {
     seen: HashSet<ObjKey>,
     diff: Changes,
+    /// The time of the latest page.
+    now: f64,
 }
 
 #[cfg(test)]
@@ -272,6 +304,45 @@ mod tests {
             1704067500.0,
         );
         assert_eq!(d.total(), 0);
+    }
+
+    #[test]
+    fn removal_time_is_recorded_by_delete_and_relist() {
+        let t = targets();
+        let mut s = WatchState::default();
+        s.apply(&t, &obj("a", "1", 1, "P"), 1.0);
+        s.apply(&t, &obj("b", "1", 1, "P"), 1.0);
+        assert!(!s.delete_at(&obj("x", "2", 1, "P"), 5.0));
+        assert_eq!(s.removed_at, None);
+        assert!(s.delete_at(&obj("a", "2", 1, "P"), 6.0));
+        assert_eq!(s.removed_at, Some(6.0));
+        s.reconcile(&t, &[], 9.0);
+        assert_eq!(s.removed_at, Some(9.0));
+    }
+
+    #[test]
+    fn template_change_is_timed_apart_from_progress() {
+        use crate::model::Kind;
+        let mut subs = targets();
+        subs.kind = Some(Kind::DaemonSet);
+        let ds = |rv: &str, generation: i64, image: &str, updated: i64| -> RawObject<'static> {
+            let text: &'static str = Box::leak(format!(
+                r#"{{"metadata":{{"name":"d","namespace":"n","uid":"u","resourceVersion":"{rv}","generation":{generation},
+                "creationTimestamp":"1970-01-01T00:00:10Z"}},
+                "spec":{{"template":{{"spec":{{"containers":[{{"name":"c","image":"{image}"}}]}}}}}},
+                "status":{{"observedGeneration":{generation},"desiredNumberScheduled":2,"updatedNumberScheduled":{updated},"numberAvailable":2}}}}"#
+            ).into_boxed_str());
+            serde_json::from_str(text).unwrap()
+        };
+        let mut s = WatchState::default();
+        s.apply(&subs, &ds("1", 1, "a:v1", 2), 100.0);
+        let k: ObjKey = ("n".into(), "d".into());
+        assert_eq!(s.objects[&k].template_changed, 10.0);
+        s.apply(&subs, &ds("2", 2, "a:v2", 0), 200.0);
+        assert_eq!(s.objects[&k].template_changed, 200.0);
+        // Rollout progress moves last_progress only.
+        s.apply(&subs, &ds("3", 2, "a:v2", 1), 300.0);
+        assert_eq!((s.objects[&k].template_changed, s.objects[&k].last_progress), (200.0, 300.0));
     }
 
     #[test]

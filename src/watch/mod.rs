@@ -45,7 +45,7 @@ use crate::{
 
 /// How often a watch re-lists, how long one watch request lasts, and how long an open watch
 /// may stay silent.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WatchOptions {
     /// Period of the full re-list that checks the watch for lost events (jittered ±10 %).
     pub resync: Duration,

@@ -209,7 +209,7 @@ impl Io {
             }
             Ok(WatchLine::Deleted(o)) => {
                 self.watch.write(|s| {
-                    s.delete(&o);
+                    s.delete_at(&o, t);
                     s.health.events.deleted += 1;
                     s.health.last_event = Some(t);
                 });

@@ -59,7 +59,7 @@ where
 pub struct Supervisor {
     client: Client,
     store: Arc<Store>,
-    tasks: HashMap<WatchKey, (Arc<Watch>, JoinHandle<()>)>,
+    tasks: HashMap<WatchKey, (Arc<Watch>, WatchOptions, JoinHandle<()>)>,
 }
 
 impl Supervisor {
@@ -68,8 +68,9 @@ impl Supervisor {
         Supervisor { client, store, tasks: HashMap::new() }
     }
 
-    /// Starts the watches a config needs. A watch whose key and targets are unchanged keeps
-    /// running with its history (phase times, counters); the others restart.
+    /// Starts the watches a config needs. A watch whose key, targets and options (resync,
+    /// watch timeout) are unchanged keeps running with its history (phase times, counters);
+    /// the others restart, so a changed `resync` or `watchTimeout` takes effect.
     pub fn apply(&mut self, config: &Config) {
         let opts = WatchOptions {
             resync: config.resync,
@@ -78,19 +79,19 @@ impl Supervisor {
         };
         let mut next = HashMap::new();
         for (key, subs) in plan(config) {
-            let keep = self.tasks.remove(&key).filter(|(w, _)| w.subs == subs);
+            let keep = self.tasks.remove(&key).filter(|(w, o, _)| w.subs == subs && *o == opts);
             let entry = keep.unwrap_or_else(|| {
                 let w = Arc::new(Watch::new(key.clone(), subs));
                 let (client, watch) = (self.client.clone(), w.clone());
                 let handle = tokio::spawn(guard(w.clone(), move || run(client.clone(), watch.clone(), opts)));
-                (w, handle)
+                (w, opts, handle)
             });
             next.insert(key, entry);
         }
-        for (_, (_, handle)) in self.tasks.drain() {
+        for (_, (_, _, handle)) in self.tasks.drain() {
             handle.abort();
         }
-        let mut watches: Vec<_> = next.values().map(|(w, _)| w.clone()).collect();
+        let mut watches: Vec<_> = next.values().map(|(w, _, _)| w.clone()).collect();
         watches.sort_by(|a, b| a.key.cmp(&b.key));
         self.store.set_watches(watches);
         self.tasks = next;

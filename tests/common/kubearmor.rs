@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use kube::{
     Api,
     api::{ApiResource, DynamicObject, Patch, PatchParams, PostParams},
@@ -168,6 +168,9 @@ pub enum Mode {
     Working,
     /// The bug: Pending while the DaemonSet differs from the CR, and never updates it.
     Stuck,
+    /// The node-counter bug: the DaemonSet is right and rolled out, yet the operator's node
+    /// counter exceeds the pods, so it writes `Pending` and keeps it (nothing else is wrong).
+    CounterMismatch,
 }
 
 #[derive(Debug, Clone)]
@@ -177,7 +180,9 @@ struct OpState {
     transitions: i64,
 }
 
-/// Reconciles every 300 ms; with a Lease, also renews it every second (also while stuck: the
+/// Reconciles every 300 ms and writes status only when phase or message change (as KubeArmor
+/// does); honours a `RELATED_IMAGE_KUBEARMOR` pin on its Deployment; does not recreate a
+/// deleted DaemonSet (it logs and retries). With a Lease, also renews it every second (also while stuck: the
 /// process is alive and leading, it just does not do its job).
 pub struct Operator {
     state: Arc<Mutex<OpState>>,
@@ -203,6 +208,7 @@ impl Operator {
         }));
         let crs: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &kac());
         let dss: Api<DaemonSet> = Api::namespaced(client.clone(), ns);
+        let deploys: Api<Deployment> = Api::namespaced(client.clone(), ns);
         let leases: Api<DynamicObject> = Api::namespaced_with(client, ns, &lease_resource());
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -210,7 +216,7 @@ impl Operator {
             let mut last_renew = Instant::now() - Duration::from_secs(10);
             loop {
                 let s = st.lock().unwrap().clone();
-                let mut r = reconcile(&crs, &dss, s.mode).await;
+                let mut r = reconcile(&crs, &dss, &deploys, s.mode).await;
                 if let Some(lease) = &lease
                     && r.is_ok()
                     && last_renew.elapsed() >= Duration::from_secs(1)
@@ -278,11 +284,33 @@ pub fn image_of(ds: &DaemonSet, init: bool, name: &str) -> String {
     list.and_then(|l| l.iter().find(|c| c.name == name)).and_then(|c| c.image.clone()).unwrap_or_default()
 }
 
-async fn reconcile(crs: &Api<DynamicObject>, dss: &Api<DaemonSet>, mode: Mode) -> Result<(), kube::Error> {
+/// The operator's `RELATED_IMAGE_KUBEARMOR` pin, when its Deployment exists and sets one.
+async fn pin(deploys: &Api<Deployment>) -> Option<String> {
+    let d = deploys.get_opt(OPERATOR).await.ok().flatten()?;
+    let spec = d.spec?.template.spec?;
+    spec.containers
+        .iter()
+        .flat_map(|c| c.env.iter().flatten())
+        .find(|e| e.name == PIN_ENV)
+        .and_then(|e| e.value.clone())
+}
+
+/// The env var on the operator's Deployment that pins the agent image (wins over the CR).
+pub const PIN_ENV: &str = "RELATED_IMAGE_KUBEARMOR";
+
+async fn reconcile(
+    crs: &Api<DynamicObject>,
+    dss: &Api<DaemonSet>,
+    deploys: &Api<Deployment>,
+    mode: Mode,
+) -> Result<(), kube::Error> {
     let cr = crs.get(CR).await?;
-    let want_main = qualified(
-        cr.data["spec"]["kubearmorImage"]["image"].as_str().unwrap_or("kubearmor/kubearmor:stable"),
-    );
+    let want_main = match pin(deploys).await {
+        Some(p) => p,
+        None => qualified(
+            cr.data["spec"]["kubearmorImage"]["image"].as_str().unwrap_or("kubearmor/kubearmor:stable"),
+        ),
+    };
     let want_init = qualified(
         cr.data["spec"]["kubearmorInitImage"]["image"].as_str().unwrap_or("kubearmor/kubearmor-init:stable"),
     );
@@ -303,6 +331,7 @@ async fn reconcile(crs: &Api<DynamicObject>, dss: &Api<DaemonSet>, mode: Mode) -
             "Pending"
         }
         (_, true) => "Pending",
+        (Mode::CounterMismatch, false) => "Pending",
         (_, false) if rolled_out(&ds) => "Running",
         (_, false) => "Pending",
     };
@@ -355,6 +384,14 @@ pub fn ds_labels(ns: &str) -> [(&'static str, &str); 3] {
 
 pub fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     base.iter().chain(extra).copied().collect()
+}
+
+/// One image row: `labels` carry `desired`/`actual`, which live on `stallwatch_image_info`; the
+/// label-stable `stallwatch_image_mismatch` of the same row (without them) has value `mismatch`.
+pub fn image_row(m: &Metrics, labels: &[(&str, &str)], mismatch: f64) -> bool {
+    let stable: Vec<(&str, &str)> =
+        labels.iter().copied().filter(|(k, _)| *k != "desired" && *k != "actual").collect();
+    m.is("stallwatch_image_info", labels, 1.0) && m.is("stallwatch_image_mismatch", &stable, mismatch)
 }
 
 pub fn status_is(m: &Metrics, base: &[(&str, &str)], status: &str) -> bool {

@@ -104,6 +104,10 @@ pub(in crate::diagnose) fn lease_stale(s: &Summary) -> Option<Cause> {
 /// longer) while unconverged and no rollout is under way.
 pub(in crate::diagnose) fn controller_silent(s: &Summary) -> Option<Cause> {
     let silent_after = s.stalled_after.max(CONTROLLER_SILENT);
+    // A controller that writes status only on change (KubeArmor) is not silent for it.
+    if s.status_on_change {
+        return None;
+    }
     if let Some(age) = s.last_status_write_age
         && age > silent_after
         && s.unconverged_seconds > silent_after

@@ -50,25 +50,45 @@ pub(in crate::diagnose) fn operator_missed_update(s: &Summary) -> Option<Cause> 
             vec![s.restart_remedy("Restart the controller once the rollout is unblocked")],
         )
     } else if s.kubearmor {
+        let ns = s.operator.as_ref().map_or(s.namespace.as_str(), |o| o.namespace.as_str());
+        let deploy =
+            s.operator.as_ref().and_then(|o| o.deployment.as_deref()).unwrap_or("kubearmor-operator");
+        let evidence = remedy(
+            "Evidence: the operator logged the failed push (a Warn it never retries)",
+            vec![format!("kubectl -n {ns} logs deploy/{deploy} | grep -i 'cannot update daemonset'")],
+        );
+        // A restart re-pushes the images only when it finds the config Running; from Pending or
+        // Error it rebuilds the node bookkeeping (the phase goes Running) and pushes nothing.
+        let running = s.phase.as_deref() == Some("Running");
+        let mut remedies = vec![evidence];
+        if running {
+            remedies.push(s.restart_remedy(
+                "Restart the operator: it finds the config Running, rebuilds its state and re-pushes the images",
+            ));
+        } else {
+            remedies.push(s.restart_remedy(&format!(
+                "Restart the operator: from {} this rebuilds its node bookkeeping so the phase goes Running, but it does not push the images yet",
+                s.phase_text()
+            )));
+            remedies.push(s.restart_remedy(
+                "Once the config is Running, restart the operator a second time: now it re-pushes the images",
+            ));
+        }
+        remedies.push(remedy("Watch the workloads roll", status_cmds));
+        remedies.push(remedy(
+            "If the images still do not move, set them by hand (do not delete the DaemonSet: the operator does not recreate it until it restarts)",
+            set_cmds,
+        ));
         (
             format!(
                 "The operator never pushed the new image to {} {} (KubeArmor #1842)",
                 m.workload_kind, m.workload
             ),
             format!(
-                "{what} and its rollout is complete: nobody asked it to change. The KubeArmor operator pushes an image change to its DaemonSets once and never retries a failed update (e.g. a conflict on a busy or autoscaling cluster); the KubeArmorConfig then stays in {}. Restarting the operator rebuilds its state and re-applies the config.",
+                "{what} and its rollout is complete: nobody asked it to change. The KubeArmor operator pushes an image change to its DaemonSets once and never retries a failed update (e.g. a conflict on a busy or autoscaling cluster); the phase does not show it (the KubeArmorConfig is in {}).",
                 s.phase_text()
             ),
-            vec![
-                s.restart_remedy(
-                    "Restart the operator (it rebuilds its node/DaemonSet state and re-pushes the images)",
-                ),
-                remedy("Watch the workloads roll", status_cmds),
-                remedy(
-                    "If the images still do not move (a restart while the config is Pending may push nothing), set them by hand, or delete the DaemonSet so the operator recreates it",
-                    set_cmds,
-                ),
-            ],
+            remedies,
         )
     } else {
         (
@@ -139,5 +159,38 @@ pub(in crate::diagnose) fn image_pinned(s: &Summary) -> Option<Cause> {
         ),
         vec![],
         "kubearmor-in-one-paragraph",
+    ))
+}
+
+/// `workload-missing`: a required slot's workloads do not exist (the KubeArmor agent DaemonSet
+/// deleted); nothing runs the product whatever the phase says.
+pub(in crate::diagnose) fn workload_missing(s: &Summary) -> Option<Cause> {
+    let slot = s.missing_required.first()?;
+    let ns = s.operator.as_ref().map_or(s.namespace.as_str(), |o| o.namespace.as_str());
+    let (detail, check) = if s.kubearmor {
+        (
+            format!(
+                "{} expects the agent DaemonSets (slot {slot}, label kubearmor-app=kubearmor) and none exists. The KubeArmor operator creates them only while it processes nodes and does not recreate a deleted one until it restarts, so nothing enforces policies whatever the phase ({}) says.",
+                s.object(),
+                s.phase_text()
+            ),
+            format!("kubectl -n {ns} get daemonsets -l kubearmor-app=kubearmor -o wide"),
+        )
+    } else {
+        (
+            format!("{} expects workloads for image slot {slot} and none exists.", s.object()),
+            format!("kubectl -n {ns} get deployments,daemonsets,statefulsets"),
+        )
+    };
+    Some(cause(
+        "workload-missing",
+        110,
+        format!("The workloads of slot {slot} do not exist"),
+        detail,
+        vec![
+            s.restart_remedy("Restart the operator: it recreates its workloads from the config"),
+            remedy("Check that they are back", vec![check]),
+        ],
+        "stallwatchworkloadmissing",
     ))
 }

@@ -38,22 +38,35 @@ pub(in crate::diagnose) use self::{
     controller::{
         apiservice_unavailable, controller_silent, lease_stale, operator_not_running_or_restarting,
     },
-    images::{image_pinned, operator_missed_update},
-    nodes::{node_churn, nodes_without_snitch_labels},
+    images::{image_pinned, operator_missed_update, workload_missing},
+    nodes::{node_churn, nodes_without_snitch_labels, operator_node_counter},
     rollouts::{generation_not_observed, pods_outdated, rollouts_not_progressing},
 };
 
 /// `warning-events`: Warning events of the object, its workloads, their pods or the operator.
+/// Events last seen before the object stopped being Current are history and rank low.
 pub(super) fn warning_events(s: &Summary) -> Option<Cause> {
-    if s.warnings.is_empty() {
+    let (events, score, detail) = if !s.warnings.is_empty() {
+        (
+            &s.warnings,
+            60,
+            "Events of the object, its workloads and their pods often name the real problem (see the events above).",
+        )
+    } else if !s.old_warnings.is_empty() {
+        (
+            &s.old_warnings,
+            20,
+            "These events were last seen before the object stopped being Current: history (e.g. from the install), most likely not why it is stuck now.",
+        )
+    } else {
         return None;
-    }
-    let reasons: Vec<String> = s.warnings.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
+    };
+    let reasons: Vec<String> = events.iter().map(|(r, n)| format!("{r} ×{n}")).collect();
     Some(cause(
         "warning-events",
-        60,
+        score,
         format!("Warning events: {}", list(&reasons, 5)),
-        "Events of the object, its workloads and their pods often name the real problem (see the events above).".into(),
+        detail.into(),
         vec![remedy(
             "Read them in full",
             vec![format!(

@@ -90,3 +90,34 @@ pub(in crate::diagnose) fn node_churn(s: &Summary) -> Option<Cause> {
         "stallwatchphasenotready",
     ))
 }
+
+/// `operator-node-counter`: a KubeArmorConfig permanently Pending although every Linux node is
+/// labelled, every rollout is complete (pods == desired) and the images are right: the
+/// operator's per-DaemonSet node counter is out of sync (it counts a node again when it is
+/// re-snitched after a reboot, a cordon/uncordon or a late readiness), whether or not the
+/// churn is still visible. Only a restart rebuilds it.
+pub(in crate::diagnose) fn operator_node_counter(s: &Summary) -> Option<Cause> {
+    let applies = s.kubearmor
+        && s.phase.as_deref() == Some("Pending")
+        && s.nodes_total > 0
+        && s.nodes_without_snitch.is_empty()
+        && s.mismatches.is_empty()
+        && s.missing_required.is_empty()
+        && s.rollouts.is_empty();
+    if !applies {
+        return None;
+    }
+    Some(cause(
+        "operator-node-counter",
+        86,
+        "The operator's node counter is out of sync (Pending with everything healthy)".into(),
+        format!(
+            "{} is Pending, yet every Linux node carries the snitch labels, every agent DaemonSet has all its pods on the desired image and its rollout is complete. The operator leaves Pending only when the pods it counts equal its per-DaemonSet node counters, and those count a node again whenever it is re-labelled (after it joins, reboots, or is cordoned and uncordoned). Only an operator restart rebuilds them.",
+            s.object()
+        ),
+        vec![s.restart_remedy(
+            "Restart the operator: it rebuilds its node counters and the phase goes Running",
+        )],
+        "kubearmor-in-one-paragraph",
+    ))
+}
