@@ -17,6 +17,17 @@ use crate::{
     watch::{Supervisor, client},
 };
 
+/// Tells the landing page's header about the config now running.
+fn show(path: &Path, c: &Config, started: f64) {
+    server::landing::info::set(server::landing::info::Info {
+        config: path.display().to_string(),
+        started,
+        resync: c.resync,
+        stalled_after: c.stalled_after,
+        reload: Some(server::landing::info::Reload { at: now(), error: None }),
+    });
+}
+
 fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -82,10 +93,12 @@ async fn reload_loop(path: PathBuf, mut sup: Supervisor, me: Arc<SelfState>) {
             Ok(c) => {
                 sup.apply(&c);
                 me.reloaded(true, now());
+                show(&path, &c, me.start_time);
                 tracing::info!(file = %path.display(), targets = c.targets.len(), "config reloaded");
             }
             Err(e) => {
                 me.reloaded(false, now());
+                server::landing::info::rejected(now(), e.to_string());
                 tracing::error!(error = %e, "config reload rejected; the previous config keeps running");
             }
         }
@@ -123,6 +136,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let store = Arc::new(Store::default());
     let me = Arc::new(SelfState::default());
     me.reloaded(true, now());
+    show(&path, &config, me.start_time);
     let mut sup = Supervisor::new(client, store.clone());
     sup.apply(&config);
     let renderer = Renderer::new(store.clone(), me.clone(), now);

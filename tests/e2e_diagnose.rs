@@ -164,7 +164,7 @@ fn render(chromium: &Path, url: &str, screenshot: &Path) -> String {
             "--disable-component-update",
             "--disable-sync",
             "--hide-scrollbars",
-            "--window-size=1500,900",
+            "--window-size=1280,900",
         ])
         .arg(format!("--user-data-dir={}", profile.display()));
     };
@@ -186,6 +186,76 @@ fn render(chromium: &Path, url: &str, screenshot: &Path) -> String {
     }
     let _ = std::fs::remove_dir_all(&profile);
     dom.stdout
+}
+
+/// Loads `url` in a 1280 px wide frame of headless Chromium (every `<details>` opened) and
+/// returns the page's scroll width and the elements whose right edge is beyond 1280 px.
+fn width_at_1280(chromium: &Path, url: &str, dir: &Path) -> (f64, Vec<String>) {
+    let wrapper = dir.join("measure-1280.html");
+    let html = format!(
+        r#"<!doctype html><html><body style="margin:0"><iframe id="f" src="{url}" style="width:1280px;height:900px;border:0"></iframe>
+<script>
+document.getElementById('f').addEventListener('load', function () {{
+  var d = this.contentDocument;
+  d.querySelectorAll('details').forEach(function (e) {{ e.open = true; }});
+  var over = [];
+  d.querySelectorAll('body *').forEach(function (e) {{
+    var r = e.getBoundingClientRect();
+    if (r.width > 0 && r.right > 1280.5) over.push(e.tagName + '#' + e.id + '.' + e.className + ' right=' + Math.round(r.right));
+  }});
+  var out = document.createElement('pre');
+  out.id = 'measure';
+  out.textContent = 'scrollWidth=' + d.documentElement.scrollWidth + '\n' + over.join('\n');
+  document.body.appendChild(out);
+}});
+</script></body></html>"#
+    );
+    std::fs::write(&wrapper, &html).expect("writing the measuring page");
+    // Served over loopback HTTP: Chromium will not let a file:// page read another origin's frame.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("binding the measuring page's port");
+    let page_url = format!("http://{}/", server.local_addr().unwrap());
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        for mut c in server.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = c.read(&mut buf);
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+        }
+    });
+    let profile = std::env::temp_dir().join(common::unique("stallwatch-chromium-measure"));
+    let mut cmd = Command::new(chromium);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        // The measuring page (another port) reads the landing page's layout in its frame.
+        "--disable-web-security",
+        "--disable-site-isolation-trials",
+        "--virtual-time-budget=10000",
+        "--window-size=1400,1000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .arg("--dump-dom")
+    .arg(&page_url);
+    let r = run(cmd, "chromium --dump-dom (measure)", Duration::from_secs(60));
+    let _ = std::fs::remove_dir_all(&profile);
+    let text = r.stdout.split("<pre id=\"measure\">").nth(1).and_then(|t| t.split("</pre>").next());
+    let Some(text) = text else {
+        fail(&format!("the measuring page reported nothing (exit {}):\n{}\n{}", r.code, r.stdout, r.stderr))
+    };
+    let mut lines = text.lines();
+    let width = lines
+        .next()
+        .and_then(|l| l.strip_prefix("scrollWidth="))
+        .and_then(|w| w.trim().parse().ok())
+        .unwrap_or_else(|| fail(&format!("no scrollWidth in {text:?}")));
+    (width, lines.filter(|l| !l.is_empty()).map(str::to_string).collect())
 }
 
 /// The `<tr>` of an object in the landing page's DOM.
@@ -282,9 +352,39 @@ async fn diagnose_and_landing_page_along_the_kubearmor_story() {
         fail(&format!("step 2: no KubeArmorConfig row for {ns} on the landing page:\n{dom}"))
     });
     assert!(
-        row.contains("<td class=\"status\">Stalled</td>")
-            || row.contains("<td class=\"status\">InProgress</td>"),
+        row.contains("<td class=\"status nw\">Stalled</td>")
+            || row.contains("<td class=\"status nw\">InProgress</td>"),
         "step 2: the row has no Stalled/InProgress status:\n{row}"
+    );
+    // What to do: the top cause, the first remedy (restart the operator that pins the images) and
+    // the runbook, the mismatch (the reason's evidence) first.
+    assert!(
+        row.contains(
+            "<p class=\"cause\">Likely: the operator has not pushed image kubearmor/kubearmor:v2 to DaemonSet"
+        ),
+        "{row}"
+    );
+    let restart_cmd = format!("kubectl -n {ns} rollout restart deployment/{}", ka::OPERATOR);
+    assert!(row.contains(&format!("<code class=\"command\">{restart_cmd}</code>")), "{row}");
+    assert!(row.contains("docs/runbooks.md#stallwatchimagenotrolledout\">runbook</a>"), "{row}");
+    let first_item = row.split("<li>").nth(1).unwrap_or("");
+    assert!(
+        first_item.starts_with("image kubearmor:"),
+        "step 2: the mismatch is not the first evidence:\n{row}"
+    );
+    // The header: version with revision, uptime, config file, the accepted load, thresholds.
+    assert!(dom.contains(&format!("<dd id=\"version\">{}</dd>", stallwatch::build::LONG_VERSION)), "{dom}");
+    assert!(dom.contains("<dd id=\"reload\" class=\"accepted\">accepted at "), "{dom}");
+    assert!(dom.contains("<dd id=\"config\"><code>") && dom.contains("<dd id=\"uptime\">"), "{dom}");
+    assert!(dom.contains("<dd id=\"stalled-after\">") && dom.contains("<dd id=\"resync\">"), "{dom}");
+    // Healthy watches are folded; nothing is wider than a 1280 px window.
+    assert!(dom.contains("<details id=\"healthy-watches\"><summary>"), "{dom}");
+    let (width, over) = width_at_1280(&chromium, &format!("{}/", sw.url()), &art);
+    note(format!("step 2: landing page scroll width at 1280 px: {width}"));
+    assert!(
+        width <= 1280.0 && over.is_empty(),
+        "step 2: the landing page overflows 1280 px (scrollWidth {width}):\n{}",
+        over.join("\n")
     );
     assert!(row.contains("<td class=\"reason\">ImageNotRolledOut</td>"), "{row}");
     assert!(row.contains(&format!("data-name=\"{}\"", ka::CR)), "{row}");

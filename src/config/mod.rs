@@ -18,8 +18,8 @@ use crate::{
 mod generic;
 pub mod preset;
 mod raw;
-mod selector;
 pub mod schema;
+mod selector;
 mod validate;
 
 use self::raw::RawConfig;

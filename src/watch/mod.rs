@@ -19,8 +19,8 @@ mod discovery;
 pub mod failure;
 mod machine;
 pub mod plan;
-mod request;
 pub mod rbac;
+mod request;
 mod stream;
 pub mod supervisor;
 
