@@ -11,7 +11,11 @@
 //! - backoff 800 ms → 30 s, ×2, jittered, reset only after two minutes of health (an open watch),
 //!   never by a successful list alone, and never shorter than the server's `Retry-After`;
 //! - an expired continue token (410 mid-list) restarts the list from the first page;
-//! - a 404 keeps the objects (not synced) until it has persisted for [`NOT_FOUND_GRACE`].
+//! - a 404 keeps the objects (not synced) until it has persisted for [`NOT_FOUND_GRACE`];
+//! - an open watch silent for the idle deadline is reopened from its resourceVersion at once as
+//!   a probe: the API server does not send bookmarks to a watch whose resource has not moved,
+//!   so silence alone is not a fault. Only if that probe fails is the watch counted `stalled`
+//!   (and the failure itself by its cause).
 
 use std::time::{Duration, Instant};
 
@@ -97,6 +101,8 @@ pub(super) struct Machine {
     resync: Duration,
     healthy_since: Option<Instant>,
     not_found_since: Option<Instant>,
+    /// The last watch went silent past the idle deadline; the reopen is a probe.
+    suspect: Option<Duration>,
 }
 
 impl Machine {
@@ -107,107 +113,121 @@ impl Machine {
             resync,
             healthy_since: None,
             not_found_since: None,
+            suspect: None,
         }
+    }
+
+    /// Whether the next watch request probes a connection that went silent.
+    pub(super) fn probing(&self) -> bool {
+        self.suspect.is_some()
     }
 
     /// The one transition.
     pub(super) fn step(&mut self, ev: Event, now: Instant) -> Vec<Action> {
         use {Event as E, State as S};
         let state = std::mem::replace(&mut self.state, S::Discover { then: RelistCause::Start });
-        let (next, actions) = match (state, ev) {
-            (S::Discover { then }, E::Discovered) => (S::List { cause: then, token: None }, vec![]),
-            (S::Discover { then }, E::Failed(f)) => self.fail(f, now, S::Discover { then }),
+        let (next, actions) =
+            match (state, ev) {
+                (S::Discover { then }, E::Discovered) => (S::List { cause: then, token: None }, vec![]),
+                (S::Discover { then }, E::Failed(f)) => self.fail(f, now, S::Discover { then }),
 
-            (S::List { cause, .. }, E::Page { token: Some(t), .. }) => {
-                (S::List { cause, token: Some(t) }, vec![])
-            }
-            (S::List { cause, .. }, E::Page { rv, token: None }) if rv.is_empty() => {
-                let f = Failure::other("list answered without a resourceVersion");
-                self.fail(f, now, S::List { cause, token: None })
-            }
-            (S::List { cause, .. }, E::Page { rv, token: None }) => {
-                self.not_found_since = None;
-                let resync_at = deadline(now, self.backoff.jitter_10(self.resync));
-                (S::Watch { rv, resync_at }, vec![Action::Listed { cause, drift: false }])
-            }
-            // The continue token expired between pages: start the list over.
-            (S::List { cause, token: Some(_) }, E::Failed(f)) if f.cause == ErrorCause::Gone => {
-                (S::List { cause, token: None }, vec![Action::Count(ErrorCause::Gone)])
-            }
-            (S::List { cause, .. }, E::Failed(f)) if f.cause == ErrorCause::NotFound => {
-                self.fail(f, now, S::Discover { then: cause })
-            }
-            (S::List { cause, .. }, E::Failed(f)) => self.fail(f, now, S::List { cause, token: None }),
-
-            (S::Watch { rv, resync_at }, E::WatchOpened) => {
-                self.healthy_since.get_or_insert(now);
-                (S::Watch { rv, resync_at }, vec![Action::Synced])
-            }
-            (S::Watch { rv, resync_at }, E::Progress { rv: new }) => {
-                let rv = if new.is_empty() { rv } else { new };
-                (S::Watch { rv, resync_at }, vec![])
-            }
-            (S::Watch { rv, resync_at }, E::Closed { lasted, delivered }) => {
-                let watch = S::Watch { rv, resync_at };
-                if lasted < EARLY_CLOSE && !delivered {
-                    let wait = self.next_wait(now, None);
-                    (S::Backoff { until: deadline(now, wait), next: Box::new(watch) }, vec![])
-                } else {
-                    (watch, vec![])
+                (S::List { cause, .. }, E::Page { token: Some(t), .. }) => {
+                    (S::List { cause, token: Some(t) }, vec![])
                 }
-            }
-            (S::Watch { rv, resync_at }, E::Stalled { after }) => {
-                self.healthy_since = None;
-                let f = Failure {
+                (S::List { cause, .. }, E::Page { rv, token: None }) if rv.is_empty() => {
+                    let f = Failure::other("list answered without a resourceVersion");
+                    self.fail(f, now, S::List { cause, token: None })
+                }
+                (S::List { cause, .. }, E::Page { rv, token: None }) => {
+                    self.not_found_since = None;
+                    let resync_at = deadline(now, self.backoff.jitter_10(self.resync));
+                    (S::Watch { rv, resync_at }, vec![Action::Listed { cause, drift: false }])
+                }
+                // The continue token expired between pages: start the list over.
+                (S::List { cause, token: Some(_) }, E::Failed(f)) if f.cause == ErrorCause::Gone => {
+                    (S::List { cause, token: None }, vec![Action::Count(ErrorCause::Gone)])
+                }
+                (S::List { cause, .. }, E::Failed(f)) if f.cause == ErrorCause::NotFound => {
+                    self.fail(f, now, S::Discover { then: cause })
+                }
+                (S::List { cause, .. }, E::Failed(f)) => self.fail(f, now, S::List { cause, token: None }),
+
+                (S::Watch { rv, resync_at }, E::WatchOpened) => {
+                    // A probe that opens shows the silent watch was merely quiet.
+                    self.suspect = None;
+                    self.healthy_since.get_or_insert(now);
+                    (S::Watch { rv, resync_at }, vec![Action::Synced])
+                }
+                (S::Watch { rv, resync_at }, E::Progress { rv: new }) => {
+                    let rv = if new.is_empty() { rv } else { new };
+                    (S::Watch { rv, resync_at }, vec![])
+                }
+                (S::Watch { rv, resync_at }, E::Closed { lasted, delivered }) => {
+                    let watch = S::Watch { rv, resync_at };
+                    if lasted < EARLY_CLOSE && !delivered {
+                        let wait = self.next_wait(now, None);
+                        (S::Backoff { until: deadline(now, wait), next: Box::new(watch) }, vec![])
+                    } else {
+                        (watch, vec![])
+                    }
+                }
+                (S::Watch { rv, resync_at }, E::Stalled { after }) => {
+                    self.suspect = Some(after);
+                    (S::Watch { rv, resync_at }, vec![])
+                }
+                (S::Watch { rv, .. }, E::ResyncDue) => (S::Resync { rv, token: None }, vec![]),
+                (S::Watch { rv, resync_at }, E::Failed(f)) if self.suspect.is_some() => {
+                    let after = self.suspect.take().unwrap_or_default();
+                    let (next, mut actions) = self.fail(f, now, S::Watch { rv, resync_at });
+                    actions.insert(0, Action::Fail(Failure {
                     cause: ErrorCause::Stalled,
                     code: 0,
                     message: format!(
-                        "watch delivered nothing (not even a bookmark) for {}s",
+                        "watch delivered nothing (not even a bookmark) for {}s and could not be reopened",
                         after.as_secs()
                     ),
                     retry_after: None,
-                };
-                (S::Watch { rv, resync_at }, vec![Action::Fail(f)])
-            }
-            (S::Watch { rv, .. }, E::ResyncDue) => (S::Resync { rv, token: None }, vec![]),
-            (S::Watch { .. }, E::Failed(f)) if f.cause == ErrorCause::Gone => {
-                (S::List { cause: RelistCause::Gone, token: None }, vec![Action::Count(ErrorCause::Gone)])
-            }
-            (S::Watch { .. }, E::Failed(f)) if f.cause == ErrorCause::NotFound => {
-                self.fail(f, now, S::Discover { then: RelistCause::Error })
-            }
-            (S::Watch { rv, resync_at }, E::Failed(f)) => self.fail(f, now, S::Watch { rv, resync_at }),
+                }));
+                    (next, actions)
+                }
+                (S::Watch { .. }, E::Failed(f)) if f.cause == ErrorCause::Gone => {
+                    (S::List { cause: RelistCause::Gone, token: None }, vec![Action::Count(ErrorCause::Gone)])
+                }
+                (S::Watch { .. }, E::Failed(f)) if f.cause == ErrorCause::NotFound => {
+                    self.fail(f, now, S::Discover { then: RelistCause::Error })
+                }
+                (S::Watch { rv, resync_at }, E::Failed(f)) => self.fail(f, now, S::Watch { rv, resync_at }),
 
-            (S::Resync { rv, .. }, E::Page { token: Some(t), .. }) => {
-                (S::Resync { rv, token: Some(t) }, vec![])
-            }
-            (S::Resync { rv, .. }, E::Page { rv: got, token: None }) => {
-                self.not_found_since = None;
-                let rv = if got.is_empty() { rv } else { got };
-                let resync_at = deadline(now, self.backoff.jitter_10(self.resync));
-                (
-                    S::Watch { rv, resync_at },
-                    vec![Action::Listed { cause: RelistCause::Periodic, drift: true }],
-                )
-            }
-            // The watch's resourceVersion (or the token) was compacted away: the exact
-            // comparison is impossible, so list at the newest version without counting drift.
-            (S::Resync { .. }, E::Failed(f)) if f.cause == ErrorCause::Gone => {
-                (S::List { cause: RelistCause::Gone, token: None }, vec![Action::Count(ErrorCause::Gone)])
-            }
-            (S::Resync { .. }, E::Failed(f)) if f.cause == ErrorCause::NotFound => {
-                self.fail(f, now, S::Discover { then: RelistCause::Error })
-            }
-            (S::Resync { rv, .. }, E::Failed(f)) => self.fail(f, now, S::Resync { rv, token: None }),
+                (S::Resync { rv, .. }, E::Page { token: Some(t), .. }) => {
+                    (S::Resync { rv, token: Some(t) }, vec![])
+                }
+                (S::Resync { rv, .. }, E::Page { rv: got, token: None }) => {
+                    self.not_found_since = None;
+                    let rv = if got.is_empty() { rv } else { got };
+                    let resync_at = deadline(now, self.backoff.jitter_10(self.resync));
+                    (
+                        S::Watch { rv, resync_at },
+                        vec![Action::Listed { cause: RelistCause::Periodic, drift: true }],
+                    )
+                }
+                // The watch's resourceVersion (or the token) was compacted away: the exact
+                // comparison is impossible, so list at the newest version without counting drift.
+                (S::Resync { .. }, E::Failed(f)) if f.cause == ErrorCause::Gone => {
+                    (S::List { cause: RelistCause::Gone, token: None }, vec![Action::Count(ErrorCause::Gone)])
+                }
+                (S::Resync { .. }, E::Failed(f)) if f.cause == ErrorCause::NotFound => {
+                    self.fail(f, now, S::Discover { then: RelistCause::Error })
+                }
+                (S::Resync { rv, .. }, E::Failed(f)) => self.fail(f, now, S::Resync { rv, token: None }),
 
-            (S::Backoff { next, .. }, E::Woke) => (*next, vec![]),
+                (S::Backoff { next, .. }, E::Woke) => (*next, vec![]),
 
-            // An event that does not belong to the state (a bug in the IO loop): keep the state.
-            (s, ev) => {
-                tracing::debug!(state = ?s, event = ?ev, "watch event ignored in this state");
-                (s, vec![])
-            }
-        };
+                // An event that does not belong to the state (a bug in the IO loop): keep the state.
+                (s, ev) => {
+                    tracing::debug!(state = ?s, event = ?ev, "watch event ignored in this state");
+                    (s, vec![])
+                }
+            };
         self.state = next;
         actions
     }

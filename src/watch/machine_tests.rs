@@ -246,12 +246,25 @@ fn bookmark_advances_the_rv() {
 }
 
 #[test]
-fn stalled_watch_is_counted_and_reopened_from_its_rv() {
+fn a_silent_watch_is_probed_and_only_a_failed_probe_counts_stalled() {
     let t0 = Instant::now();
     let mut m = watching("10", t0);
-    let a = m.step(Event::Stalled { after: Duration::from_secs(90) }, t0);
-    assert!(matches!(&a[..], [Action::Fail(f)] if f.cause == ErrorCause::Stalled), "{a:?}");
+    // Quiet but alive: the probe opens, nothing is counted.
+    assert!(m.step(Event::Stalled { after: Duration::from_secs(90) }, t0).is_empty());
     assert_eq!(watch_rv(&m), "10");
+    assert!(m.probing());
+    assert_eq!(m.step(Event::WatchOpened, t0), vec![Action::Synced]);
+    assert!(!m.probing());
+    // Dead: the probe times out, counted stalled and by its own cause, resumed after a backoff.
+    m.step(Event::Stalled { after: Duration::from_secs(90) }, t0);
+    let a = m.step(fail(ErrorCause::Timeout, 0), t0);
+    assert!(
+        matches!(&a[..], [Action::Fail(s), Action::Fail(t)] if s.cause == ErrorCause::Stalled && t.cause == ErrorCause::Timeout),
+        "{a:?}"
+    );
+    let (_, next) = backoff(&m, t0);
+    assert!(matches!(next, State::Watch { rv, .. } if rv == "10"));
+    assert!(!m.probing());
 }
 
 #[test]

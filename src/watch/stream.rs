@@ -37,6 +37,8 @@ const PAGE_SIZE: u32 = 500;
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 /// The API server answers a watch's headers at once; longer means a hung connection.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The reopen of a watch that went silent must answer sooner.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One watch's connection to the API: the collection URL (after discovery), the options and
 /// the list in progress.
@@ -154,7 +156,8 @@ impl Io {
             Err(e) => return Event::Failed(Failure::other(&format!("building watch: {e}"))),
         };
         let started = Instant::now();
-        let res = request::send(&self.client, req, OPEN_TIMEOUT).await;
+        let open_timeout = if m.probing() { PROBE_TIMEOUT } else { OPEN_TIMEOUT };
+        let res = request::send(&self.client, req, open_timeout).await;
         self.count_request("watch", res.as_ref().map_or_else(|f| f.code, |_| 200));
         let res = match res {
             Ok(r) => r,
@@ -173,7 +176,11 @@ impl Io {
                 l = tokio::time::timeout(idle, lines.next()) => l,
             };
             let line = match line {
-                Err(_) => return Event::Stalled { after: idle },
+                Err(_) => {
+                    tracing::info!(resource = %self.watch.key.gvk.label(), namespace = %self.watch.key.namespace,
+                        silent_s = idle.as_secs(), "watch silent past the idle deadline; reopening it to check the connection");
+                    return Event::Stalled { after: idle };
+                }
                 Ok(None) => return Event::Closed { lasted: started.elapsed(), delivered },
                 Ok(Some(Err(e))) => return Event::Failed(request::read_failure(&e)),
                 Ok(Some(Ok(line))) => line,
