@@ -10,6 +10,7 @@
 //! `timestamp`) are computed here from the clock, so they never freeze between events.
 
 pub mod collectors;
+pub mod flight;
 pub mod negotiate;
 pub mod objects;
 pub mod process;
@@ -19,7 +20,10 @@ use std::{fmt, sync::Arc};
 
 use prometheus_client::registry::Registry;
 
-pub use self::collectors::SelfState;
+pub use self::{
+    collectors::SelfState,
+    flight::{Exposition, RenderError, compress},
+};
 use self::{
     collectors::{ProcessCollector, StoreCollector},
     writer::Writer,
@@ -49,33 +53,63 @@ impl Format {
 
 /// Renders everything `/metrics` serves: the per-object families written directly from a view
 /// of the store ([`objects`]), then watch health, self and process metrics through
-/// prometheus-client.
-#[derive(Debug)]
+/// prometheus-client. Cheap to clone; clones share the render in flight ([`flight`]).
+#[derive(Debug, Clone)]
 pub struct Renderer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
     store: Arc<Store>,
+    me: Arc<SelfState>,
     registry: Registry,
     clock: fn() -> f64,
+    flights: flight::Flights,
 }
 
 impl Renderer {
     /// With process metrics (`process_*`, unprefixed as the convention wants).
     pub fn new(store: Arc<Store>, me: Arc<SelfState>, clock: fn() -> f64) -> Renderer {
-        let mut m = Renderer::store_only(store, me.clone(), clock);
-        m.registry.register_collector(Box::new(ProcessCollector { me }));
-        m
+        let mut registry = Renderer::registry(&store, &me);
+        registry.register_collector(Box::new(ProcessCollector { me: me.clone() }));
+        Renderer::with(store, me, registry, clock)
     }
 
     /// Only the `stallwatch_*` families: deterministic for a fixed clock (tests, benches).
     pub fn store_only(store: Arc<Store>, me: Arc<SelfState>, clock: fn() -> f64) -> Renderer {
+        let registry = Renderer::registry(&store, &me);
+        Renderer::with(store, me, registry, clock)
+    }
+
+    fn registry(store: &Arc<Store>, me: &Arc<SelfState>) -> Registry {
         let mut registry = Registry::default();
         registry
             .sub_registry_with_prefix("stallwatch")
-            .register_collector(Box::new(StoreCollector { store: store.clone(), me }));
-        Renderer { store, registry, clock }
+            .register_collector(Box::new(StoreCollector { store: store.clone(), me: me.clone() }));
+        registry
     }
 
-    /// One complete exposition in `format`, at the renderer's clock.
+    fn with(store: Arc<Store>, me: Arc<SelfState>, registry: Registry, clock: fn() -> f64) -> Renderer {
+        Renderer { inner: Arc::new(Inner { store, me, registry, clock, flights: Default::default() }) }
+    }
+
+    /// One complete exposition in `format`, at the renderer's clock, rendered now on the
+    /// calling thread (tests, benches, `diagnose`). The server uses [`Renderer::scrape`].
     pub fn render(&self, format: Format) -> Result<String, fmt::Error> {
+        self.inner.render(format)
+    }
+
+    /// The exposition for one scrape: joins the render of `format` in flight or starts one on
+    /// the blocking pool; concurrent scrapes share one buffer.
+    pub async fn scrape(&self, format: Format) -> Result<Arc<Exposition>, RenderError> {
+        flight::scrape(&self.inner, format).await
+    }
+}
+
+impl Inner {
+    fn render(&self, format: Format) -> Result<String, fmt::Error> {
+        // Each watch is locked only while it is copied, never for the encode.
         let ws = self.store.watches();
         let locked = Locked::new(&ws);
         let view = View::new(&locked, (self.clock)());

@@ -1,11 +1,8 @@
-//! One consistent view of the store for a render (metrics, landing page, diagnose): every
-//! watch read-locked for the duration, the convergence index built once, and each object's
+//! One view of the store for a render (metrics, landing page, diagnose): a snapshot of every
+//! watch, the convergence index built once, and each object's
 //! links, evidence and verdict computed once.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, RwLockReadGuard},
-};
+use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     config::{ObservedGeneration, Target},
@@ -15,20 +12,16 @@ use crate::{
     store::{ObjectRecord, TimedFacts, Watch, WatchState},
 };
 
-/// Read guards on every watch. Writers (watch events) wait at most one render.
+/// A snapshot of every watch, each taken under its read lock and released at once: writers
+/// (watch events) wait at most for one copy, never for a render.
 pub struct Locked<'s> {
-    pub guards: Vec<(&'s Watch, RwLockReadGuard<'s, WatchState>)>,
+    pub guards: Vec<(&'s Watch, Box<WatchState>)>,
 }
 
 impl<'s> Locked<'s> {
-    /// Takes a read guard on every watch.
+    /// Copies every watch's state, one watch at a time.
     pub fn new(watches: &'s [Arc<Watch>]) -> Locked<'s> {
-        Locked {
-            guards: watches
-                .iter()
-                .map(|w| (&**w, w.state.read().unwrap_or_else(|e| e.into_inner())))
-                .collect(),
-        }
+        Locked { guards: watches.iter().map(|w| (&**w, Box::new(w.read(WatchState::snapshot)))).collect() }
     }
 }
 

@@ -44,6 +44,17 @@ fn key_of(obj: &RawObject) -> ObjKey {
 }
 
 impl WatchState {
+    /// A copy of what judgement and exposition read (objects, health, warnings; not the
+    /// interner), so a render holds the watch's lock only for the copy, never for the encode.
+    pub fn snapshot(&self) -> WatchState {
+        WatchState {
+            objects: self.objects.clone(),
+            health: self.health.clone(),
+            strings: Interner::default(),
+            warnings: self.warnings.clone(),
+        }
+    }
+
     /// Applies an ADDED/MODIFIED object; returns true when it was new.
     pub fn apply(&mut self, subs: &Subscribers, obj: &RawObject, now: f64) -> bool {
         let key = key_of(obj);
