@@ -3,7 +3,8 @@
 //! Owns format negotiation ([`negotiate`]), the text writer ([`writer`]), the per-object
 //! families ([`objects`]), the prometheus-client collectors for watch health, self and process
 //! metrics ([`collectors`]) and the render entry point ([`Renderer`]). It reads the store and
-//! the judgement; it never does IO and never changes what it reads.
+//! the judgement; it never does IO, and the only change it makes to the store is dropping the
+//! Warning counts of objects that are no longer rendered.
 //!
 //! Nothing is pre-registered per object: the set of objects changes with every event and
 //! config reload, and prometheus-client cannot unregister. Durations (`*_seconds` without
@@ -16,7 +17,7 @@ pub mod objects;
 pub mod process;
 pub mod writer;
 
-use std::{fmt, sync::Arc};
+use std::{collections::HashSet, fmt, sync::Arc};
 
 use prometheus_client::registry::Registry;
 
@@ -108,6 +109,23 @@ impl Renderer {
 }
 
 impl Inner {
+    /// The one write a render makes: warning counts of objects it no longer renders are
+    /// dropped from the live store (after their grace period), so counts never outlive their
+    /// objects. Only watches that hold counts are locked, each for its own prune.
+    fn prune_warnings(&self, locked: &Locked, view: &View) {
+        if locked.guards.iter().all(|(_, s)| s.warnings.is_empty()) {
+            return;
+        }
+        let mut rendered: HashSet<&str> = view.objects.iter().map(|o| &*o.tracked.uid).collect();
+        rendered.extend(view.workloads.iter().map(|(_, w)| w.uid));
+        rendered.extend(view.objects.iter().flat_map(|o| o.links.workloads.iter().map(|w| w.uid)));
+        for (w, s) in &locked.guards {
+            if !s.warnings.is_empty() {
+                w.write(|s| s.prune_warnings(&rendered, view.now));
+            }
+        }
+    }
+
     fn render(&self, format: Format) -> Result<String, fmt::Error> {
         // Each watch is locked only while it is copied, never for the encode.
         let ws = self.store.watches();
@@ -116,6 +134,7 @@ impl Inner {
         // About 2.6 KB per object; reserving avoids regrowing a large buffer.
         let mut x = Writer::new(format, 64 * 1024 + view.objects.len() * 2600);
         objects::encode(&mut x, &view);
+        self.prune_warnings(&locked, &view);
         drop(view);
         drop(locked);
         let mut out = x.out;

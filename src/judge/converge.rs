@@ -97,6 +97,7 @@ pub struct SlotRow<'a> {
 /// A linked workload's state as it matters to the object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkedWorkload<'a> {
+    pub uid: &'a str,
     pub namespace: &'a str,
     pub name: &'a str,
     pub facts: &'a WorkloadFacts,
@@ -221,7 +222,15 @@ fn linked_workload<'a>(
     w: &'a WorkloadFacts,
 ) -> LinkedWorkload<'a> {
     let (pods, outdated) = index.pod_counts(ns, name, w);
-    LinkedWorkload { namespace: ns, name, facts: w, last_progress: tracked.last_progress, pods, outdated }
+    LinkedWorkload {
+        uid: &tracked.uid,
+        namespace: ns,
+        name,
+        facts: w,
+        last_progress: tracked.last_progress,
+        pods,
+        outdated,
+    }
 }
 
 /// Every workload to report rollout series for, with the target that tracks or links it;

@@ -9,7 +9,7 @@ use crate::{
     ingest::builtin::BuiltinFacts,
     judge::converge::{self, Index, LinkedWorkload, Links},
     judge::verdict::{self, Evidence, Verdict},
-    store::{ObjectRecord, TimedFacts, Watch, WatchState},
+    store::{ObjectRecord, TimedFacts, WarningTally, Watch, WatchState},
 };
 
 /// A snapshot of every watch, each taken under its read lock and released at once: writers
@@ -44,8 +44,8 @@ impl ObjView<'_> {
     }
 }
 
-/// Warning counts per involved object (kind, namespace, name): (reason, count).
-pub type Warnings<'a> = HashMap<(&'a str, &'a str, &'a str), Vec<(&'a str, u64)>>;
+/// Warning counts per involved object's UID.
+pub type Warnings<'a> = HashMap<&'a str, &'a WarningTally>;
 
 /// Every tracked object with its links, evidence and verdict, and every linked workload, at one instant.
 pub struct View<'a> {
@@ -53,7 +53,7 @@ pub struct View<'a> {
     pub objects: Vec<ObjView<'a>>,
     /// Every (target, workload) to report rollout series for.
     pub workloads: Vec<(&'a str, LinkedWorkload<'a>)>,
-    /// Warning events by (involved kind, namespace, name): (reason, count).
+    /// Warning events by involved object's UID.
     pub warnings: Warnings<'a>,
     pub now: f64,
 }
@@ -71,9 +71,7 @@ impl<'a> View<'a> {
                     targets.push(t);
                 }
             }
-            for ((kind, ns, name, reason), n) in &g.warnings {
-                warnings.entry((&**kind, &**ns, &**name)).or_default().push((&**reason, *n));
-            }
+            warnings.extend(g.warnings.iter().map(|(uid, t)| (&**uid, t)));
             for ((ns, name), tracked) in &g.objects {
                 for (target, tf) in w.subs.targets.iter().zip(&tracked.per_target) {
                     let links = if target.images.is_empty() {
@@ -103,17 +101,17 @@ impl<'a> View<'a> {
     /// Warning events of an object and of the workloads linked to it, summed per reason.
     pub fn warnings_of(&self, o: &ObjView) -> Vec<(&'a str, u64)> {
         let mut by_reason: Vec<(&str, u64)> = Vec::new();
-        let mut add = |key: (&str, &str, &str)| {
-            for (reason, n) in self.warnings.get(&key).into_iter().flatten() {
-                match by_reason.iter_mut().find(|(r, _)| r == reason) {
+        let mut add = |uid: &str| {
+            for (reason, n) in self.warnings.get(uid).map(|t| &t.reasons).into_iter().flatten() {
+                match by_reason.iter_mut().find(|(r, _)| *r == &**reason) {
                     Some((_, total)) => *total += n,
                     None => by_reason.push((reason, *n)),
                 }
             }
         };
-        add((&o.target.resource.kind, o.namespace, o.name));
+        add(&o.tracked.uid);
         for w in &o.links.workloads {
-            add((w.facts.kind.name(), w.namespace, w.name));
+            add(w.uid);
         }
         by_reason.sort();
         by_reason
