@@ -1,5 +1,6 @@
 //! The routes: `/metrics` (single-flight render, shared bytes), `/healthz` and `/readyz`
-//! (answered from atomics, never behind a render or a lock), `/` (the landing page, built on
+//! (answered from atomics, never behind a render; an unready `/readyz` rechecks the watches on
+//! the blocking pool), `/` (the landing page, built on
 //! the blocking pool), and the errors (405 with `Allow`, 404, 503 for a probe-only slot).
 
 use std::sync::{Arc, atomic::Ordering};
@@ -39,7 +40,7 @@ pub async fn handle<B>(shared: &Arc<Shared>, req: Request<B>, slot: Slot) -> Res
     let mut resp = match (req.uri().path(), slot) {
         ("/healthz", _) => text(StatusCode::OK, "ok\n"),
         ("/readyz", _) => {
-            if shared.ready.load(Ordering::Relaxed) {
+            if ready(shared).await {
                 text(StatusCode::OK, "ready\n")
             } else {
                 text(StatusCode::SERVICE_UNAVAILABLE, "waiting for the first list of every watch\n")
@@ -59,6 +60,16 @@ pub async fn handle<B>(shared: &Arc<Shared>, req: Request<B>, slot: Slot) -> Res
         *resp.body_mut() = Full::new(Bytes::new());
     }
     resp
+}
+
+/// Ready once published as such; until then each probe also asks the store (on the blocking
+/// pool), so readiness shows the moment the last watch finishes its first list.
+async fn ready(shared: &Arc<Shared>) -> bool {
+    if shared.ready.load(Ordering::Relaxed) {
+        return true;
+    }
+    let s = shared.clone();
+    tokio::task::spawn_blocking(move || s.store.ready()).await.unwrap_or(false)
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> Response<Full<Bytes>> {
