@@ -143,8 +143,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let listener = server::bind(&args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, targets = config.targets.len(), "stallwatch serving /metrics");
     let reload = tokio::spawn(reload_loop(path, sup, me.clone()));
-    let shared = Arc::new(server::Shared { store, me, renderer });
-    server::serve(listener, shared, shutdown_signal()).await;
+    let shared = Arc::new(server::Shared::new(store, me, renderer));
+    server::serve(listener, shared, server::Limits::default(), shutdown_signal()).await;
     reload.abort();
     Ok(())
 }

@@ -162,11 +162,21 @@ targets:
 /// A Warning event on the KubeArmorConfig, as the stuck operator reports it.
 fn warning_event(ns: &str) {
     let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    // Warnings are counted per involved object's UID, as the API server's own events name it.
+    let uid = common::kubectl(&[
+        "-n",
+        ns,
+        "get",
+        "kubearmorconfigs.operator.kubearmor.com",
+        CR,
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
     let yaml = format!(
         r#"apiVersion: v1
 kind: Event
 metadata: {{name: {name}, namespace: {ns}}}
-involvedObject: {{apiVersion: operator.kubearmor.com/v1, kind: KubeArmorConfig, name: {CR}, namespace: {ns}}}
+involvedObject: {{apiVersion: operator.kubearmor.com/v1, kind: KubeArmorConfig, name: {CR}, namespace: {ns}, uid: {uid}}}
 type: Warning
 reason: InstallationPending
 message: "Kubearmor Installation is in-progress"
@@ -175,7 +185,8 @@ count: 1
 firstTimestamp: "{now}"
 lastTimestamp: "{now}"
 "#,
-        name = common::unique("kubearmorconfig-default")
+        name = common::unique("kubearmorconfig-default"),
+        uid = uid.trim(),
     );
     common::kubectl_with(&["create", "-f", "-"], Some(&yaml))
         .unwrap_or_else(|e| common::fail(&format!("creating the Warning event: {e}")));

@@ -190,7 +190,7 @@ const KUBEARMOR: &[(&str, &str)] = &[
     ),
     (
         "Event",
-        r#"{"metadata":{"name":"ev1","namespace":"kubearmor","uid":"e1","resourceVersion":"28"},"type":"Warning","reason":"FailedCreate","count":3,"involvedObject":{"kind":"DaemonSet","namespace":"kubearmor","name":"kubearmor-bpf-containerd-98c2c"}}"#,
+        r#"{"metadata":{"name":"ev1","namespace":"kubearmor","uid":"e1","resourceVersion":"28"},"type":"Warning","reason":"FailedCreate","count":3,"involvedObject":{"kind":"DaemonSet","namespace":"kubearmor","name":"kubearmor-bpf-containerd-98c2c","uid":"d1"}}"#,
     ),
 ];
 

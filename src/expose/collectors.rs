@@ -29,6 +29,16 @@ pub struct SelfState {
     config_reload_ts: AtomicU64,
     render_seconds: AtomicU64,
     pub start_time: f64,
+    /// Renders of `/metrics` run (`renders_total`).
+    pub renders_run: AtomicU64,
+    /// Scrapes served from a render another scrape started (`renders_shared_total`).
+    pub renders_shared: AtomicU64,
+    /// Responses being written, from their first byte to their last (`http_responses_in_flight`).
+    pub in_flight: AtomicU64,
+    /// Connections closed because a response missed its deadline.
+    pub dropped_deadline: AtomicU64,
+    /// Connections refused because every slot, the probes' reserve included, was taken.
+    pub dropped_over_limit: AtomicU64,
 }
 
 impl Default for SelfState {
@@ -38,6 +48,11 @@ impl Default for SelfState {
             config_reload_ts: AtomicU64::new(0f64.to_bits()),
             render_seconds: AtomicU64::new(0f64.to_bits()),
             start_time: now(),
+            renders_run: AtomicU64::new(0),
+            renders_shared: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            dropped_deadline: AtomicU64::new(0),
+            dropped_over_limit: AtomicU64::new(0),
         }
     }
 }
@@ -241,6 +256,36 @@ impl StoreCollector {
             "How long the previous /metrics render took.",
             &NO_LABELS,
             SelfState::f(&self.me.render_seconds),
-        )
+        )?;
+        let me = &self.me;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        gauge(
+            e,
+            "http_responses_in_flight",
+            "HTTP responses being written (from their first byte to their last).",
+            &NO_LABELS,
+            load(&me.in_flight) as f64,
+        )?;
+        let mut fam = e.encode_descriptor(
+            "http_connections_dropped",
+            "Connections the server closed: a response that missed its deadline, or no slot free.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, a) in [("deadline", &me.dropped_deadline), ("over_limit", &me.dropped_over_limit)] {
+            ConstCounter::new(load(a)).encode(fam.encode_family(&[("reason", reason)])?)?;
+        }
+        for (name, help, a) in [
+            ("renders", "Renders of /metrics run.", &me.renders_run),
+            (
+                "renders_shared",
+                "Scrapes served by a render another scrape had started (sharing its bytes).",
+                &me.renders_shared,
+            ),
+        ] {
+            let mut fam = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+            ConstCounter::new(load(a)).encode(fam.encode_family(&NO_LABELS)?)?;
+        }
+        Ok(())
     }
 }

@@ -3,7 +3,8 @@
 //! Owns format negotiation ([`negotiate`]), the text writer ([`writer`]), the per-object
 //! families ([`objects`]) and their context ([`context`]), the prometheus-client collectors for watch health, self and process
 //! metrics ([`collectors`]) and the render entry point ([`Renderer`]). It reads the store and
-//! the judgement; it never does IO and never changes what it reads.
+//! the judgement; it never does IO, and the only change it makes to the store is dropping the
+//! Warning counts of objects that are no longer rendered.
 //!
 //! Nothing is pre-registered per object: the set of objects changes with every event and
 //! config reload, and prometheus-client cannot unregister. Durations (`*_seconds` without
@@ -11,17 +12,21 @@
 
 pub mod collectors;
 pub mod context;
+pub mod flight;
 mod links;
 pub mod negotiate;
 pub mod objects;
 pub mod process;
 pub mod writer;
 
-use std::{fmt, sync::Arc};
+use std::{collections::HashSet, fmt, sync::Arc};
 
 use prometheus_client::registry::Registry;
 
-pub use self::collectors::SelfState;
+pub use self::{
+    collectors::SelfState,
+    flight::{Exposition, RenderError, compress},
+};
 use self::{
     collectors::{ProcessCollector, StoreCollector},
     writer::Writer,
@@ -51,39 +56,87 @@ impl Format {
 
 /// Renders everything `/metrics` serves: the per-object families written directly from a view
 /// of the store ([`objects`]), then watch health, self and process metrics through
-/// prometheus-client.
-#[derive(Debug)]
+/// prometheus-client. Cheap to clone; clones share the render in flight ([`flight`]).
+#[derive(Debug, Clone)]
 pub struct Renderer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
     store: Arc<Store>,
+    me: Arc<SelfState>,
     registry: Registry,
     clock: fn() -> f64,
+    flights: flight::Flights,
 }
 
 impl Renderer {
     /// With process metrics (`process_*`, unprefixed as the convention wants).
     pub fn new(store: Arc<Store>, me: Arc<SelfState>, clock: fn() -> f64) -> Renderer {
-        let mut m = Renderer::store_only(store, me.clone(), clock);
-        m.registry.register_collector(Box::new(ProcessCollector { me }));
-        m
+        let mut registry = Renderer::registry(&store, &me);
+        registry.register_collector(Box::new(ProcessCollector { me: me.clone() }));
+        Renderer::with(store, me, registry, clock)
     }
 
     /// Only the `stallwatch_*` families: deterministic for a fixed clock (tests, benches).
     pub fn store_only(store: Arc<Store>, me: Arc<SelfState>, clock: fn() -> f64) -> Renderer {
+        let registry = Renderer::registry(&store, &me);
+        Renderer::with(store, me, registry, clock)
+    }
+
+    fn registry(store: &Arc<Store>, me: &Arc<SelfState>) -> Registry {
         let mut registry = Registry::default();
         registry
             .sub_registry_with_prefix("stallwatch")
-            .register_collector(Box::new(StoreCollector { store: store.clone(), me }));
-        Renderer { store, registry, clock }
+            .register_collector(Box::new(StoreCollector { store: store.clone(), me: me.clone() }));
+        registry
     }
 
-    /// One complete exposition in `format`, at the renderer's clock.
+    fn with(store: Arc<Store>, me: Arc<SelfState>, registry: Registry, clock: fn() -> f64) -> Renderer {
+        Renderer { inner: Arc::new(Inner { store, me, registry, clock, flights: Default::default() }) }
+    }
+
+    /// One complete exposition in `format`, at the renderer's clock, rendered now on the
+    /// calling thread (tests, benches, `diagnose`). The server uses [`Renderer::scrape`].
     pub fn render(&self, format: Format) -> Result<String, fmt::Error> {
+        self.inner.render(format)
+    }
+
+    /// The exposition for one scrape: joins the render of `format` in flight or starts one on
+    /// the blocking pool; concurrent scrapes share one buffer.
+    pub async fn scrape(&self, format: Format) -> Result<Arc<Exposition>, RenderError> {
+        flight::scrape(&self.inner, format).await
+    }
+}
+
+impl Inner {
+    /// The one write a render makes: warning counts of objects it no longer renders are
+    /// dropped from the live store (after their grace period), so counts never outlive their
+    /// objects. Only watches that hold counts are locked, each for its own prune.
+    fn prune_warnings(&self, locked: &Locked, view: &View) {
+        if locked.guards.iter().all(|(_, s)| s.warnings.is_empty()) {
+            return;
+        }
+        let mut rendered: HashSet<&str> = view.objects.iter().map(|o| &*o.tracked.uid).collect();
+        rendered.extend(view.workloads.iter().map(|(_, w)| w.uid));
+        rendered.extend(view.objects.iter().flat_map(|o| o.links.workloads.iter().map(|w| w.uid)));
+        for (w, s) in &locked.guards {
+            if !s.warnings.is_empty() {
+                w.write(|s| s.prune_warnings(&rendered, view.now));
+            }
+        }
+    }
+
+    fn render(&self, format: Format) -> Result<String, fmt::Error> {
+        // Each watch is locked only while it is copied, never for the encode.
         let ws = self.store.watches();
         let locked = Locked::new(&ws);
         let view = View::new(&locked, (self.clock)());
         // About 2.6 KB per object; reserving avoids regrowing a large buffer.
         let mut x = Writer::new(format, 64 * 1024 + view.objects.len() * 2600);
         objects::encode(&mut x, &view);
+        self.prune_warnings(&locked, &view);
         drop(view);
         drop(locked);
         let mut out = x.out;

@@ -1,34 +1,27 @@
-//! One consistent view of the store for a render (metrics, landing page, diagnose): every
-//! watch read-locked for the duration, the convergence index built once, and each object's
+//! One view of the store for a render (metrics, landing page, diagnose): a snapshot of every
+//! watch, the convergence index built once, and each object's
 //! links, evidence and verdict computed once.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, RwLockReadGuard},
-};
+use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     config::{ObservedGeneration, Target},
     ingest::builtin::BuiltinFacts,
     judge::converge::{self, Index, LinkedWorkload, Links},
     judge::verdict::{self, Evidence, Verdict},
-    store::{ObjectRecord, TimedFacts, Watch, WatchState},
+    store::{ObjectRecord, TimedFacts, WarningTally, Watch, WatchState},
 };
 
-/// Read guards on every watch. Writers (watch events) wait at most one render.
+/// A snapshot of every watch, each taken under its read lock and released at once: writers
+/// (watch events) wait at most for one copy, never for a render.
 pub struct Locked<'s> {
-    pub guards: Vec<(&'s Watch, RwLockReadGuard<'s, WatchState>)>,
+    pub guards: Vec<(&'s Watch, Box<WatchState>)>,
 }
 
 impl<'s> Locked<'s> {
-    /// Takes a read guard on every watch.
+    /// Copies every watch's state, one watch at a time.
     pub fn new(watches: &'s [Arc<Watch>]) -> Locked<'s> {
-        Locked {
-            guards: watches
-                .iter()
-                .map(|w| (&**w, w.state.read().unwrap_or_else(|e| e.into_inner())))
-                .collect(),
-        }
+        Locked { guards: watches.iter().map(|w| (&**w, Box::new(w.read(WatchState::snapshot)))).collect() }
     }
 }
 
@@ -51,8 +44,8 @@ impl ObjView<'_> {
     }
 }
 
-/// Warning counts per involved object (kind, namespace, name): (reason, count).
-pub type Warnings<'a> = HashMap<(&'a str, &'a str, &'a str), Vec<(&'a str, u64)>>;
+/// Warning counts per involved object's UID.
+pub type Warnings<'a> = HashMap<&'a str, &'a WarningTally>;
 
 /// Every tracked object with its links, evidence and verdict, and every linked workload, at one instant.
 pub struct View<'a> {
@@ -62,7 +55,7 @@ pub struct View<'a> {
     pub targets: Vec<&'a Target>,
     /// Every (target, workload) to report rollout series for.
     pub workloads: Vec<(&'a str, LinkedWorkload<'a>)>,
-    /// Warning events by (involved kind, namespace, name): (reason, count).
+    /// Warning events by involved object's UID.
     pub warnings: Warnings<'a>,
     pub now: f64,
 }
@@ -80,9 +73,7 @@ impl<'a> View<'a> {
                     targets.push(t);
                 }
             }
-            for ((kind, ns, name, reason), n) in &g.warnings {
-                warnings.entry((&**kind, &**ns, &**name)).or_default().push((&**reason, *n));
-            }
+            warnings.extend(g.warnings.iter().map(|(uid, t)| (&**uid, t)));
             for ((ns, name), tracked) in &g.objects {
                 for (target, tf) in w.subs.targets.iter().zip(&tracked.per_target) {
                     let links = if target.images.is_empty() {
@@ -112,17 +103,17 @@ impl<'a> View<'a> {
     /// Warning events of an object and of the workloads linked to it, summed per reason.
     pub fn warnings_of(&self, o: &ObjView) -> Vec<(&'a str, u64)> {
         let mut by_reason: Vec<(&str, u64)> = Vec::new();
-        let mut add = |key: (&str, &str, &str)| {
-            for (reason, n) in self.warnings.get(&key).into_iter().flatten() {
-                match by_reason.iter_mut().find(|(r, _)| r == reason) {
+        let mut add = |uid: &str| {
+            for (reason, n) in self.warnings.get(uid).map(|t| &t.reasons).into_iter().flatten() {
+                match by_reason.iter_mut().find(|(r, _)| *r == &**reason) {
                     Some((_, total)) => *total += n,
                     None => by_reason.push((reason, *n)),
                 }
             }
         };
-        add((&o.target.resource.kind, o.namespace, o.name));
+        add(&o.tracked.uid);
         for w in &o.links.workloads {
-            add((w.facts.kind.name(), w.namespace, w.name));
+            add(w.uid);
         }
         by_reason.sort();
         by_reason

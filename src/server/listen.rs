@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::error::{Error, Result};
 
@@ -59,18 +59,40 @@ impl ListenAddr {
         let err = |source| Error::Bind { addr: shown.to_string(), source };
         match self {
             ListenAddr::Any(port) => {
-                match TcpListener::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), *port)).await {
+                match listen_on(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), *port)) {
                     Ok(l) => Ok(l),
                     Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(err(e)),
-                    Err(_) => TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port))
-                        .await
-                        .map_err(err),
+                    Err(_) => {
+                        listen_on(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), *port)).map_err(err)
+                    }
                 }
             }
-            ListenAddr::Ip(a) => TcpListener::bind(a).await.map_err(err),
-            ListenAddr::Host(h, port) => TcpListener::bind((h.as_str(), *port)).await.map_err(err),
+            ListenAddr::Ip(a) => listen_on(*a).map_err(err),
+            ListenAddr::Host(h, port) => {
+                let mut last = None;
+                for sa in tokio::net::lookup_host((h.as_str(), *port)).await.map_err(err)? {
+                    match listen_on(sa) {
+                        Ok(l) => return Ok(l),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(err(last.unwrap_or_else(|| std::io::Error::other("the address resolved to nothing"))))
+            }
         }
     }
+}
+
+/// Kernel send buffer of every connection (inherited from the listening socket): what a
+/// client that stops reading can pin in kernel memory is this, not the whole exposition.
+const SEND_BUFFER: u32 = 256 * 1024;
+
+/// A listening socket on `sa` with the bounded send buffer.
+fn listen_on(sa: SocketAddr) -> std::io::Result<TcpListener> {
+    let sock = if sa.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }?;
+    sock.set_reuseaddr(true)?;
+    sock.set_send_buffer_size(SEND_BUFFER)?;
+    sock.bind(sa)?;
+    sock.listen(1024)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub use self::{
     health::{Changes, ErrorCause, RelistCause, WatchHealth},
     history::TimedFacts,
     key::{Subscribers, WatchKey},
-    state::{ObjKey, ObjectRecord, Reconcile, WarningKey, WatchState},
+    state::{ObjKey, ObjectRecord, Reconcile, WarningTally, WatchState},
 };
 
 /// One running watch and what it learned.

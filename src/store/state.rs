@@ -1,8 +1,15 @@
 //! Per-watch state: every object's record, the watch's health, its string interner and the
 //! Warning event counts. Applying events, re-lists and drift are pure methods (time is passed
 //! in), so tests drive them without a server.
+//!
+//! Warning counts are keyed by the involved object's UID, so an object re-created under the
+//! same name starts from zero. Pods' warnings are not counted (no pod is rendered). A count is
+//! kept while its object is rendered and for [`WARNING_GRACE`] after its last warning (the
+//! event may arrive before the object is listed); [`WatchState::prune_warnings`] drops the rest.
+//! Reasons are cut to [`MAX_REASON_BYTES`] with a trailing `…`, and an object keeps at most
+//! [`MAX_REASONS`] reasons; further ones count under [`OTHER_REASON`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Changes, Subscribers, TimedFacts, WatchHealth};
 use crate::ingest::{self, BuiltinFacts, Interner, TargetFacts, wire::RawObject};
@@ -34,22 +41,74 @@ pub struct WatchState {
     pub objects: BTreeMap<ObjKey, ObjectRecord>,
     pub health: WatchHealth,
     pub strings: Interner,
-    /// Warning events counted per involved object and reason (a counter: events expire,
-    /// counts do not go down).
-    pub warnings: BTreeMap<WarningKey, u64>,
+    /// Warning events counted per involved object's UID (a counter: events expire, counts
+    /// do not go down while the object lives).
+    pub warnings: HashMap<Box<str>, WarningTally>,
     /// The last time an object left this watch (a DELETED event or a re-list without it): since
     /// when a workload that should exist is missing.
     pub removed_at: Option<f64>,
 }
 
-/// (involved kind, namespace, name, reason).
-pub type WarningKey = (Box<str>, Box<str>, Box<str>, Box<str>);
+/// The Warning events of one involved object, by reason.
+#[derive(Debug, Clone, Default)]
+pub struct WarningTally {
+    /// When a warning was last counted (keeps a count whose object is not rendered yet).
+    pub last: f64,
+    /// Count per (bounded) reason.
+    pub reasons: BTreeMap<Box<str>, u64>,
+}
+
+/// Longest reason label kept, in bytes (a longer one is cut and ends in `…`).
+pub const MAX_REASON_BYTES: usize = 128;
+/// Most distinct reasons kept per object; the rest count under [`OTHER_REASON`].
+pub const MAX_REASONS: usize = 32;
+/// The reason further reasons count under once an object has [`MAX_REASONS`].
+pub const OTHER_REASON: &str = "…other";
+/// Seconds a count outlives its last warning when its object is not rendered.
+pub const WARNING_GRACE: f64 = 600.0;
+
+/// `reason`, cut at a character boundary to at most [`MAX_REASON_BYTES`] including the marker.
+fn bounded_reason(reason: &str) -> Box<str> {
+    if reason.len() <= MAX_REASON_BYTES {
+        return reason.into();
+    }
+    let mut end = MAX_REASON_BYTES - '…'.len_utf8();
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &reason[..end]).into()
+}
+
+impl WarningTally {
+    fn add(&mut self, reason: &str, n: u64, now: f64) {
+        self.last = now;
+        let reason = bounded_reason(reason);
+        let key = if self.reasons.contains_key(&reason) || self.reasons.len() < MAX_REASONS {
+            reason
+        } else {
+            OTHER_REASON.into()
+        };
+        *self.reasons.entry(key).or_default() += n;
+    }
+}
 
 fn key_of(obj: &RawObject) -> ObjKey {
     (obj.meta.namespace.as_deref().unwrap_or("").into(), obj.meta.name.as_ref().into())
 }
 
 impl WatchState {
+    /// A copy of what judgement and exposition read (objects, health, warnings; not the
+    /// interner), so a render holds the watch's lock only for the copy, never for the encode.
+    pub fn snapshot(&self) -> WatchState {
+        WatchState {
+            objects: self.objects.clone(),
+            health: self.health.clone(),
+            strings: Interner::default(),
+            warnings: self.warnings.clone(),
+            removed_at: self.removed_at,
+        }
+    }
+
     /// Applies an ADDED/MODIFIED object; returns true when it was new.
     pub fn apply(&mut self, subs: &Subscribers, obj: &RawObject, now: f64) -> bool {
         let key = key_of(obj);
@@ -64,14 +123,10 @@ impl WatchState {
         if let Some(BuiltinFacts::Event(e)) = &kind
             && e.warning
             && e.count > old_count
+            && !e.involved_uid.is_empty()
+            && &*e.involved_kind != "Pod"
         {
-            let k = (
-                e.involved_kind.clone(),
-                e.involved_namespace.clone(),
-                e.involved_name.clone(),
-                e.reason.clone(),
-            );
-            *self.warnings.entry(k).or_default() += e.count - old_count;
+            self.warnings.entry(e.involved_uid.clone()).or_default().add(&e.reason, e.count - old_count, now);
         }
         match self.objects.get_mut(&key) {
             Some(old) if *old.uid == *obj.meta.uid => {
@@ -92,6 +147,7 @@ impl WatchState {
                     old.template_changed = now;
                 }
                 old.kind = kind;
+                self.strings.removed(1);
                 false
             }
             existing => {
@@ -124,7 +180,11 @@ impl WatchState {
 
     /// Removes a deleted object; returns whether it was held.
     pub fn delete(&mut self, obj: &RawObject) -> bool {
-        self.objects.remove(&key_of(obj)).is_some()
+        let held = self.objects.remove(&key_of(obj)).is_some();
+        if held {
+            self.strings.removed(1);
+        }
+        held
     }
 
     /// Removes a deleted object seen at `now` and records when; returns whether it was held.
@@ -175,7 +235,15 @@ impl WatchState {
         if r.diff.deleted > 0 {
             self.removed_at = Some(r.now);
         }
+        // Changed and dropped records may have left strings only the interner holds.
+        self.strings.removed(r.diff.deleted as usize + r.diff.modified as usize);
         r.diff
+    }
+
+    /// Drops the warning counts of objects not in `rendered` whose last warning is older than
+    /// [`WARNING_GRACE`]: deleted objects, and involved objects that are never rendered.
+    pub fn prune_warnings(&mut self, rendered: &HashSet<&str>, now: f64) {
+        self.warnings.retain(|uid, t| rendered.contains(&**uid) || now - t.last < WARNING_GRACE);
     }
 
     /// Adds the drift a periodic re-list found.
@@ -353,5 +421,66 @@ mod tests {
         assert!(s.delete(&obj("a", "2", 1, "P")));
         assert!(!s.delete(&obj("a", "2", 1, "P")));
         assert!(s.objects.is_empty());
+    }
+
+    fn event(name: &str, count: u64, kind: &str, uid: &str, reason: &str) -> RawObject<'static> {
+        let text: &'static str = Box::leak(format!(
+            r#"{{"metadata":{{"name":"{name}","namespace":"n","uid":"e-{name}","resourceVersion":"{count}"}},"type":"Warning","reason":"{reason}","count":{count},
+            "involvedObject":{{"kind":"{kind}","namespace":"n","name":"x","uid":"{uid}"}}}}"#
+        ).into_boxed_str());
+        serde_json::from_str(text).unwrap()
+    }
+
+    fn events() -> Subscribers {
+        Subscribers { targets: Vec::new(), kind: Some(crate::model::Kind::Event), env: Vec::new() }
+    }
+
+    fn count(s: &WatchState, uid: &str, reason: &str) -> Option<u64> {
+        s.warnings.get(uid).and_then(|t| t.reasons.get(reason).copied())
+    }
+
+    #[test]
+    fn warnings_are_keyed_by_uid_and_count_only_increments() {
+        let subs = events();
+        let mut s = WatchState::default();
+        s.apply(&subs, &event("a", 3, "Widget", "w1", "Failed"), 10.0);
+        s.apply(&subs, &event("a", 5, "Widget", "w1", "Failed"), 11.0);
+        assert_eq!(count(&s, "w1", "Failed"), Some(5));
+        // The same name re-created (new UID) starts from zero.
+        s.apply(&subs, &event("b", 1, "Widget", "w2", "Failed"), 12.0);
+        assert_eq!(count(&s, "w2", "Failed"), Some(1));
+        assert_eq!(count(&s, "w1", "Failed"), Some(5));
+        // Pods are never rendered: their warnings are not kept.
+        s.apply(&subs, &event("c", 9, "Pod", "p1", "BackOff"), 12.0);
+        assert!(!s.warnings.contains_key("p1"));
+    }
+
+    #[test]
+    fn reasons_are_bounded_in_length_and_number() {
+        let subs = events();
+        let mut s = WatchState::default();
+        let long = "é".repeat(200);
+        s.apply(&subs, &event("a", 1, "Widget", "w1", &long), 10.0);
+        let r = s.warnings["w1"].reasons.keys().next().unwrap().to_string();
+        assert!(r.len() <= MAX_REASON_BYTES && r.ends_with('…') && r.starts_with("éé"), "{r}");
+        for i in 0..MAX_REASONS + 5 {
+            s.apply(&subs, &event(&format!("r{i}"), 1, "Widget", "w1", &format!("Reason{i}")), 10.0);
+        }
+        let t = &s.warnings["w1"];
+        assert_eq!(t.reasons.len(), MAX_REASONS + 1);
+        assert_eq!(t.reasons[OTHER_REASON], 6);
+    }
+
+    #[test]
+    fn prune_keeps_rendered_and_recent_counts() {
+        let subs = events();
+        let mut s = WatchState::default();
+        s.apply(&subs, &event("a", 1, "Widget", "live", "F"), 0.0);
+        s.apply(&subs, &event("b", 1, "Widget", "gone", "F"), 0.0);
+        s.apply(&subs, &event("c", 1, "Widget", "new", "F"), WARNING_GRACE);
+        s.prune_warnings(&["live"].into_iter().collect(), WARNING_GRACE + 1.0);
+        let mut left: Vec<_> = s.warnings.keys().map(|k| k.to_string()).collect();
+        left.sort();
+        assert_eq!(left, ["live", "new"]);
     }
 }

@@ -54,6 +54,7 @@ pub fn extract(
                 involved_kind: involved.kind.into(),
                 involved_namespace: involved.namespace.into(),
                 involved_name: involved.name.into(),
+                involved_uid: involved.uid.into(),
                 reason: text("reason").unwrap_or_default().into(),
                 count: count.max(1),
             })

@@ -150,6 +150,8 @@ pub struct EventFacts {
     pub involved_kind: Box<str>,
     pub involved_namespace: Box<str>,
     pub involved_name: Box<str>,
+    /// Empty when the event does not name it.
+    pub involved_uid: Box<str>,
     pub reason: Box<str>,
     pub count: u64,
 }

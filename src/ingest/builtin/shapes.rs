@@ -181,6 +181,8 @@ pub(super) struct InvolvedObject<'a> {
     pub(super) namespace: Cow<'a, str>,
     #[serde(borrow, default)]
     pub(super) name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(super) uid: Cow<'a, str>,
 }
 
 /// A top-level field decoded into `T`; absent is `T::default()`, malformed is `None`.

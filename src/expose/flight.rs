@@ -1,0 +1,144 @@
+//! Single-flight rendering for `/metrics`: scrapes that arrive while a render of their format
+//! runs wait for it and share its bytes, so N concurrent scrapes cost one render and one
+//! buffer, not N. At most one render per format runs at a time (two in all); gzip of a
+//! render is done once, by the first scrape that asks for it, and shared the same way.
+//!
+//! All CPU work (render, gzip) runs on the blocking pool, never on an async worker.
+
+use std::{
+    io::Write as _,
+    sync::{Arc, Mutex, atomic::Ordering},
+    time::Instant,
+};
+
+use bytes::Bytes;
+use futures::{
+    FutureExt as _,
+    future::{BoxFuture, Shared},
+};
+use tokio::sync::OnceCell;
+
+use super::{Format, Inner};
+
+/// One finished render: its bytes, and (once asked for) their gzip.
+#[derive(Debug)]
+pub struct Exposition {
+    /// The uncompressed exposition.
+    pub plain: Bytes,
+    gz: OnceCell<Bytes>,
+}
+
+impl Exposition {
+    /// The gzip of the exposition, compressed (on the blocking pool) by the first caller only.
+    pub async fn gzip(self: &Arc<Self>) -> Result<Bytes, RenderError> {
+        let me = self.clone();
+        self.gz
+            .get_or_try_init(|| async move {
+                tokio::task::spawn_blocking(move || compress(&me.plain))
+                    .await
+                    .map_err(|e| RenderError(format!("gzip task failed: {e}")))
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// Why a render failed (logged; the scrape gets a 500).
+#[derive(Debug, Clone)]
+pub struct RenderError(pub String);
+
+impl std::fmt::Display for RenderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+type Pending = Shared<BoxFuture<'static, Result<Arc<Exposition>, RenderError>>>;
+
+/// The render in flight per format, tagged with a sequence number so a finished render clears
+/// only its own slot.
+#[derive(Default)]
+pub(super) struct Flights {
+    slots: Mutex<[Option<(u64, Pending)>; 2]>,
+    seq: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for Flights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Flights")
+    }
+}
+
+fn slot(format: Format) -> usize {
+    match format {
+        Format::OpenMetrics => 0,
+        Format::Text004 => 1,
+    }
+}
+
+/// Joins the render of `format` in flight, or starts one. A render that finishes clears its
+/// slot itself (on the blocking pool), so a scrape that arrives later always gets fresh data
+/// even when every scrape that waited for the previous one went away.
+pub(super) async fn scrape(inner: &Arc<Inner>, format: Format) -> Result<Arc<Exposition>, RenderError> {
+    let pending = {
+        let mut slots = inner.flights.slots.lock().unwrap_or_else(|e| e.into_inner());
+        match &slots[slot(format)] {
+            Some((_, p)) => {
+                inner.me.renders_shared.fetch_add(1, Ordering::Relaxed);
+                p.clone()
+            }
+            None => {
+                let id = inner.flights.seq.fetch_add(1, Ordering::Relaxed);
+                let job = inner.clone();
+                // Spawned now, under the slot lock: the job clears the slot only after this
+                // entry is in it, and runs even if every waiting scrape is dropped.
+                let handle = tokio::task::spawn_blocking(move || {
+                    let start = Instant::now();
+                    let out = job.render(format);
+                    job.me.set_render_seconds(start.elapsed().as_secs_f64());
+                    job.me.renders_run.fetch_add(1, Ordering::Relaxed);
+                    let mut slots = job.flights.slots.lock().unwrap_or_else(|e| e.into_inner());
+                    if matches!(&slots[slot(format)], Some((i, _)) if *i == id) {
+                        slots[slot(format)] = None;
+                    }
+                    out
+                });
+                let p: Pending = async move {
+                    match handle.await {
+                        Ok(Ok(s)) => Ok(Arc::new(Exposition { plain: Bytes::from(s), gz: OnceCell::new() })),
+                        Ok(Err(e)) => Err(RenderError(format!("encoding failed: {e}"))),
+                        Err(e) => Err(RenderError(format!("render task failed: {e}"))),
+                    }
+                }
+                .boxed()
+                .shared();
+                slots[slot(format)] = Some((id, p.clone()));
+                p
+            }
+        }
+    };
+    pending.await
+}
+
+/// gzip of a response body (fast level: scrapes are frequent, bandwidth is cheap).
+pub fn compress(data: &[u8]) -> Bytes {
+    let mut enc =
+        flate2::write::GzEncoder::new(Vec::with_capacity(data.len() / 4), flate2::Compression::fast());
+    enc.write_all(data).expect("writing to memory");
+    Bytes::from(enc.finish().expect("writing to memory"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn gzip_round_trip() {
+        let z = compress(b"stallwatch_up 1\n");
+        let mut d = flate2::read::GzDecoder::new(&z[..]);
+        let mut s = String::new();
+        d.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "stallwatch_up 1\n");
+    }
+}
