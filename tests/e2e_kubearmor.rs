@@ -559,6 +559,8 @@ async fn kubearmor_signal_truth() {
                 &with(&cr, &[("slot", "kubearmor"), ("desired", "docker.io/kubearmor/kubearmor:pinned")]),
                 1.0,
             ) && status_is(m, &cr, "InProgress")
+                // The operator's next pass marks the config Pending; diagnose's advice depends on it.
+                && m.is("stallwatch_phase", &with(&cr, &[("phase", "Pending")]), 1.0)
         },
     );
     let since = m.value("stallwatch_unconverged_since_timestamp_seconds", &cr).expect("unconverged since");

@@ -191,7 +191,12 @@ spec:
     let (code, landing) = sw.get_with("/", "text/html").unwrap();
     assert_eq!(code, 200);
     no_raw_controls("landing page", &landing);
-    assert!(!landing.contains("<b>") && landing.contains("hostile-strings"), "landing page lacks the object");
+    assert!(landing.contains("hostile-strings"), "landing page lacks the object");
+    // The hostile phase's quotes arrive as entities, never as raw markup.
+    assert!(
+        landing.contains("&quot;quoted&quot;") && !landing.contains("\"quoted\""),
+        "landing page does not escape the hostile phase"
+    );
 
     // diagnose: text without raw control bytes; JSON exact (the hostile phase round-trips).
     let diag = |args: &[&str]| {

@@ -26,6 +26,10 @@ const RELEVANT: &[&str] = &[
     "stallwatch_resync_drift",
 ];
 
+/// Every test here stops, restarts or starves the shared API server, or measures its request
+/// counts: they run one at a time.
+static PLANE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn with<'a>(base: &[(&'a str, &'a str)], extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     base.iter().chain(extra).copied().collect()
 }
@@ -130,6 +134,7 @@ fn etcd_revision() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_compaction_forces_gone_and_no_object_is_lost_or_duplicated() {
+    let _exclusive = PLANE_LOCK.lock().await;
     let ns = Ns::new("faults-compact");
     let ns = ns.name.as_str();
     let other = Ns::new("faults-compact-other");
@@ -177,6 +182,7 @@ async fn etcd_compaction_forces_gone_and_no_object_is_lost_or_duplicated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_api_server_is_stalled_within_the_idle_deadline_and_recovers() {
+    let _exclusive = PLANE_LOCK.lock().await;
     let ns = Ns::new("faults-stop");
     let ns = ns.name.as_str();
     let g = Gadgets::create();
@@ -231,6 +237,7 @@ async fn frozen_api_server_is_stalled_within_the_idle_deadline_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_without_watch_does_not_storm_the_api_server() {
+    let _exclusive = PLANE_LOCK.lock().await;
     let ns = Ns::new("faults-rbac");
     let ns = ns.name.as_str();
     let g = Gadgets::create();
