@@ -265,8 +265,12 @@ async fn list_without_watch_does_not_storm_the_api_server() {
     note(format!(
         "in 120s: API server counted {lists} LIST, {watches} WATCH for gadgets; stallwatch counted {own_lists} list, {own_watches} watch"
     ));
-    assert!(lists <= 2.0, "re-list storm: {lists} LISTs in 2 minutes\n{}", m.dump(RELEVANT));
-    assert_eq!(own_lists, lists, "stallwatch's list count disagrees with the API server's");
+    assert!(own_lists <= 2.0, "re-list storm: {own_lists} LISTs in 2 minutes\n{}", m.dump(RELEVANT));
+    // The API server counts every client's LISTs of the kind (the controller manager's metadata
+    // informers list a new CRD too), by verb and resource but not by user agent: it must see at
+    // least stallwatch's, and no storm from anyone.
+    assert!(lists >= own_lists, "API server saw {lists} LIST, stallwatch counted {own_lists}");
+    assert!(lists <= own_lists + 2.0, "re-list storm on the API server: {lists} LISTs in 2 minutes");
     // Backoff 0.8 s doubling to 30 s (+ jitter): about 7–10 attempts in two minutes, not 120.
     assert!(
         (4.0..=14.0).contains(&own_watches),
