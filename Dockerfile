@@ -13,6 +13,9 @@
 # ---- build: static binary for x86_64-unknown-linux-musl ----
 FROM rust:1.95-bookworm AS build
 ARG TARGET=x86_64-unknown-linux-musl
+# The git revision for `--version` and stallwatch_build_info (the build context has no .git):
+# docker build --build-arg STALLWATCH_GIT_REVISION="$(git rev-parse --short=12 HEAD)" .
+ARG STALLWATCH_GIT_REVISION=unknown
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # musl-gcc for the C parts of the dependency tree (ring, used by rustls).
 RUN apt-get update \
@@ -26,6 +29,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
+    STALLWATCH_GIT_REVISION="${STALLWATCH_GIT_REVISION}" \
     cargo build --release --locked --target "${TARGET}" --bin stallwatch \
  && cp "target/${TARGET}/release/stallwatch" /stallwatch \
  && if readelf -l /stallwatch | grep -q 'program interpreter'; then echo "stallwatch is not static" >&2; exit 1; fi

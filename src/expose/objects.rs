@@ -4,7 +4,7 @@
 use super::links;
 use crate::{
     expose::writer::{Type, Writer, gauge_bool, labels},
-    judge::converge::LinkedWorkload,
+    judge::converge::{LinkedWorkload, SlotRow},
     judge::verdict::{self, Status, Verdict},
     judge::view::{ObjView, View},
 };
@@ -209,6 +209,18 @@ fn objects(o: &mut ObjectFamilies) {
     );
 }
 
+/// The labels that identify a slot's workload container: the same on the mismatch series and
+/// on the info series that carries its references, so the two join one to one.
+fn slot_labels<'s>(s: &'s SlotRow) -> [(&'static str, &'s str); 5] {
+    [
+        ("slot", s.slot),
+        ("workload_kind", s.workload_kind.name()),
+        ("workload_namespace", s.workload_namespace),
+        ("workload", s.workload),
+        ("container", s.container),
+    ]
+}
+
 fn images(o: &mut ObjectFamilies) {
     o.obj_each(
         "image_mismatch",
@@ -216,16 +228,7 @@ fn images(o: &mut ObjectFamilies) {
         Type::Gauge,
         |o, emit| {
             for s in &o.links.slots {
-                emit(
-                    &[
-                        ("slot", s.slot),
-                        ("workload_kind", s.workload_kind.name()),
-                        ("workload_namespace", s.workload_namespace),
-                        ("workload", s.workload),
-                        ("container", s.container),
-                    ],
-                    gauge_bool(s.mismatch),
-                );
+                emit(&slot_labels(s), gauge_bool(s.mismatch));
             }
         },
     );
@@ -237,16 +240,9 @@ fn images(o: &mut ObjectFamilies) {
         Type::Gauge,
         |o, emit| {
             for s in &o.links.slots {
+                let [slot, kind, ns, workload, container] = slot_labels(s);
                 emit(
-                    &[
-                        ("slot", s.slot),
-                        ("workload_kind", s.workload_kind.name()),
-                        ("workload_namespace", s.workload_namespace),
-                        ("workload", s.workload),
-                        ("container", s.container),
-                        ("desired", &s.desired),
-                        ("actual", s.actual),
-                    ],
+                    &[slot, kind, ns, workload, container, ("desired", &s.desired), ("actual", s.actual)],
                     1.0,
                 );
             }
