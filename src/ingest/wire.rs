@@ -157,6 +157,24 @@ pub struct BookmarkObject {
 pub struct BookmarkMeta {
     #[serde(default)]
     pub resource_version: String,
+    /// Only the annotation that ends a streamed list (WatchList) is read.
+    #[serde(default)]
+    pub annotations: BookmarkAnnotations,
+}
+
+/// The annotations of a BOOKMARK event that stallwatch reads.
+#[derive(Debug, Default, Deserialize)]
+pub struct BookmarkAnnotations {
+    /// `"true"` on the bookmark that ends the initial events of a `sendInitialEvents` watch.
+    #[serde(rename = "k8s.io/initial-events-end", default)]
+    pub initial_events_end: Option<String>,
+}
+
+impl BookmarkMeta {
+    /// Whether this bookmark ends the initial events of a streamed list.
+    pub fn initial_events_end(&self) -> bool {
+        self.annotations.initial_events_end.as_deref() == Some("true")
+    }
 }
 
 /// A `metav1.Status` as sent in ERROR watch events.
@@ -213,7 +231,16 @@ mod tests {
             r#"{"type":"BOOKMARK","object":{"kind":"X","apiVersion":"v1","metadata":{"resourceVersion":"12"}}}"#,
         )
         .unwrap();
-        assert!(matches!(l, WatchLine::Bookmark(b) if b.metadata.resource_version == "12"));
+        assert!(
+            matches!(l, WatchLine::Bookmark(b) if b.metadata.resource_version == "12" && !b.metadata.initial_events_end())
+        );
+        let l: WatchLine<RawObject> = serde_json::from_str(
+            r#"{"type":"BOOKMARK","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"13","creationTimestamp":null,"annotations":{"k8s.io/initial-events-end":"true"}}}}"#,
+        )
+        .unwrap();
+        assert!(
+            matches!(l, WatchLine::Bookmark(b) if b.metadata.resource_version == "13" && b.metadata.initial_events_end())
+        );
         let l: WatchLine<RawObject> = serde_json::from_str(
             r#"{"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired","message":"too old"}}"#,
         )

@@ -8,6 +8,11 @@
 //! - list on start, on 410 Gone, and every `resync` (±10 %) at exactly the resourceVersion the
 //!   watch reached (drift); never on any other failure: those resume the watch from the last
 //!   resourceVersion after a backoff;
+//! - the start (and 410) list is streamed through a watch (WatchList: `sendInitialEvents`,
+//!   ending at the bookmark annotated `k8s.io/initial-events-end`) while the server supports
+//!   it; a rejection (a 4xx other than 404/410/429), or a stream that ends, goes silent or
+//!   bookmarks without that annotation, falls back to paged lists for the watch's life. The
+//!   periodic exact re-list stays a `LIST`: a stream cannot be pinned to an exact version;
 //! - backoff 800 ms → 30 s, ×2, jittered, reset only after two minutes of health (an open watch),
 //!   never by a successful list alone, and never shorter than the server's `Retry-After`;
 //! - an expired continue token (410 mid-list) restarts the list from the first page;
@@ -39,6 +44,9 @@ pub(super) enum State {
     Discover { then: RelistCause },
     /// A full list at the newest version, page by page (`token` is the next page's).
     List { cause: RelistCause, token: Option<String> },
+    /// The full state streamed through a watch (WatchList) as ADDED events up to the bookmark
+    /// annotated `k8s.io/initial-events-end`; the same connection then goes on as the watch.
+    Stream { cause: RelistCause },
     /// Watch from `rv`; the periodic re-list is due at `resync_at`.
     Watch { rv: String, resync_at: Instant },
     /// The periodic re-list at exactly `rv`, page by page.
@@ -58,6 +66,11 @@ pub(super) enum Event {
     WatchOpened,
     /// An event or bookmark with its resourceVersion (may be empty: then ignored).
     Progress { rv: String },
+    /// The bookmark annotated `k8s.io/initial-events-end`: a streamed list is complete at `rv`.
+    InitialEventsEnd { rv: String },
+    /// A bookmark without that annotation while the initial events were awaited: the server
+    /// ignored `sendInitialEvents` (older than WatchList).
+    StreamUnsupported,
     /// The server ended the watch cleanly after `lasted`.
     Closed { lasted: Duration, delivered: bool },
     /// No byte arrived on the open watch for `after`.
@@ -103,6 +116,8 @@ pub(super) struct Machine {
     not_found_since: Option<Instant>,
     /// The last watch went silent past the idle deadline; the reopen is a probe.
     suspect: Option<Duration>,
+    /// Lists are streamed (WatchList) until the server shows it does not support it.
+    stream: bool,
 }
 
 impl Machine {
@@ -114,7 +129,32 @@ impl Machine {
             healthy_since: None,
             not_found_since: None,
             suspect: None,
+            stream: true,
         }
+    }
+
+    /// A machine that lists page by page only (`stallwatch diagnose`, and the paged tests).
+    #[cfg(test)]
+    pub(super) fn paged(resync: Duration, backoff: Backoff) -> Machine {
+        Machine { stream: false, ..Machine::new(resync, backoff) }
+    }
+
+    /// Whether full lists are still streamed (false once the server rejected WatchList).
+    #[cfg(test)]
+    pub(super) fn streams(&self) -> bool {
+        self.stream
+    }
+
+    /// The full list for `cause`: streamed while the server supports it, else paged.
+    fn relist(&self, cause: RelistCause) -> State {
+        if self.stream { State::Stream { cause } } else { State::List { cause, token: None } }
+    }
+
+    /// The server does not serve WatchList: list page by page from now on.
+    fn fall_back(&mut self, cause: RelistCause, why: &str) -> (State, Vec<Action>) {
+        tracing::info!(reason = %why, "streaming list not supported by the API server; listing page by page");
+        self.stream = false;
+        (State::List { cause, token: None }, vec![])
     }
 
     /// Whether the next watch request probes a connection that went silent.
@@ -128,7 +168,7 @@ impl Machine {
         let state = std::mem::replace(&mut self.state, S::Discover { then: RelistCause::Start });
         let (next, actions) =
             match (state, ev) {
-                (S::Discover { then }, E::Discovered) => (S::List { cause: then, token: None }, vec![]),
+                (S::Discover { then }, E::Discovered) => (self.relist(then), vec![]),
                 (S::Discover { then }, E::Failed(f)) => self.fail(f, now, S::Discover { then }),
 
                 (S::List { cause, .. }, E::Page { token: Some(t), .. }) => {
@@ -152,13 +192,45 @@ impl Machine {
                 }
                 (S::List { cause, .. }, E::Failed(f)) => self.fail(f, now, S::List { cause, token: None }),
 
+                // Streamed list: ADDED events are reconciled by the IO side as they come; the
+                // watch counts as open (synced) only once the initial state is complete.
+                (S::Stream { cause }, E::WatchOpened | E::Progress { .. }) => (S::Stream { cause }, vec![]),
+                (S::Stream { cause }, E::InitialEventsEnd { rv }) => {
+                    self.not_found_since = None;
+                    self.healthy_since.get_or_insert(now);
+                    let resync_at = deadline(now, self.backoff.jitter_10(self.resync));
+                    (S::Watch { rv, resync_at }, vec![Action::Listed { cause, drift: false }, Action::Synced])
+                }
+                (S::Stream { cause }, E::StreamUnsupported) => {
+                    self.fall_back(cause, "a bookmark came without k8s.io/initial-events-end")
+                }
+                (S::Stream { cause }, E::Closed { .. }) => {
+                    self.fall_back(cause, "the watch ended before the initial events did")
+                }
+                (S::Stream { cause }, E::Stalled { .. }) => {
+                    self.fall_back(cause, "no initial-events-end bookmark within the idle deadline")
+                }
+                // Not expected from a stream at no resourceVersion; a paged list cannot loop on it.
+                (S::Stream { cause }, E::Failed(f)) if f.cause == ErrorCause::Gone => {
+                    (S::List { cause, token: None }, vec![Action::Count(ErrorCause::Gone)])
+                }
+                (S::Stream { cause }, E::Failed(f)) if f.cause == ErrorCause::NotFound => {
+                    self.fail(f, now, S::Discover { then: cause })
+                }
+                // 400/422 (the parameter is refused), 403 (no watch permission: the list may
+                // still work): not a transient fault, list page by page.
+                (S::Stream { cause }, E::Failed(f)) if (400..500).contains(&f.code) && f.code != 429 => {
+                    self.fall_back(cause, &f.message)
+                }
+                (S::Stream { cause }, E::Failed(f)) => self.fail(f, now, S::Stream { cause }),
+
                 (S::Watch { rv, resync_at }, E::WatchOpened) => {
                     // A probe that opens shows the silent watch was merely quiet.
                     self.suspect = None;
                     self.healthy_since.get_or_insert(now);
                     (S::Watch { rv, resync_at }, vec![Action::Synced])
                 }
-                (S::Watch { rv, resync_at }, E::Progress { rv: new }) => {
+                (S::Watch { rv, resync_at }, E::Progress { rv: new } | E::InitialEventsEnd { rv: new }) => {
                     let rv = if new.is_empty() { rv } else { new };
                     (S::Watch { rv, resync_at }, vec![])
                 }
@@ -191,7 +263,7 @@ impl Machine {
                     (next, actions)
                 }
                 (S::Watch { .. }, E::Failed(f)) if f.cause == ErrorCause::Gone => {
-                    (S::List { cause: RelistCause::Gone, token: None }, vec![Action::Count(ErrorCause::Gone)])
+                    (self.relist(RelistCause::Gone), vec![Action::Count(ErrorCause::Gone)])
                 }
                 (S::Watch { .. }, E::Failed(f)) if f.cause == ErrorCause::NotFound => {
                     self.fail(f, now, S::Discover { then: RelistCause::Error })
@@ -213,7 +285,7 @@ impl Machine {
                 // The watch's resourceVersion (or the token) was compacted away: the exact
                 // comparison is impossible, so list at the newest version without counting drift.
                 (S::Resync { .. }, E::Failed(f)) if f.cause == ErrorCause::Gone => {
-                    (S::List { cause: RelistCause::Gone, token: None }, vec![Action::Count(ErrorCause::Gone)])
+                    (self.relist(RelistCause::Gone), vec![Action::Count(ErrorCause::Gone)])
                 }
                 (S::Resync { .. }, E::Failed(f)) if f.cause == ErrorCause::NotFound => {
                     self.fail(f, now, S::Discover { then: RelistCause::Error })
@@ -257,3 +329,7 @@ impl Machine {
 #[cfg(test)]
 #[path = "machine_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "machine_stream_tests.rs"]
+mod stream_tests;

@@ -3,17 +3,18 @@
 use super::*;
 use crate::watch::backoff::Rng;
 
-const RESYNC: Duration = Duration::from_secs(600);
+pub(super) const RESYNC: Duration = Duration::from_secs(600);
 
+/// A machine that lists page by page (the server does not stream lists).
 fn machine() -> Machine {
-    Machine::new(RESYNC, Backoff::new(Rng::with_seed(3)))
+    Machine::paged(RESYNC, Backoff::new(Rng::with_seed(3)))
 }
 
-fn fail(cause: ErrorCause, code: u16) -> Event {
+pub(super) fn fail(cause: ErrorCause, code: u16) -> Event {
     Event::Failed(Failure { cause, code, message: format!("{code}"), retry_after: None })
 }
 
-fn page(rv: &str, token: Option<&str>) -> Event {
+pub(super) fn page(rv: &str, token: Option<&str>) -> Event {
     Event::Page { rv: rv.into(), token: token.map(str::to_string) }
 }
 
@@ -28,7 +29,7 @@ fn watching(rv: &str, t0: Instant) -> Machine {
     m
 }
 
-fn watch_rv(m: &Machine) -> &str {
+pub(super) fn watch_rv(m: &Machine) -> &str {
     match &m.state {
         State::Watch { rv, .. } => rv,
         s => panic!("not watching: {s:?}"),
@@ -36,7 +37,7 @@ fn watch_rv(m: &Machine) -> &str {
 }
 
 /// The wait of a Backoff state, and what follows it.
-fn backoff(m: &Machine, now: Instant) -> (Duration, State) {
+pub(super) fn backoff(m: &Machine, now: Instant) -> (Duration, State) {
     match &m.state {
         State::Backoff { until, next } => (until.saturating_duration_since(now), (**next).clone()),
         s => panic!("not backing off: {s:?}"),

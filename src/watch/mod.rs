@@ -65,6 +65,7 @@ pub async fn run(client: Client, watch: Arc<Watch>, opts: WatchOptions) {
         let ev = match m.state.clone() {
             State::Discover { .. } => io.discover().await,
             State::List { token, .. } => io.list_page(None, token.as_deref()).await,
+            State::Stream { .. } => io.stream(&mut m).await,
             State::Resync { rv, token } => io.list_page(Some(&rv), token.as_deref()).await,
             State::Watch { resync_at, .. } if Instant::now() >= resync_at => Event::ResyncDue,
             State::Watch { rv, resync_at } => io.watch(&mut m, &rv, resync_at).await,

@@ -126,4 +126,55 @@ mod tests {
         let e = std::io::Error::other("dns error: failed to lookup address information");
         assert_eq!(cause_of_transport(&e), ErrorCause::Dns);
     }
+
+    /// A scripted API server on loopback: answers one request with `body` gzip-compressed when
+    /// the request asks for gzip, and reports the request's `Accept-Encoding`.
+    async fn gzip_server(body: &'static [u8]) -> (String, tokio::task::JoinHandle<String>) {
+        use std::io::Write;
+
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut req = vec![0u8; 4096];
+            let n = sock.read(&mut req).await.unwrap();
+            let head = String::from_utf8_lossy(&req[..n]).to_ascii_lowercase();
+            let accept = head
+                .lines()
+                .find_map(|l| l.strip_prefix("accept-encoding:"))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(body).unwrap();
+            let (payload, encoding) = if accept.contains("gzip") {
+                (gz.finish().unwrap(), "Content-Encoding: gzip\r\n")
+            } else {
+                (body.to_vec(), "")
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{encoding}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                payload.len()
+            );
+            sock.write_all(head.as_bytes()).await.unwrap();
+            sock.write_all(&payload).await.unwrap();
+            sock.shutdown().await.unwrap();
+            accept
+        });
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn lists_ask_for_gzip_and_are_decoded() {
+        let body: &[u8] = br#"{"kind":"PodList","metadata":{"resourceVersion":"7"},"items":[]}"#;
+        let (url, server) = gzip_server(body).await;
+        let client =
+            kube::Client::try_from(super::super::client::prepare(kube::Config::new(url.parse().unwrap())))
+                .unwrap();
+        let req = http::Request::get("/api/v1/pods?limit=500").body(vec![]).unwrap();
+        let res = send(&client, req, Duration::from_secs(5)).await.unwrap();
+        let got = super::body(res, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(&got[..], body, "the gzip body is decoded before it is parsed");
+        assert!(server.await.unwrap().contains("gzip"), "the request must carry Accept-Encoding: gzip");
+    }
 }

@@ -20,9 +20,10 @@ use kube::{
 
 use super::{
     WatchOptions,
+    backoff::deadline,
     discovery::discover,
     failure::{Failure, cause_of_code, fail},
-    machine::{Action, Event, Machine},
+    machine::{Action, Event, Machine, State},
     request,
 };
 use crate::{
@@ -67,8 +68,54 @@ impl Io {
         self.watch.write(|s| *s.health.requests.entry((verb, code)).or_default() += 1);
     }
 
+    /// One page of a `LIST` of the collection: at the newest version, or at exactly `at` (the
+    /// drift check), continuing from `token`.
+    fn list_request(
+        &self,
+        url: &str,
+        at: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<http::Request<Vec<u8>>, Failure> {
+        let (label_selector, field_selector) = self.selectors();
+        let mut lp =
+            ListParams { label_selector, field_selector, limit: Some(PAGE_SIZE), ..Default::default() };
+        match token {
+            Some(t) => lp.continue_token = Some(t.to_string()),
+            None => {
+                if let Some(rv) = at {
+                    lp.resource_version = Some(rv.to_string());
+                    lp.version_match = Some(VersionMatch::Exact);
+                }
+            }
+        }
+        Request::new(url).list(&lp).map_err(|e| Failure::other(&format!("building list request: {e}")))
+    }
+
+    /// A `WATCH` of the collection with bookmarks, ended by the server after `timeout`: from
+    /// `rv`, or (`initial`) streaming the whole state first (WatchList: `sendInitialEvents=true`,
+    /// `resourceVersionMatch=NotOlderThan` at no resourceVersion, i.e. a consistent read).
+    fn watch_request(
+        &self,
+        url: &str,
+        rv: &str,
+        timeout: Duration,
+        initial: bool,
+    ) -> Result<http::Request<Vec<u8>>, Failure> {
+        let (label_selector, field_selector) = self.selectors();
+        let wp = WatchParams {
+            label_selector,
+            field_selector,
+            timeout: Some(u32::try_from(timeout.as_secs()).unwrap_or(290)),
+            bookmarks: true,
+            send_initial_events: initial,
+        };
+        Request::new(url).watch(&wp, rv).map_err(|e| Failure::other(&format!("building watch: {e}")))
+    }
+
     pub(super) async fn discover(&mut self) -> Event {
-        match discover(&self.client, &self.watch).await {
+        let (code, res) = discover(&self.client, &self.watch).await;
+        self.count_request("discovery", code);
+        match res {
             Ok(url) => {
                 self.url = Some(url);
                 Event::Discovered
@@ -94,22 +141,10 @@ impl Io {
         token: Option<&str>,
     ) -> Result<(String, Option<String>), Failure> {
         let Some(url) = self.url.clone() else { return Err(Failure::other("list before discovery")) };
-        let (label_selector, field_selector) = self.selectors();
-        let mut lp =
-            ListParams { label_selector, field_selector, limit: Some(PAGE_SIZE), ..Default::default() };
-        match token {
-            Some(t) => lp.continue_token = Some(t.to_string()),
-            None => {
-                self.reconcile = Some(Reconcile::default());
-                if let Some(rv) = at {
-                    lp.resource_version = Some(rv.to_string());
-                    lp.version_match = Some(VersionMatch::Exact);
-                }
-            }
+        if token.is_none() {
+            self.reconcile = Some(Reconcile::default());
         }
-        let req = Request::new(&url)
-            .list(&lp)
-            .map_err(|e| Failure::other(&format!("building list request: {e}")))?;
+        let req = self.list_request(&url, at, token)?;
         let res = request::send(&self.client, req, LIST_TIMEOUT).await;
         self.count_request("list", res.as_ref().map_or_else(|f| f.code, |_| 200));
         let bytes = request::body(res?, LIST_TIMEOUT).await?;
@@ -138,22 +173,29 @@ impl Io {
     /// Opens a watch from `rv` and follows it, feeding each event to `m`, until it ends; returns
     /// the event that ended it.
     pub(super) async fn watch(&mut self, m: &mut Machine, rv: &str, resync_at: Instant) -> Event {
+        let remaining = resync_at.saturating_duration_since(Instant::now());
+        let timeout = self.opts.timeout.min(remaining).max(Duration::from_secs(1));
+        self.follow(m, rv, timeout, false).await
+    }
+
+    /// Streams the whole state through a watch (WatchList) and goes on watching on the same
+    /// connection once the initial events have ended; returns the event that ended it.
+    pub(super) async fn stream(&mut self, m: &mut Machine) -> Event {
+        self.reconcile = Some(Reconcile::default());
+        let ev = self.follow(m, "", self.opts.timeout, true).await;
+        if matches!(m.state, State::Stream { .. }) {
+            self.reconcile = None;
+        }
+        ev
+    }
+
+    async fn follow(&mut self, m: &mut Machine, rv: &str, timeout: Duration, initial: bool) -> Event {
         let Some(url) = self.url.clone() else {
             return Event::Failed(Failure::other("watch before discovery"));
         };
-        let remaining = resync_at.saturating_duration_since(Instant::now());
-        let timeout = self.opts.timeout.min(remaining).max(Duration::from_secs(1));
-        let (label_selector, field_selector) = self.selectors();
-        let wp = WatchParams {
-            label_selector,
-            field_selector,
-            timeout: Some(u32::try_from(timeout.as_secs()).unwrap_or(290)),
-            bookmarks: true,
-            ..Default::default()
-        };
-        let req = match Request::new(&url).watch(&wp, rv) {
+        let req = match self.watch_request(&url, rv, timeout, initial) {
             Ok(r) => r,
-            Err(e) => return Event::Failed(Failure::other(&format!("building watch: {e}"))),
+            Err(f) => return Event::Failed(f),
         };
         let started = Instant::now();
         let open_timeout = if m.probing() { PROBE_TIMEOUT } else { OPEN_TIMEOUT };
@@ -167,12 +209,15 @@ impl Io {
         let body = res.into_body().into_data_stream().map_err(std::io::Error::other);
         let mut lines = Box::pin(body.into_async_read().lines());
         let idle = self.opts.idle;
-        let resync = tokio::time::sleep_until(resync_at.into());
-        tokio::pin!(resync);
         let mut delivered = false;
         loop {
+            // The periodic re-list is due from the state: a streamed list sets it at its end.
+            let resync_at = match &m.state {
+                State::Watch { resync_at, .. } => *resync_at,
+                _ => deadline(Instant::now(), Duration::from_secs(86_400)),
+            };
             let line = tokio::select! {
-                _ = &mut resync => return Event::ResyncDue,
+                _ = tokio::time::sleep_until(resync_at.into()) => return Event::ResyncDue,
                 l = tokio::time::timeout(idle, lines.next()) => l,
             };
             let line = match line {
@@ -189,20 +234,36 @@ impl Io {
                 continue;
             }
             delivered = true;
-            match self.apply_line(&line) {
-                Ok(Some(rv)) => self.execute(m.step(Event::Progress { rv }, Instant::now())),
+            let initial = matches!(m.state, State::Stream { .. });
+            match self.apply_line(&line, initial) {
+                Ok(Some(ev @ Event::StreamUnsupported)) => return ev,
+                Ok(Some(ev)) => self.execute(m.step(ev, Instant::now())),
                 Ok(None) => {}
                 Err(f) => return Event::Failed(f),
             }
         }
     }
 
-    /// Applies one watch line; returns the resourceVersion it carries, or the failure an ERROR
-    /// line reports.
-    fn apply_line(&self, line: &str) -> Result<Option<String>, Failure> {
+    /// Applies one watch line; returns the event it makes for the machine (the resourceVersion
+    /// it carries), or the failure an ERROR line reports. While the `initial` events of a
+    /// streamed list arrive, objects are reconciled as list items, not counted as events.
+    fn apply_line(&mut self, line: &str, initial: bool) -> Result<Option<Event>, Failure> {
         let t = now();
         let targets = &self.watch.subs;
+        let progress = |rv: &str| Ok(Some(Event::Progress { rv: rv.to_string() }));
         match serde_json::from_str::<WatchLine<RawObject>>(line) {
+            Ok(WatchLine::Added(o)) if initial => {
+                let mut r = self.reconcile.take().unwrap_or_default();
+                self.watch.write(|s| s.reconcile_page(targets, std::slice::from_ref(&o), t, &mut r));
+                self.reconcile = Some(r);
+                progress(&o.meta.resource_version)
+            }
+            Ok(WatchLine::Bookmark(b)) if initial && b.metadata.initial_events_end() => {
+                let r = self.reconcile.take().unwrap_or_default();
+                self.listed = self.watch.write(|s| s.finish_reconcile(r));
+                Ok(Some(Event::InitialEventsEnd { rv: b.metadata.resource_version }))
+            }
+            Ok(WatchLine::Bookmark(_)) if initial => Ok(Some(Event::StreamUnsupported)),
             Ok(WatchLine::Added(o) | WatchLine::Modified(o)) => {
                 self.watch.write(|s| {
                     if s.apply(targets, &o, t) {
@@ -212,7 +273,7 @@ impl Io {
                     }
                     s.health.last_event = Some(t);
                 });
-                Ok(Some(o.meta.resource_version.into_owned()))
+                progress(&o.meta.resource_version)
             }
             Ok(WatchLine::Deleted(o)) => {
                 self.watch.write(|s| {
@@ -220,9 +281,9 @@ impl Io {
                     s.health.events.deleted += 1;
                     s.health.last_event = Some(t);
                 });
-                Ok(Some(o.meta.resource_version.into_owned()))
+                progress(&o.meta.resource_version)
             }
-            Ok(WatchLine::Bookmark(b)) => Ok(Some(b.metadata.resource_version)),
+            Ok(WatchLine::Bookmark(b)) => progress(&b.metadata.resource_version),
             Ok(WatchLine::Error(status)) => Err(Failure {
                 cause: cause_of_code(status.code),
                 code: status.code,

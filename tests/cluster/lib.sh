@@ -94,6 +94,25 @@ release_ports() {
 
 # ---------------------------------------------------------------- commands
 # component_cmd NAME: set CMD to the command line of component NAME.
+# audit_policy DIR: writes DIR/audit-policy.yaml (once) and prints its path. Requests of
+# service accounts are logged at Metadata level (user, verb, URI, status), everything else not:
+# the components and kubectl use the admin certificate, so the log holds only the requests of
+# clients a test gave a ServiceAccount token, which is how tests count one client's requests on
+# the API server's side.
+audit_policy() {
+	local f=$1/audit-policy.yaml
+	[[ -f $f ]] || cat >"$f" <<-'EOF'
+		apiVersion: audit.k8s.io/v1
+		kind: Policy
+		omitStages: [RequestReceived]
+		rules:
+		  - level: Metadata
+		    userGroups: ["system:serviceaccounts"]
+		  - level: None
+	EOF
+	echo "$f"
+}
+
 component_cmd() {
 	local d=$PLANE_DIR p=$PLANE_DIR/pki
 	# shellcheck disable=SC2054 # the commas are inside one flag value
@@ -123,7 +142,9 @@ component_cmd() {
 			--requestheader-extra-headers-prefix=X-Remote-Extra-
 			--proxy-client-cert-file="$p/front-proxy-client.crt" --proxy-client-key-file="$p/front-proxy-client.key"
 			--authorization-mode=RBAC --allow-privileged=true
-			--shutdown-send-retry-after=true)
+			--shutdown-send-retry-after=true
+			--audit-policy-file="$(audit_policy "$d")" --audit-log-path="$d/audit.log"
+			--audit-log-maxsize=200 --audit-log-maxbackup=1)
 		;;
 	kcm)
 		CMD=("$BIN/kube-controller-manager" --kubeconfig="$KUBECONFIG" --leader-elect=false
