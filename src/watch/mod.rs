@@ -40,6 +40,7 @@ use self::{
 pub use self::{failure::Failure, plan::plan, supervisor::Supervisor};
 use crate::{
     clock::now,
+    model::shard::Shard,
     store::{ErrorCause, RelistCause, Watch},
 };
 
@@ -54,6 +55,8 @@ pub struct WatchOptions {
     /// An open watch that delivers no byte (the watch cache sends a bookmark about every
     /// minute) for this long is declared stalled and reopened.
     pub idle: Duration,
+    /// The shard this replica runs: a watch whose key is sharded lists and watches its share.
+    pub shard: Shard,
 }
 
 /// Runs the state machine forever; the owner aborts the task on reload or shutdown.
@@ -85,7 +88,12 @@ pub async fn run(client: Client, watch: Arc<Watch>, opts: WatchOptions) {
 /// kubearmorconfigs.operator.kubearmor.com in namespace kubearmor`.
 pub async fn list_once(client: &Client, watch: &Arc<Watch>) -> Result<(), Failure> {
     let result = async {
-        let opts = WatchOptions { resync: Duration::ZERO, timeout: Duration::ZERO, idle: Duration::ZERO };
+        let opts = WatchOptions {
+            resync: Duration::ZERO,
+            timeout: Duration::ZERO,
+            idle: Duration::ZERO,
+            shard: Shard::ALL,
+        };
         let mut io = Io::new(client.clone(), watch.clone(), opts);
         let named = |mut f: Failure, url: &Option<String>| {
             if matches!(f.cause, ErrorCause::Forbidden | ErrorCause::NotFound)

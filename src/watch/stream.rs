@@ -28,7 +28,10 @@ use super::{
 use crate::{
     clock::now,
     ingest::wire::{List, RawObject, WatchLine},
-    model::text,
+    model::{
+        shard::{Shard, ShardKey, ShardMode},
+        text,
+    },
     store::{Changes, ErrorCause, Reconcile, Watch},
 };
 
@@ -50,11 +53,36 @@ pub(super) struct Io {
     reconcile: Option<Reconcile>,
     /// The differences of the list that just ended, for [`Action::Listed`].
     listed: Changes,
+    /// A sharded watch's shard, key and `shardSelector`.
+    shard: Option<(Shard, ShardKey, String)>,
 }
 
 impl Io {
     pub(super) fn new(client: Client, watch: Arc<Watch>, opts: WatchOptions) -> Io {
-        Io { client, watch, opts, url: None, reconcile: None, listed: Changes::default() }
+        let shard = watch
+            .key
+            .shard
+            .filter(|_| opts.shard.is_sharded())
+            .map(|k| (opts.shard, k, opts.shard.selector(k)));
+        Io { client, watch, opts, url: None, reconcile: None, listed: Changes::default(), shard }
+    }
+
+    /// `req` with this watch's `shardSelector`, when it is sharded.
+    fn sharded(&self, req: http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+        match &self.shard {
+            Some((_, _, sel)) => request::with_query(req, "shardSelector", sel),
+            None => req,
+        }
+    }
+
+    /// Whether `o` is this shard's (always, unsharded). Applied in both modes: a server that
+    /// filtered sends nothing it drops, and one that did not is filtered here.
+    fn owns(&self, o: &RawObject) -> bool {
+        match &self.shard {
+            None => true,
+            Some((s, ShardKey::Namespace, _)) => s.owns(o.meta.namespace.as_deref().unwrap_or("")),
+            Some((s, ShardKey::Uid, _)) => s.owns(&o.meta.uid),
+        }
     }
 
     fn selectors(&self) -> (Option<String>, Option<String>) {
@@ -110,15 +138,27 @@ impl Io {
         let req = Request::new(&url)
             .list(&lp)
             .map_err(|e| Failure::other(&format!("building list request: {e}")))?;
+        let req = self.sharded(req);
         let res = request::send(&self.client, req, LIST_TIMEOUT).await;
         self.count_request("list", res.as_ref().map_or_else(|f| f.code, |_| 200));
         let bytes = request::body(res?, LIST_TIMEOUT).await?;
-        let page: List<RawObject> = serde_json::from_slice(&bytes).map_err(|e| Failure {
+        let mut page: List<RawObject> = serde_json::from_slice(&bytes).map_err(|e| Failure {
             cause: ErrorCause::Decode,
             code: 200,
             message: format!("decoding list of {}: {e}", self.watch.key.gvk.label()),
             retry_after: None,
         })?;
+        if let Some((_, _, sel)) = &self.shard {
+            let mode = ShardMode::of_list(sel, page.metadata.shard_info.as_ref().map(|i| i.selector.as_str()));
+            let decoded = page.items.len() as u64;
+            page.items.retain(|o| self.owns(o));
+            let dropped = decoded - page.items.len() as u64;
+            self.watch.write(|s| {
+                s.health.shard.mode = Some(mode);
+                s.health.shard.decoded += decoded;
+                s.health.shard.dropped += dropped;
+            });
+        }
         let t = now();
         let targets = self.watch.subs.clone();
         let mut r = self.reconcile.take().unwrap_or_default();
@@ -152,7 +192,7 @@ impl Io {
             ..Default::default()
         };
         let req = match Request::new(&url).watch(&wp, rv) {
-            Ok(r) => r,
+            Ok(r) => self.sharded(r),
             Err(e) => return Event::Failed(Failure::other(&format!("building watch: {e}"))),
         };
         let started = Instant::now();
@@ -202,7 +242,20 @@ impl Io {
     fn apply_line(&self, line: &str) -> Result<Option<String>, Failure> {
         let t = now();
         let targets = &self.watch.subs;
-        match serde_json::from_str::<WatchLine<RawObject>>(line) {
+        let line = serde_json::from_str::<WatchLine<RawObject>>(line);
+        if let Ok(WatchLine::Added(o) | WatchLine::Modified(o) | WatchLine::Deleted(o)) = &line
+            && self.shard.is_some()
+        {
+            let mine = self.owns(o);
+            self.watch.write(|s| {
+                s.health.shard.decoded += 1;
+                s.health.shard.dropped += u64::from(!mine);
+            });
+            if !mine {
+                return Ok(Some(o.meta.resource_version.to_string()));
+            }
+        }
+        match line {
             Ok(WatchLine::Added(o) | WatchLine::Modified(o)) => {
                 self.watch.write(|s| {
                     if s.apply(targets, &o, t) {
