@@ -66,7 +66,8 @@ async fn load_off_workers(
 
 /// `c` run as the shard the flags, the file or the pod name say.
 fn sharded(c: Config, args: &ShardArgs) -> std::result::Result<Config, String> {
-    Ok(c.with_shard(crate::config::shard::resolve(c.file_sharding, args)?))
+    let shard = crate::config::shard::resolve(c.file_sharding, args)?;
+    Ok(c.with_shard(shard))
 }
 
 /// Reloads on SIGHUP or when the file changes (checked every 2 s; works with ConfigMap
@@ -96,7 +97,8 @@ async fn reload_loop(path: PathBuf, mut sup: Supervisor, me: Arc<SelfState>, sha
         last = now_m;
         match load_off_workers(&path, &mut parsing)
             .await
-            .and_then(|c| sharded(c, &shard).map_err(|m| format!("{}: {m}", path.display()))) {
+            .and_then(|c| sharded(c, &shard).map_err(|m| format!("{}: {m}", path.display())))
+        {
             Ok(c) => {
                 me.set_shard(c.shard);
                 sup.apply(&c);
@@ -140,7 +142,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
         })
     })?;
     let invalid = |message: String| {
-        Error::Config(crate::error::ConfigError::Invalid { file: path.display().to_string(), line: 0, column: 0, message })
+        Error::Config(crate::error::ConfigError::Invalid {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            message,
+        })
     };
     let config = sharded(Config::load(&path)?, &args.shard_args()).map_err(invalid)?;
     let client = client::connect(args.cluster.kubeconfig.as_deref(), args.cluster.context.as_deref()).await?;
@@ -155,7 +162,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let listener = server::bind(&args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, targets = config.targets.len(), "stallwatch serving /metrics");
     if config.shard.is_sharded() {
-        tracing::info!(shard = config.shard.index, total = config.shard.total, "running one shard of several");
+        tracing::info!(
+            shard = config.shard.index,
+            total = config.shard.total,
+            "running one shard of several"
+        );
     }
     let reload = tokio::spawn(reload_loop(path, sup, me.clone(), args.shard_args()));
     let shared = Arc::new(server::Shared::new(store, me, renderer));

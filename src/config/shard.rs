@@ -50,7 +50,8 @@ pub fn resolve(file: FileSharding, args: &ShardArgs) -> Result<Shard, String> {
             }
         },
     };
-    Shard::new(index, total).map_err(|e| format!("sharding: {e}; fix --shard/--total-shards or the `sharding:` keys"))
+    Shard::new(index, total)
+        .map_err(|e| format!("sharding: {e}; fix --shard/--total-shards or the `sharding:` keys"))
 }
 
 /// Why a target cannot use `shardKey: uid`, if it cannot: the UID spreads a target's objects
@@ -108,7 +109,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem_and_the_fix() {
-        let e = resolve(FileSharding::default(), &args(None, Some(3), Some("stallwatch-7d9f-abcde"))).unwrap_err();
+        let e = resolve(FileSharding::default(), &args(None, Some(3), Some("stallwatch-7d9f-abcde")))
+            .unwrap_err();
         assert!(e.contains("does not end in a StatefulSet ordinal") && e.contains("--shard N"), "{e}");
         let e = resolve(FileSharding::default(), &args(None, Some(3), None)).unwrap_err();
         assert!(e.contains("0 to 2"), "{e}");
@@ -121,7 +123,8 @@ mod tests {
     #[test]
     fn uid_key_is_refused_where_a_join_needs_the_namespace() {
         let parse = |t: &str| Config::parse(&format!("targets:\n  - {t}\n"), "c.yaml");
-        let ok = parse("{name: a, resource: {group: example.com, version: v1, kind: Widget}, shardKey: uid}").unwrap();
+        let ok = parse("{name: a, resource: {group: example.com, version: v1, kind: Widget}, shardKey: uid}")
+            .unwrap();
         assert_eq!(ok.targets[0].shard_key, ShardKey::Uid);
         let e = parse("{name: d, resource: {group: apps, version: v1, kind: Deployment}, shardKey: uid}")
             .unwrap_err()
@@ -145,7 +148,8 @@ mod tests {
         let s = resolve(c.file_sharding, &ShardArgs::default()).unwrap();
         let c = c.with_shard(s);
         assert!(c.targets[0].sharded && c.shard == Shard { index: 1, total: 3 });
-        let e = Config::parse("sharding: {shards: 3}\ntargets: [{preset: workloads}]\n", "c.yaml").unwrap_err();
+        let e =
+            Config::parse("sharding: {shards: 3}\ntargets: [{preset: workloads}]\n", "c.yaml").unwrap_err();
         assert!(e.to_string().contains("shards"), "{e}");
     }
 }

@@ -57,7 +57,9 @@ pub(super) fn encode(e: &mut DescriptorEncoder, shard: Shard, ws: &[Arc<Watch>])
             "Objects the sharded watches decoded (list items and watch events).",
             (|c: &(u64, u64)| c.0) as fn(&(u64, u64)) -> u64,
         ),
-        ("shard_objects_dropped", "Of those, objects of other shards the client-side filter dropped.", |c| c.1),
+        ("shard_objects_dropped", "Of those, objects of other shards the client-side filter dropped.", |c| {
+            c.1
+        }),
     ] {
         let mut fam = e.encode_descriptor(name, help, None, MetricType::Counter)?;
         for (key, c) in &counts {

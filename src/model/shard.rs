@@ -161,16 +161,17 @@ pub fn owner(hash: u64, total: u32) -> u32 {
     // floor(hash·n / 2⁶⁴) is the i with i·2⁶⁴/n ≤ hash < (i+1)·2⁶⁴/n, up to the flooring of
     // the boundaries; the loop corrects for it so `owner` always agrees with `Shard::range`.
     let guess = ((u128::from(hash) * u128::from(total)) >> 64) as u32;
-    (guess.saturating_sub(1)..total)
-        .find(|i| Shard { index: *i, total }.owns_hash(hash))
-        .unwrap_or(guess)
+    (guess.saturating_sub(1)..total).find(|i| Shard { index: *i, total }.owns_hash(hash)).unwrap_or(guess)
 }
 
 /// The StatefulSet ordinal at the end of a pod name (`stallwatch-2` → 2): the shard a pod of a
 /// sharded StatefulSet runs. `None` when the name does not end in `-<digits>`.
 pub fn ordinal(pod_name: &str) -> Option<u32> {
     let (_, digits) = pod_name.rsplit_once('-')?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || (digits.len() > 1 && digits.starts_with('0')) {
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
         return None;
     }
     digits.parse().ok()

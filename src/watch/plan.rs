@@ -49,7 +49,8 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
         for rule in &t.images {
             let link = &rule.workloads;
             add(&mut by_key, link_key(t, link));
-            let link_pods = key(pods(), link_namespace(t, link), link.pod_selector.as_deref().unwrap_or(""), "");
+            let link_pods =
+                key(pods(), link_namespace(t, link), link.pod_selector.as_deref().unwrap_or(""), "");
             add(&mut by_key, link_pods.sharded(link_shard(t, link)));
             if let Some(o) = &rule.overridden_by {
                 let subs = add(&mut by_key, override_key(t, rule, o));

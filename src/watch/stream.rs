@@ -149,7 +149,8 @@ impl Io {
             retry_after: None,
         })?;
         if let Some((_, _, sel)) = &self.shard {
-            let mode = ShardMode::of_list(sel, page.metadata.shard_info.as_ref().map(|i| i.selector.as_str()));
+            let mode =
+                ShardMode::of_list(sel, page.metadata.shard_info.as_ref().map(|i| i.selector.as_str()));
             let decoded = page.items.len() as u64;
             page.items.retain(|o| self.owns(o));
             let dropped = decoded - page.items.len() as u64;

@@ -123,7 +123,8 @@ component_cmd() {
 			--requestheader-extra-headers-prefix=X-Remote-Extra-
 			--proxy-client-cert-file="$p/front-proxy-client.crt" --proxy-client-key-file="$p/front-proxy-client.key"
 			--authorization-mode=RBAC --allow-privileged=true
-			--shutdown-send-retry-after=true)
+			--shutdown-send-retry-after=true
+			${FEATURE_GATES:+--feature-gates="$FEATURE_GATES"})
 		;;
 	kcm)
 		CMD=("$BIN/kube-controller-manager" --kubeconfig="$KUBECONFIG" --leader-elect=false
