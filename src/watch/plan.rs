@@ -120,4 +120,25 @@ mod tests {
         assert!(plan.iter().all(|(k, _)| k.namespace == "ka" || k.gvk.kind == "Node"), "{plan:?}");
         assert_eq!(plan.len(), 11, "{:?}", plan.iter().map(|(k, _)| k).collect::<Vec<_>>());
     }
+
+    #[test]
+    fn sharded_plan_shards_beside_the_objects_and_leaves_context_to_shard_zero() {
+        use crate::model::shard::{Shard, ShardKey};
+        let yaml = "context: {nodes: true, apiServices: [v1.example.com]}\ntargets:\n  - preset: workloads\n  - name: w\n    resource: {group: example.com, version: v1, kind: Widget}\n    shardKey: uid\n    controller: {lease: {namespace: op, name: w-leader}}\n";
+        let c = Config::parse(yaml, "c").unwrap();
+        let unsharded = plan(&c);
+        assert!(unsharded.iter().all(|(k, _)| k.shard.is_none()), "a single shard filters nothing");
+        let one = plan(&c.clone().with_shard(Shard::new(1, 3).unwrap()));
+        let zero = plan(&c.with_shard(Shard::new(0, 3).unwrap()));
+        let by = |p: &[(WatchKey, Subscribers)], kind: &str| -> Vec<Option<ShardKey>> {
+            p.iter().filter(|(k, _)| k.gvk.kind == kind).map(|(k, _)| k.shard).collect()
+        };
+        assert_eq!(by(&one, "Widget"), [Some(ShardKey::Uid)]);
+        assert_eq!(by(&one, "Deployment"), [Some(ShardKey::Namespace)]);
+        assert_eq!(by(&one, "Pod"), [Some(ShardKey::Namespace)], "workload pods beside their workloads");
+        for kind in ["Node", "APIService", "Lease"] {
+            assert!(by(&one, kind).is_empty(), "{kind} only on shard 0");
+            assert_eq!(by(&zero, kind), [None], "{kind} whole on shard 0");
+        }
+    }
 }
