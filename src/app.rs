@@ -9,7 +9,7 @@ use std::{
 use crate::{
     cli::RunArgs,
     clock::now,
-    config::Config,
+    config::{Config, shard::ShardArgs},
     error::{Error, Result},
     expose::{Renderer, SelfState},
     server,
@@ -64,9 +64,15 @@ async fn load_off_workers(
     }
 }
 
+/// `c` run as the shard the flags, the file or the pod name say.
+fn sharded(c: Config, args: &ShardArgs) -> std::result::Result<Config, String> {
+    let shard = crate::config::shard::resolve(c.file_sharding, args)?;
+    Ok(c.with_shard(shard))
+}
+
 /// Reloads on SIGHUP or when the file changes (checked every 2 s; works with ConfigMap
 /// symlink swaps). An invalid file is logged and rejected; the running config stays.
-async fn reload_loop(path: PathBuf, mut sup: Supervisor, me: Arc<SelfState>) {
+async fn reload_loop(path: PathBuf, mut sup: Supervisor, me: Arc<SelfState>, shard: ShardArgs) {
     let mut last = mtime(&path);
     let mut parsing = None;
     #[cfg(unix)]
@@ -89,8 +95,12 @@ async fn reload_loop(path: PathBuf, mut sup: Supervisor, me: Arc<SelfState>) {
             continue;
         }
         last = now_m;
-        match load_off_workers(&path, &mut parsing).await {
+        match load_off_workers(&path, &mut parsing)
+            .await
+            .and_then(|c| sharded(c, &shard).map_err(|m| format!("{}: {m}", path.display())))
+        {
             Ok(c) => {
+                me.set_shard(c.shard);
                 sup.apply(&c);
                 me.reloaded(true, now());
                 show(&path, &c, me.start_time);
@@ -131,18 +141,34 @@ pub async fn run(args: RunArgs) -> Result<()> {
             message: "no config file: pass --config FILE or set STALLWATCH_CONFIG (see examples/)".into(),
         })
     })?;
-    let config = Config::load(&path)?;
+    let invalid = |message: String| {
+        Error::Config(crate::error::ConfigError::Invalid {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            message,
+        })
+    };
+    let config = sharded(Config::load(&path)?, &args.shard_args()).map_err(invalid)?;
     let client = client::connect(args.cluster.kubeconfig.as_deref(), args.cluster.context.as_deref()).await?;
     let store = Arc::new(Store::default());
     let me = Arc::new(SelfState::default());
     me.reloaded(true, now());
+    me.set_shard(config.shard);
     show(&path, &config, me.start_time);
     let mut sup = Supervisor::new(client, store.clone());
     sup.apply(&config);
     let renderer = Renderer::new(store.clone(), me.clone(), now);
     let listener = server::bind(&args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, targets = config.targets.len(), "stallwatch serving /metrics");
-    let reload = tokio::spawn(reload_loop(path, sup, me.clone()));
+    if config.shard.is_sharded() {
+        tracing::info!(
+            shard = config.shard.index,
+            total = config.shard.total,
+            "running one shard of several"
+        );
+    }
+    let reload = tokio::spawn(reload_loop(path, sup, me.clone(), args.shard_args()));
     let shared = Arc::new(server::Shared::new(store, me, renderer));
     server::serve(listener, shared, server::Limits::default(), shutdown_signal()).await;
     reload.abort();

@@ -192,10 +192,33 @@ pub struct RunArgs {
     /// `HOST:PORT`, `IP:PORT` or `[IPv6]:PORT`.
     #[arg(long, env = "STALLWATCH_LISTEN", default_value = ":9184", value_parser = listen_arg)]
     pub listen: String,
+    /// This replica's shard, 0 to --total-shards minus 1. Without it, a sharded replica takes
+    /// the StatefulSet ordinal at the end of its pod name. Overrides the file's `sharding.shard`.
+    #[arg(long, env = "STALLWATCH_SHARD")]
+    pub shard: Option<u32>,
+    /// How many shards split the tracked objects (by namespace or UID, as the API server's
+    /// sharded list and watch does). Overrides the file's `sharding.totalShards`.
+    #[arg(long, env = "STALLWATCH_TOTAL_SHARDS")]
+    pub total_shards: Option<u32>,
+    /// The pod's name, whose StatefulSet ordinal is the shard when --shard is not given
+    /// (default: the HOSTNAME variable, which a pod's is).
+    #[arg(long, env = "STALLWATCH_POD_NAME")]
+    pub pod_name: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+impl RunArgs {
+    /// The shard settings of the flags and environment.
+    pub fn shard_args(&self) -> crate::config::shard::ShardArgs {
+        crate::config::shard::ShardArgs {
+            shard: self.shard,
+            total: self.total_shards,
+            pod_name: self.pod_name.clone().or_else(|| std::env::var("HOSTNAME").ok()),
+        }
+    }
 }
 
 fn listen_arg(s: &str) -> Result<String, String> {

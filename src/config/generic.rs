@@ -198,5 +198,10 @@ pub(crate) fn generic_target(
         events: raw.events,
         plural: None,
         pods_selector: None,
+        shard_key: match raw.shard_key {
+            Some(super::raw::RawShardKey::Uid) => crate::model::shard::ShardKey::Uid,
+            _ => crate::model::shard::ShardKey::Namespace,
+        },
+        sharded: false,
     })
 }

@@ -12,7 +12,10 @@ use std::{path::Path, time::Duration};
 
 use crate::{
     error::ConfigError,
-    model::{Kind, ObjectPath},
+    model::{
+        Kind, ObjectPath,
+        shard::{Shard, ShardKey},
+    },
 };
 
 mod generic;
@@ -20,6 +23,7 @@ pub mod preset;
 mod raw;
 pub mod schema;
 mod selector;
+pub mod shard;
 mod validate;
 
 use self::raw::RawConfig;
@@ -49,6 +53,10 @@ pub struct Config {
     pub context: Context,
     /// How many targets the file lists (before presets expand into several).
     pub file_targets: usize,
+    /// The file's `sharding:` keys; flags override them (see [`shard::resolve`]).
+    pub file_sharding: shard::FileSharding,
+    /// The shard this replica runs ([`Shard::ALL`] until [`Config::with_shard`]).
+    pub shard: Shard,
 }
 
 /// Cluster-wide context signals, each switched on explicitly (or by a preset) so that
@@ -171,6 +179,10 @@ pub struct Target {
     /// For workload kinds: the label selector of their pods' watch, when known (presets);
     /// `None` watches every pod of the namespaces so no workload's pods are missed.
     pub pods_selector: Option<String>,
+    /// What the target's objects are sharded by (`shardKey`, default namespace).
+    pub shard_key: ShardKey,
+    /// Whether this replica is one of several shards, so the target's watches are sharded.
+    pub sharded: bool,
 }
 
 impl Target {

@@ -212,6 +212,7 @@ fn workloads(raw: RawTarget, stalled_after: Duration) -> Result<Vec<Target>, Str
                     field_selector: raw.field_selector.clone(),
                     stalled_after: raw.stalled_after,
                     events: raw.events,
+                    shard_key: raw.shard_key,
                     ..Default::default()
                 },
                 stalled_after,

@@ -39,6 +39,31 @@ pub(super) struct RawConfig {
     targets: Option<Spanned<Vec<Spanned<RawTarget>>>>,
     #[serde(default)]
     context: RawContext,
+    /// Which shard of several this replica runs; `--shard`/`--total-shards` override it.
+    #[serde(default)]
+    sharding: RawSharding,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Sharding")]
+struct RawSharding {
+    /// This replica's shard, 0 to totalShards-1 (default: the StatefulSet ordinal of the pod name).
+    #[serde(default)]
+    shard: Option<u32>,
+    /// How many shards split the objects (default 1: unsharded).
+    #[serde(default)]
+    total_shards: Option<u32>,
+}
+
+/// What a target's objects are sharded by.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum RawShardKey {
+    /// The namespace: keeps each object with its workloads and pods in one shard.
+    Namespace,
+    /// The UID: the most even spread, for targets without image slots that are not workloads.
+    Uid,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -180,6 +205,8 @@ pub(crate) struct RawTarget {
     pub controller: Option<RawController>,
     #[serde(default)]
     pub events: bool,
+    /// What the objects are sharded by when several shards run (default namespace).
+    pub shard_key: Option<RawShardKey>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -268,6 +295,7 @@ impl RawConfig {
             let at = t.referenced;
             let expanded = resolve_target(t.value, stalled_after).map_err(|m| (at, m))?;
             for target in expanded {
+                super::shard::check_key(&target).map_err(|m| (at, m))?;
                 if let Some(dup) =
                     targets.iter().find(|o: &&Target| o.name == target.name && o.resource == target.resource)
                 {
@@ -307,6 +335,11 @@ impl RawConfig {
             targets,
             context,
             file_targets: count,
+            file_sharding: super::shard::FileSharding {
+                shard: self.sharding.shard,
+                total: self.sharding.total_shards,
+            },
+            shard: crate::model::shard::Shard::ALL,
         })
     }
 }

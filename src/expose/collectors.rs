@@ -6,7 +6,7 @@ use std::{
     fmt::{self, Write as _},
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
 };
 
@@ -39,6 +39,8 @@ pub struct SelfState {
     pub dropped_deadline: AtomicU64,
     /// Connections refused because every slot, the probes' reserve included, was taken.
     pub dropped_over_limit: AtomicU64,
+    /// The shard this replica runs (index, total), as `shards` and `shard_info` report it.
+    shard: (AtomicU32, AtomicU32),
 }
 
 impl Default for SelfState {
@@ -53,6 +55,7 @@ impl Default for SelfState {
             in_flight: AtomicU64::new(0),
             dropped_deadline: AtomicU64::new(0),
             dropped_over_limit: AtomicU64::new(0),
+            shard: (AtomicU32::new(0), AtomicU32::new(1)),
         }
     }
 }
@@ -64,6 +67,16 @@ impl SelfState {
         if ok {
             self.config_reload_ts.store(at.to_bits(), Ordering::Relaxed);
         }
+    }
+    /// Records the shard the running config has.
+    pub fn set_shard(&self, s: crate::model::shard::Shard) {
+        self.shard.0.store(s.index, Ordering::Relaxed);
+        self.shard.1.store(s.total, Ordering::Relaxed);
+    }
+    /// The shard the running config has.
+    pub fn shard(&self) -> crate::model::shard::Shard {
+        let (index, total) = (self.shard.0.load(Ordering::Relaxed), self.shard.1.load(Ordering::Relaxed));
+        crate::model::shard::Shard::new(index, total).unwrap_or(crate::model::shard::Shard::ALL)
     }
     /// Records how long the last render took (`render_duration_seconds`).
     pub fn set_render_seconds(&self, s: f64) {
@@ -135,6 +148,7 @@ impl Collector for StoreCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> fmt::Result {
         let ws = self.store.watches();
         self.encode_watch_health(&mut enc, &ws)?;
+        super::shard::encode(&mut enc, self.me.shard(), &ws)?;
         self.encode_self(&mut enc)
     }
 }

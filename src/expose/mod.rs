@@ -2,7 +2,7 @@
 //!
 //! Owns format negotiation ([`negotiate`]), the text writer ([`writer`]), the per-object
 //! families ([`objects`]) and their context ([`context`]), the prometheus-client collectors for watch health, self and process
-//! metrics ([`collectors`]) and the render entry point ([`Renderer`]). It reads the store and
+//! metrics ([`collectors`]), the sharding families ([`shard`](mod@shard)) and the render entry point ([`Renderer`]). It reads the store and
 //! the judgement; it never does IO, and the only change it makes to the store is dropping the
 //! Warning counts of objects that are no longer rendered.
 //!
@@ -17,6 +17,7 @@ mod links;
 pub mod negotiate;
 pub mod objects;
 pub mod process;
+mod shard;
 pub mod writer;
 
 use std::{collections::HashSet, fmt, sync::Arc};

@@ -126,6 +126,16 @@ pub struct ListMeta {
     pub resource_version: String,
     #[serde(default, rename = "continue")]
     pub continue_token: Option<String>,
+    /// Set by a server that applied the request's `shardSelector` (`ShardedListAndWatch`).
+    #[serde(default)]
+    pub shard_info: Option<ShardInfo>,
+}
+
+/// A sharded list's `metadata.shardInfo`: the selector the server applied, echoed.
+#[derive(Debug, Default, Deserialize)]
+pub struct ShardInfo {
+    #[serde(default)]
+    pub selector: String,
 }
 
 /// One line of a watch stream. `type` precedes `object` on the wire, so serde decodes the

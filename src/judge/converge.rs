@@ -289,7 +289,9 @@ pub fn workloads<'a>(index: &Index<'a>, targets: &[&'a Target]) -> Vec<(&'a str,
             let tracks = t.resource == key.gvk
                 && (t.namespaces.is_empty() || t.namespaces.contains(&key.namespace))
                 && t.label_selector.as_deref().unwrap_or("") == key.label_selector
-                && t.field_selector.as_deref().unwrap_or("") == key.field_selector;
+                && t.field_selector.as_deref().unwrap_or("") == key.field_selector
+                // An unsharded watch of the same objects (an operator pin) is not the target's.
+                && key.shard == store::key::target_shard(t);
             let links = t.images.iter().any(|r| store::key::link_key(t, &r.workloads) == **key);
             if !(tracks || links) {
                 continue;

@@ -112,4 +112,19 @@ pub struct WatchHealth {
     /// The first attempt finished, with data or with a definitive answer (403, 404).
     pub attempted: bool,
     pub last_error: Option<String>,
+    /// A sharded watch: who filters it, and the objects it decoded and dropped.
+    pub shard: ShardHealth,
+}
+
+/// What sharding costs one watch: objects decoded from its lists and events, and those dropped
+/// as another shard's (none when the server filters).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShardHealth {
+    /// Set by the watch's first list: server- or client-side. `None`: not sharded (or not
+    /// listed yet).
+    pub mode: Option<crate::model::shard::ShardMode>,
+    /// Objects decoded (list items and watch events).
+    pub decoded: u64,
+    /// Of those, objects of other shards dropped by the client-side filter.
+    pub dropped: u64,
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::{
     config::{ImageRule, NamedRef, Override, PodsRef, Target, WorkloadLink},
-    model::{Gvk, Kind},
+    model::{Gvk, Kind, shard::ShardKey},
 };
 
 /// One watch: a resource type in one namespace (or all) with one selector.
@@ -20,6 +20,8 @@ pub struct WatchKey {
     pub namespace: String,
     pub label_selector: String,
     pub field_selector: String,
+    /// What the watch's objects are sharded by (its shard's share only); `None`: every object.
+    pub shard: Option<ShardKey>,
 }
 
 impl WatchKey {
@@ -64,7 +66,36 @@ pub(crate) fn key(gvk: Gvk, namespace: &str, labels: &str, fields: &str) -> Watc
         namespace: namespace.into(),
         label_selector: labels.into(),
         field_selector: fields.into(),
+        shard: None,
     }
+}
+
+impl WatchKey {
+    /// The same watch sharded by `by` (`None`: unsharded).
+    pub(crate) fn sharded(mut self, by: Option<ShardKey>) -> WatchKey {
+        self.shard = by;
+        self
+    }
+}
+
+/// The shard key of a target's own watch: its `shardKey` when sharded.
+pub fn target_shard(t: &Target) -> Option<ShardKey> {
+    t.sharded.then_some(t.shard_key)
+}
+
+/// The shard key of the watches that sit in the target's namespaces beside its objects (the
+/// pods of a workload target, Warning events, workloads linked in the object's own namespace
+/// and their pods): the namespace, so the join stays inside one shard. `None` (every shard
+/// watches everything) when the target is sharded by UID or not at all.
+pub fn namespace_shard(t: &Target) -> Option<ShardKey> {
+    (t.sharded && t.shard_key == ShardKey::Namespace).then_some(ShardKey::Namespace)
+}
+
+/// The shard key of the watches of a link's workloads and pods: by namespace when they live
+/// beside the objects; unsharded when the link names another namespace, which objects of every
+/// shard join with.
+pub fn link_shard(t: &Target, link: &WorkloadLink) -> Option<ShardKey> {
+    if link.namespace.is_some() { None } else { namespace_shard(t) }
 }
 
 /// The namespace a link's workloads are watched in: the configured one, the target's single
@@ -82,6 +113,7 @@ pub fn link_key(target: &Target, link: &WorkloadLink) -> WatchKey {
         link.selector.as_deref().unwrap_or(""),
         &fields,
     )
+    .sharded(link_shard(target, link))
 }
 
 /// The watch holding the operator Deployment that may pin an image slot.

@@ -16,7 +16,7 @@ pub mod state;
 use std::sync::{Arc, RwLock};
 
 pub use self::{
-    health::{Changes, ErrorCause, RelistCause, WatchHealth},
+    health::{Changes, ErrorCause, RelistCause, ShardHealth, WatchHealth},
     history::TimedFacts,
     key::{Subscribers, WatchKey},
     state::{ObjKey, ObjectRecord, Reconcile, WarningTally, WatchState},

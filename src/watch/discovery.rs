@@ -135,6 +135,7 @@ mod tests {
             namespace: ns.into(),
             label_selector: String::new(),
             field_selector: String::new(),
+            shard: None,
         };
         Watch::new(key, crate::store::Subscribers::default())
     }

@@ -133,8 +133,9 @@ impl Machine {
         }
     }
 
-    /// A machine that lists page by page only (`stallwatch diagnose`, and the paged tests).
-    #[cfg(test)]
+    /// A machine that lists page by page only: sharded watches (the API server echoes
+    /// `shardInfo` in list responses, which is how a shard learns whether the server filtered),
+    /// and the paged tests.
     pub(super) fn paged(resync: Duration, backoff: Backoff) -> Machine {
         Machine { stream: false, ..Machine::new(resync, backoff) }
     }

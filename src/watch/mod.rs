@@ -40,6 +40,7 @@ use self::{
 pub use self::{failure::Failure, plan::plan, supervisor::Supervisor};
 use crate::{
     clock::now,
+    model::shard::Shard,
     store::{ErrorCause, RelistCause, Watch},
 };
 
@@ -54,13 +55,17 @@ pub struct WatchOptions {
     /// An open watch that delivers no byte (the watch cache sends a bookmark about every
     /// minute) for this long is declared stalled and reopened.
     pub idle: Duration,
+    /// The shard this replica runs: a watch whose key is sharded lists and watches its share.
+    pub shard: Shard,
 }
 
 /// Runs the state machine forever; the owner aborts the task on reload or shutdown.
 pub async fn run(client: Client, watch: Arc<Watch>, opts: WatchOptions) {
     let salt = format!("{:?}{:p}", watch.key, Arc::as_ptr(&watch));
-    let mut m = Machine::new(opts.resync, Backoff::new(Rng::seeded(&salt)));
+    let backoff = Backoff::new(Rng::seeded(&salt));
+    let resync = opts.resync;
     let mut io = Io::new(client, watch, opts);
+    let mut m = if io.sharded() { Machine::paged(resync, backoff) } else { Machine::new(resync, backoff) };
     loop {
         let ev = match m.state.clone() {
             State::Discover { .. } => io.discover().await,
@@ -86,7 +91,12 @@ pub async fn run(client: Client, watch: Arc<Watch>, opts: WatchOptions) {
 /// kubearmorconfigs.operator.kubearmor.com in namespace kubearmor`.
 pub async fn list_once(client: &Client, watch: &Arc<Watch>) -> Result<(), Failure> {
     let result = async {
-        let opts = WatchOptions { resync: Duration::ZERO, timeout: Duration::ZERO, idle: Duration::ZERO };
+        let opts = WatchOptions {
+            resync: Duration::ZERO,
+            timeout: Duration::ZERO,
+            idle: Duration::ZERO,
+            shard: Shard::ALL,
+        };
         let mut io = Io::new(client.clone(), watch.clone(), opts);
         let named = |mut f: Failure, url: &Option<String>| {
             if matches!(f.cause, ErrorCause::Forbidden | ErrorCause::NotFound)

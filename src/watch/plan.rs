@@ -7,7 +7,10 @@ use crate::{
     model::{Gvk, Kind},
     store::{
         Subscribers, WatchKey,
-        key::{api_service_key, key, lease_key, link_key, link_namespace, override_key, pods_key},
+        key::{
+            api_service_key, key, lease_key, link_key, link_namespace, link_shard, namespace_shard,
+            override_key, pods_key, target_shard,
+        },
     },
 };
 
@@ -31,22 +34,24 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
         for ns in &namespaces {
             let labels = t.label_selector.as_deref().unwrap_or("");
             let fields = t.field_selector.as_deref().unwrap_or("");
-            add(&mut by_key, key(t.resource.clone(), ns, labels, fields)).targets.push(arc.clone());
+            let own = key(t.resource.clone(), ns, labels, fields).sharded(target_shard(t));
+            add(&mut by_key, own).targets.push(arc.clone());
             // Workloads need their pods to count outdated ones (OnDelete).
             if Kind::of(&t.resource).is_some_and(Kind::is_workload) {
-                add(&mut by_key, key(pods(), ns, t.pods_selector.as_deref().unwrap_or(""), ""));
+                let k = key(pods(), ns, t.pods_selector.as_deref().unwrap_or(""), "");
+                add(&mut by_key, k.sharded(namespace_shard(t)));
             }
             if t.events {
-                add(&mut by_key, key(Gvk::new("", "v1", "Event"), ns, "", "type=Warning"));
+                let k = key(Gvk::new("", "v1", "Event"), ns, "", "type=Warning");
+                add(&mut by_key, k.sharded(namespace_shard(t)));
             }
         }
         for rule in &t.images {
             let link = &rule.workloads;
             add(&mut by_key, link_key(t, link));
-            add(
-                &mut by_key,
-                key(pods(), link_namespace(t, link), link.pod_selector.as_deref().unwrap_or(""), ""),
-            );
+            let link_pods =
+                key(pods(), link_namespace(t, link), link.pod_selector.as_deref().unwrap_or(""), "");
+            add(&mut by_key, link_pods.sharded(link_shard(t, link)));
             if let Some(o) = &rule.overridden_by {
                 let subs = add(&mut by_key, override_key(t, rule, o));
                 if !subs.env.contains(&o.env) {
@@ -54,12 +59,20 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
                 }
             }
         }
+        // A controller's Lease and pods are one set of objects whatever the shard: exported
+        // by the leader shard only, so no series is duplicated across shards.
+        if !config.shard.is_leader() {
+            continue;
+        }
         if let Some(l) = &t.controller.lease {
             add(&mut by_key, lease_key(l));
         }
         if let Some(p) = &t.controller.pods {
             add(&mut by_key, pods_key(p));
         }
+    }
+    if !config.shard.is_leader() {
+        return by_key.into_iter().collect();
     }
     if config.context.nodes {
         add(&mut by_key, key(Gvk::new("", "v1", "Node"), "", "", ""));
@@ -106,5 +119,26 @@ mod tests {
         );
         assert!(plan.iter().all(|(k, _)| k.namespace == "ka" || k.gvk.kind == "Node"), "{plan:?}");
         assert_eq!(plan.len(), 11, "{:?}", plan.iter().map(|(k, _)| k).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn sharded_plan_shards_beside_the_objects_and_leaves_context_to_shard_zero() {
+        use crate::model::shard::{Shard, ShardKey};
+        let yaml = "context: {nodes: true, apiServices: [v1.example.com]}\ntargets:\n  - preset: workloads\n  - name: w\n    resource: {group: example.com, version: v1, kind: Widget}\n    shardKey: uid\n    controller: {lease: {namespace: op, name: w-leader}}\n";
+        let c = Config::parse(yaml, "c").unwrap();
+        let unsharded = plan(&c);
+        assert!(unsharded.iter().all(|(k, _)| k.shard.is_none()), "a single shard filters nothing");
+        let one = plan(&c.clone().with_shard(Shard::new(1, 3).unwrap()));
+        let zero = plan(&c.with_shard(Shard::new(0, 3).unwrap()));
+        let by = |p: &[(WatchKey, Subscribers)], kind: &str| -> Vec<Option<ShardKey>> {
+            p.iter().filter(|(k, _)| k.gvk.kind == kind).map(|(k, _)| k.shard).collect()
+        };
+        assert_eq!(by(&one, "Widget"), [Some(ShardKey::Uid)]);
+        assert_eq!(by(&one, "Deployment"), [Some(ShardKey::Namespace)]);
+        assert_eq!(by(&one, "Pod"), [Some(ShardKey::Namespace)], "workload pods beside their workloads");
+        for kind in ["Node", "APIService", "Lease"] {
+            assert!(by(&one, kind).is_empty(), "{kind} only on shard 0");
+            assert_eq!(by(&zero, kind), [None], "{kind} whole on shard 0");
+        }
     }
 }

@@ -74,6 +74,24 @@ pub(super) async fn body(res: http::Response<Body>, timeout: Duration) -> Result
     }
 }
 
+/// `req` with `name=value` appended to its query (the `shardSelector` kube's parameters lack).
+pub(super) fn with_query(mut req: http::Request<Vec<u8>>, name: &str, value: &str) -> http::Request<Vec<u8>> {
+    let mut enc = String::with_capacity(value.len() * 2);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            enc.push(b as char);
+        } else {
+            enc.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let uri = req.uri().to_string();
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    if let Ok(u) = format!("{uri}{sep}{name}={enc}").parse() {
+        *req.uri_mut() = u;
+    }
+    req
+}
+
 /// A transport error while reading an open watch.
 pub(super) fn read_failure(e: &std::io::Error) -> Failure {
     let cause = match cause_of_transport(e) {
@@ -109,6 +127,19 @@ mod tests {
         assert_eq!(f.cause, ErrorCause::Unavailable);
         assert_eq!(f.retry_after, None);
         assert!(f.message.contains("HTTP 503: upstream connect error"), "{}", f.message);
+    }
+
+    #[test]
+    fn shard_selector_is_percent_encoded_into_the_query() {
+        let req = http::Request::get("/api/v1/pods?limit=500").body(Vec::new()).unwrap();
+        let sel = "shardRange(object.metadata.namespace, '0x0000000000000000', '0x10000000000000000')";
+        let req = with_query(req, "shardSelector", sel);
+        assert_eq!(
+            req.uri().to_string(),
+            "/api/v1/pods?limit=500&shardSelector=shardRange%28object.metadata.namespace%2C%20%270x0000000000000000%27%2C%20%270x10000000000000000%27%29"
+        );
+        let req = with_query(http::Request::get("/api/v1/pods").body(Vec::new()).unwrap(), "a", "b c");
+        assert_eq!(req.uri().to_string(), "/api/v1/pods?a=b%20c");
     }
 
     #[test]

@@ -29,7 +29,10 @@ use super::{
 use crate::{
     clock::now,
     ingest::wire::{List, RawObject, WatchLine},
-    model::text,
+    model::{
+        shard::{Shard, ShardKey, ShardMode},
+        text,
+    },
     store::{Changes, ErrorCause, Reconcile, Watch},
 };
 
@@ -51,11 +54,42 @@ pub(super) struct Io {
     reconcile: Option<Reconcile>,
     /// The differences of the list that just ended, for [`Action::Listed`].
     listed: Changes,
+    /// A sharded watch's shard, key and `shardSelector`.
+    shard: Option<(Shard, ShardKey, String)>,
 }
 
 impl Io {
     pub(super) fn new(client: Client, watch: Arc<Watch>, opts: WatchOptions) -> Io {
-        Io { client, watch, opts, url: None, reconcile: None, listed: Changes::default() }
+        let shard = watch
+            .key
+            .shard
+            .filter(|_| opts.shard.is_sharded())
+            .map(|k| (opts.shard, k, opts.shard.selector(k)));
+        Io { client, watch, opts, url: None, reconcile: None, listed: Changes::default(), shard }
+    }
+
+    /// Whether this watch lists and watches a share: its initial lists are paged, never
+    /// streamed, so that the list response's `shardInfo` tells whether the server filtered.
+    pub(super) fn sharded(&self) -> bool {
+        self.shard.is_some()
+    }
+
+    /// `req` with this watch's `shardSelector`, when it is sharded.
+    fn with_shard(&self, req: http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+        match &self.shard {
+            Some((_, _, sel)) => request::with_query(req, "shardSelector", sel),
+            None => req,
+        }
+    }
+
+    /// Whether `o` is this shard's (always, unsharded). Applied in both modes: a server that
+    /// filtered sends nothing it drops, and one that did not is filtered here.
+    fn owns(&self, o: &RawObject) -> bool {
+        match &self.shard {
+            None => true,
+            Some((s, ShardKey::Namespace, _)) => s.owns(o.meta.namespace.as_deref().unwrap_or("")),
+            Some((s, ShardKey::Uid, _)) => s.owns(&o.meta.uid),
+        }
     }
 
     fn selectors(&self) -> (Option<String>, Option<String>) {
@@ -144,16 +178,28 @@ impl Io {
         if token.is_none() {
             self.reconcile = Some(Reconcile::default());
         }
-        let req = self.list_request(&url, at, token)?;
+        let req = self.with_shard(self.list_request(&url, at, token)?);
         let res = request::send(&self.client, req, LIST_TIMEOUT).await;
         self.count_request("list", res.as_ref().map_or_else(|f| f.code, |_| 200));
         let bytes = request::body(res?, LIST_TIMEOUT).await?;
-        let page: List<RawObject> = serde_json::from_slice(&bytes).map_err(|e| Failure {
+        let mut page: List<RawObject> = serde_json::from_slice(&bytes).map_err(|e| Failure {
             cause: ErrorCause::Decode,
             code: 200,
             message: format!("decoding list of {}: {e}", self.watch.key.gvk.label()),
             retry_after: None,
         })?;
+        if let Some((_, _, sel)) = &self.shard {
+            let mode =
+                ShardMode::of_list(sel, page.metadata.shard_info.as_ref().map(|i| i.selector.as_str()));
+            let decoded = page.items.len() as u64;
+            page.items.retain(|o| self.owns(o));
+            let dropped = decoded - page.items.len() as u64;
+            self.watch.write(|s| {
+                s.health.shard.mode = Some(mode);
+                s.health.shard.decoded += decoded;
+                s.health.shard.dropped += dropped;
+            });
+        }
         let t = now();
         let targets = self.watch.subs.clone();
         let mut r = self.reconcile.take().unwrap_or_default();
@@ -194,7 +240,7 @@ impl Io {
             return Event::Failed(Failure::other("watch before discovery"));
         };
         let req = match self.watch_request(&url, rv, timeout, initial) {
-            Ok(r) => r,
+            Ok(r) => self.with_shard(r),
             Err(f) => return Event::Failed(f),
         };
         let started = Instant::now();
@@ -251,7 +297,20 @@ impl Io {
         let t = now();
         let targets = &self.watch.subs;
         let progress = |rv: &str| Ok(Some(Event::Progress { rv: rv.to_string() }));
-        match serde_json::from_str::<WatchLine<RawObject>>(line) {
+        let line = serde_json::from_str::<WatchLine<RawObject>>(line);
+        if let Ok(WatchLine::Added(o) | WatchLine::Modified(o) | WatchLine::Deleted(o)) = &line
+            && self.shard.is_some()
+        {
+            let mine = self.owns(o);
+            self.watch.write(|s| {
+                s.health.shard.decoded += 1;
+                s.health.shard.dropped += u64::from(!mine);
+            });
+            if !mine {
+                return progress(&o.meta.resource_version);
+            }
+        }
+        match line {
             Ok(WatchLine::Added(o)) if initial => {
                 let mut r = self.reconcile.take().unwrap_or_default();
                 self.watch.write(|s| s.reconcile_page(targets, std::slice::from_ref(&o), t, &mut r));

@@ -76,6 +76,7 @@ impl Supervisor {
             resync: config.resync,
             timeout: config.watch_timeout,
             idle: config.watch_idle_timeout,
+            shard: config.shard,
         };
         let mut next = HashMap::new();
         for (key, subs) in plan(config) {
@@ -113,6 +114,7 @@ mod tests {
             namespace: String::new(),
             label_selector: String::new(),
             field_selector: String::new(),
+            shard: None,
         };
         let w = Arc::new(Watch::new(key, Subscribers::default()));
         w.write(|s| s.health.synced = true);

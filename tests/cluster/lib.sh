@@ -144,7 +144,8 @@ component_cmd() {
 			--authorization-mode=RBAC --allow-privileged=true
 			--shutdown-send-retry-after=true
 			--audit-policy-file="$(audit_policy "$d")" --audit-log-path="$d/audit.log"
-			--audit-log-maxsize=200 --audit-log-maxbackup=1)
+			--audit-log-maxsize=200 --audit-log-maxbackup=1
+			${FEATURE_GATES:+--feature-gates="$FEATURE_GATES"})
 		;;
 	kcm)
 		CMD=("$BIN/kube-controller-manager" --kubeconfig="$KUBECONFIG" --leader-elect=false

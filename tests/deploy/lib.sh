@@ -39,7 +39,7 @@ kvalues="$chart/values-kubearmor.yaml"
 tv="tests/deploy/values"
 
 # render_all OUT: every manifest set deploy/ can produce, one file per set:
-#   helm-default, helm-kubearmor, helm-generic, helm-monitors, helm-monitoring,
+#   helm-default, helm-kubearmor, helm-generic, helm-sharded, helm-monitors, helm-monitoring,
 #   kustomize-base, kustomize-<overlay>..., kustomize-<overlay>-monitoring...
 # The PrometheusRule and dashboards are included once their sources exist (sets
 # have_rules / have_dashboards for the caller).
@@ -57,6 +57,8 @@ render_all() {
     "$helm" template stallwatch "$chart" --namespace stallwatch -f "$kvalues"
   render "helm template (generic targets)" "$out/helm-generic.yaml" \
     "$helm" template stallwatch "$chart" --namespace stallwatch -f "$tv/generic.yaml"
+  render "helm template (StatefulSet mode: 3 shards x 2 replicas)" "$out/helm-sharded.yaml" \
+    "$helm" template stallwatch "$chart" --namespace stallwatch -f "$tv/sharded.yaml"
   render "helm template (kubearmor, ServiceMonitor + PodMonitor)" "$out/helm-monitors.yaml" \
     "$helm" template stallwatch "$chart" --namespace stallwatch -f "$kvalues" -f "$tv/monitors-only.yaml"
 

@@ -1,0 +1,230 @@
+//! Sharding on the real test control plane, against the real binary: 3 shards over 300 tracked
+//! ConfigMaps in 30 namespaces, first with the API server's `ShardedListAndWatch` gate off
+//! (client-side filtering), then on (server-side), then a reshard 2 → 3 by config reload.
+//!
+//! Each phase compares the union of the shards' per-object series with an unsharded exporter's
+//! (set equality of series identities), checks that no object and no cluster-scoped series is
+//! in two shards, and counts what each shard decoded against the share the hash assigns it
+//! (computed here with the library's arithmetic, which the unit tests pin to the API server's).
+//! With the gate on, the API server's own `apiserver_watch_shards_total` must show the sharded
+//! watches. One test function: the phases toggle the shared API server's feature gate.
+
+mod common;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
+
+use common::{Metrics, Stallwatch, apply, eventually, kubectl, note, plane, unique};
+use stallwatch::model::shard::Shard;
+
+const NAMESPACES: usize = 30;
+const PER_NAMESPACE: usize = 10;
+const TARGET: &str = "shardcm";
+
+/// Restores the plane's default (no feature gates) when the test ends, even on failure.
+struct DefaultGates;
+
+impl Drop for DefaultGates {
+    fn drop(&mut self) {
+        plane().ctl(&["feature-gates", ""]);
+    }
+}
+
+fn config(run: &str, shard: Option<(u32, u32)>) -> String {
+    let sharding =
+        shard.map_or(String::new(), |(i, n)| format!("sharding: {{shard: {i}, totalShards: {n}}}\n"));
+    format!(
+        "resync: 10m\n{sharding}context: {{nodes: true}}\ntargets:\n  - name: {TARGET}\n    resource: {{version: v1, kind: ConfigMap}}\n    labelSelector: e2e-shard={run}\n"
+    )
+}
+
+/// Series identity: name and labels, without the value.
+fn identity(s: &common::Series) -> String {
+    let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{}{{{}}}", s.name, labels.join(","))
+}
+
+/// The per-object series of the tracked target (those with an object `name`).
+fn objects(m: &Metrics) -> BTreeSet<String> {
+    m.series
+        .iter()
+        .filter(|s| s.label("target") == TARGET && s.labels.contains_key("name"))
+        .map(identity)
+        .collect()
+}
+
+fn object_names(m: &Metrics) -> BTreeSet<(String, String)> {
+    m.series
+        .iter()
+        .filter(|s| s.name == "stallwatch_status" && s.label("target") == TARGET)
+        .map(|s| (s.label("namespace").to_string(), s.label("name").to_string()))
+        .collect()
+}
+
+fn cluster_scoped(m: &Metrics) -> BTreeSet<String> {
+    m.series
+        .iter()
+        .filter(|s| s.name == "stallwatch_nodes" || s.name == "stallwatch_node_changes_total")
+        .map(identity)
+        .collect()
+}
+
+/// Waits until the shards' union of per-object series equals the unsharded exporter's and
+/// every object is in exactly one shard; returns the shards' scrapes.
+fn settled(what: &str, all: &Stallwatch, shards: &[&Stallwatch], want: usize) -> Vec<Metrics> {
+    eventually(what, Duration::from_secs(120), || {
+        let whole = all.scrape()?;
+        let names = object_names(&whole);
+        if names.len() != want {
+            return Err(format!("unsharded exporter has {} of {want} objects", names.len()));
+        }
+        let expected = objects(&whole);
+        let scrapes: Vec<Metrics> = shards.iter().map(|s| s.scrape()).collect::<Result<_, _>>()?;
+        let mut union = BTreeSet::new();
+        let mut owners: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for m in &scrapes {
+            union.extend(objects(m));
+            for n in object_names(m) {
+                *owners.entry(n).or_default() += 1;
+            }
+        }
+        if union != expected {
+            let missing = expected.difference(&union).take(3).collect::<Vec<_>>();
+            let extra = union.difference(&expected).take(3).collect::<Vec<_>>();
+            return Err(format!(
+                "union of {} series vs {} unsharded; missing e.g. {missing:?}, extra e.g. {extra:?}",
+                union.len(),
+                expected.len()
+            ));
+        }
+        let twice: Vec<_> = owners.iter().filter(|(_, n)| **n > 1).take(3).collect();
+        if !twice.is_empty() || owners.len() != want {
+            return Err(format!("{} objects owned, some twice: {twice:?}", owners.len()));
+        }
+        let with_nodes = scrapes.iter().filter(|m| !cluster_scoped(m).is_empty()).count();
+        if with_nodes != 1 || cluster_scoped(&scrapes[0]) != cluster_scoped(&whole) {
+            return Err(format!(
+                "node series in {with_nodes} shards (want exactly shard 0's, equal to unsharded)"
+            ));
+        }
+        Ok(scrapes)
+    })
+}
+
+/// How many objects the hash assigns to each of `total` shards.
+fn expected_shares(namespaces: &[String], total: u32) -> Vec<u64> {
+    (0..total)
+        .map(|i| {
+            let s = Shard::new(i, total).unwrap();
+            namespaces.iter().filter(|ns| s.owns(ns)).count() as u64 * PER_NAMESPACE as u64
+        })
+        .collect()
+}
+
+fn start_shards(run: &str, total: u32, phase: &str) -> Vec<Stallwatch> {
+    (0..total)
+        .map(|i| {
+            Stallwatch::start(&format!("{phase}-{i}"), &config(run, Some((i, total))), &plane().kubeconfig)
+        })
+        .collect()
+}
+
+fn mode_of(m: &Metrics) -> Vec<String> {
+    m.find("stallwatch_shard_info", &[("key", "namespace")])
+        .iter()
+        .map(|s| s.label("mode").to_string())
+        .collect()
+}
+
+#[test]
+fn three_shards_equal_one_exporter_client_and_server_side_and_across_a_reshard() {
+    let _gates = DefaultGates;
+    let run = unique("shard");
+    let namespaces: Vec<String> = (0..NAMESPACES).map(|i| format!("{run}-{i}")).collect();
+    let mut yaml = String::new();
+    for ns in &namespaces {
+        yaml.push_str(&format!("---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"));
+        for j in 0..PER_NAMESPACE {
+            yaml.push_str(&format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{j}, namespace: {ns}, labels: {{e2e-shard: {run}}}}}\ndata: {{k: v}}\n"
+            ));
+        }
+    }
+    apply(&yaml);
+    let want = NAMESPACES * PER_NAMESPACE;
+    let shares = expected_shares(&namespaces, 3);
+    note(format!("{want} ConfigMaps in {NAMESPACES} namespaces; the hash assigns shards {shares:?}"));
+
+    let all = Stallwatch::start("unsharded", &config(&run, None), &plane().kubeconfig);
+
+    // Phase 1: gate off. The server ignores shardSelector; each shard decodes everything.
+    {
+        let shards = start_shards(&run, 3, "client");
+        let refs: Vec<&Stallwatch> = shards.iter().collect();
+        let scrapes =
+            settled("client-side: 3 shards' union equals the unsharded exporter", &all, &refs, want);
+        for (i, m) in scrapes.iter().enumerate() {
+            assert_eq!(mode_of(m), ["client"], "shard {i}: {}", m.dump(&["stallwatch_shard"]));
+            let decoded = m.sum("stallwatch_shard_objects_decoded_total", &[("key", "namespace")]);
+            let dropped = m.sum("stallwatch_shard_objects_dropped_total", &[("key", "namespace")]);
+            assert!(decoded >= want as f64, "shard {i} decoded {decoded} of {want}");
+            assert_eq!(decoded - dropped, shares[i] as f64, "shard {i} kept its share");
+            note(format!(
+                "client-side shard {i}: decoded {decoded}, dropped {dropped}, kept {}",
+                decoded - dropped
+            ));
+        }
+    }
+
+    // Phase 2: gate on. The server filters and echoes shardInfo; each shard decodes its share.
+    plane().ctl(&["feature-gates", "ShardedListAndWatch=true"]);
+    eventually("the unsharded exporter back after the API server restart", Duration::from_secs(120), || {
+        let n = object_names(&all.scrape()?).len();
+        if n == want { Ok(()) } else { Err(format!("{n} objects")) }
+    });
+    {
+        let shards = start_shards(&run, 3, "server");
+        let refs: Vec<&Stallwatch> = shards.iter().collect();
+        let scrapes =
+            settled("server-side: 3 shards' union equals the unsharded exporter", &all, &refs, want);
+        for (i, m) in scrapes.iter().enumerate() {
+            assert_eq!(mode_of(m), ["server"], "shard {i}: {}", m.dump(&["stallwatch_shard"]));
+            let decoded = m.sum("stallwatch_shard_objects_decoded_total", &[("key", "namespace")]);
+            let dropped = m.sum("stallwatch_shard_objects_dropped_total", &[("key", "namespace")]);
+            assert_eq!(dropped, 0.0, "shard {i}: the server sent only its share");
+            assert_eq!(decoded, shares[i] as f64, "shard {i} decoded exactly its share");
+            note(format!(
+                "server-side shard {i}: decoded {decoded} of {want} ({:.0} %)",
+                100.0 * decoded / want as f64
+            ));
+        }
+        // The API server's side: its sharded watches of configmaps (3 shards, one watch each).
+        let raw = kubectl(&["get", "--raw", "/metrics"]);
+        let api = Metrics::parse(&raw).expect("apiserver metrics");
+        let watches = api.sum("apiserver_watch_shards_total", &[("resource", "configmaps")]);
+        note(format!("apiserver_watch_shards_total{{resource=configmaps}} = {watches}"));
+        assert!(watches >= 3.0, "the API server counts the shards' sharded watches: {watches}");
+
+        // Phase 3: reshard 2 → 3 by config reload. Shards 0 and 1 first run as 2 of 2 ...
+        drop(shards);
+        let two = start_shards(&run, 2, "reshard");
+        let refs: Vec<&Stallwatch> = two.iter().collect();
+        settled("2 shards' union equals the unsharded exporter", &all, &refs, want);
+        // ... then reload as 0 and 1 of 3, and shard 2 joins.
+        for (i, sw) in two.iter().enumerate() {
+            sw.write_config(&config(&run, Some((i as u32, 3))));
+        }
+        let third = Stallwatch::start("reshard-2", &config(&run, Some((2, 3))), &plane().kubeconfig);
+        let refs: Vec<&Stallwatch> = two.iter().chain([&third]).collect();
+        let scrapes = settled("after the reshard to 3, nothing missing and nothing twice", &all, &refs, want);
+        for (i, m) in scrapes.iter().enumerate() {
+            assert_eq!(
+                m.value("stallwatch_shards", &[("shard", &i.to_string())]),
+                Some(3.0),
+                "shard {i} runs 3"
+            );
+        }
+    }
+}
