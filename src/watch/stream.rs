@@ -27,7 +27,10 @@ use super::{
 };
 use crate::{
     clock::now,
-    ingest::wire::{List, RawObject, WatchLine},
+    ingest::{
+        decode::{Plan, decode_line},
+        wire::{List, RawObject, WatchLine},
+    },
     model::text,
     store::{Changes, ErrorCause, Reconcile, Watch},
 };
@@ -202,7 +205,7 @@ impl Io {
     fn apply_line(&self, line: &str) -> Result<Option<String>, Failure> {
         let t = now();
         let targets = &self.watch.subs;
-        match serde_json::from_str::<WatchLine<RawObject>>(line) {
+        match decode_line(line, Plan::new(targets.kind, &targets.targets)) {
             Ok(WatchLine::Added(o) | WatchLine::Modified(o)) => {
                 self.watch.write(|s| {
                     if s.apply(targets, &o, t) {
