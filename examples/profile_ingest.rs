@@ -1,5 +1,11 @@
-//! Profiling aid: decodes and ingests N synthetic events repeatedly.
-//! `cargo run --release --example profile_ingest -- 10000 20`
+//! Profiling aid: decodes N synthetic events repeatedly, either as ingest does (decode + extract
+//! + store) or as the skip-only floor (`IgnoredAny`), for the custom resource or the pod.
+//!
+//! `cargo run --release --example profile_ingest -- [cr|pod] [ingest|skip] 10000 20`
+//!
+//! Under `valgrind --tool=callgrind` the instruction counts of `ingest` and `skip` over the same
+//! events give a ratio that does not depend on what else runs on the machine
+//! (docs/benchmarks.md).
 #[path = "../benches/support/mod.rs"]
 mod bench_support;
 
@@ -7,16 +13,32 @@ use stallwatch::store::WatchState;
 
 fn main() {
     let mut args = std::env::args().skip(1);
+    let kind = args.next().unwrap_or_else(|| "cr".into());
+    let mode = args.next().unwrap_or_else(|| "ingest".into());
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let reps: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20);
-    let lines: Vec<String> = (0..n).map(bench_support::event).collect();
-    let (_, targets) = bench_support::setup();
+    let (lines, subs): (Vec<String>, _) = match kind.as_str() {
+        "pod" => ((0..n).map(bench_support::pod_event).collect(), bench_support::pod_setup().1),
+        "cr" => ((0..n).map(bench_support::event).collect(), bench_support::setup().1),
+        other => panic!("kind {other:?}: use cr or pod"),
+    };
+    // Stores are kept to the end and never dropped, as the bench drops them outside its timing.
+    let mut stores = Vec::with_capacity(reps);
     let t = std::time::Instant::now();
     for _ in 0..reps {
-        let mut s = WatchState::default();
-        lines.iter().for_each(|l| bench_support::ingest(&mut s, &targets, l));
-        std::hint::black_box(&s);
+        match mode.as_str() {
+            "skip" => lines.iter().for_each(|l| {
+                std::hint::black_box(serde_json::from_str::<serde::de::IgnoredAny>(l).unwrap());
+            }),
+            "ingest" => {
+                let mut s = WatchState::default();
+                lines.iter().for_each(|l| bench_support::ingest(&mut s, &subs, l));
+                stores.push(std::hint::black_box(s));
+            }
+            other => panic!("mode {other:?}: use ingest or skip"),
+        }
     }
-    let per = t.elapsed().as_secs_f64() / (n * reps) as f64;
-    println!("{:.0} events/s", 1.0 / per);
+    let per = t.elapsed().as_secs_f64() / (n * reps.max(1)) as f64;
+    println!("{kind} {mode}: {:.0} events/s", 1.0 / per);
+    std::mem::forget(stores);
 }

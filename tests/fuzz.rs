@@ -23,8 +23,13 @@ use stallwatch::{
     config::Config,
     error::ConfigError,
     expose::{Format, Renderer, SelfState, negotiate},
-    ingest::wire::{RawObject, WatchLine},
-    model::{ObjectPath, image::ImageRef},
+    ingest::{
+        Interner, builtin,
+        decode::{Plan, decode_line},
+        target,
+        wire::{RawObject, WatchLine},
+    },
+    model::{Kind, ObjectPath, image::ImageRef},
     store::{Store, Watch},
     watch::plan,
 };
@@ -567,6 +572,81 @@ proptest! {
     #[test]
     fn watch_lines_mutated_real_events(lines in proptest::collection::vec(mutated_event(), 1..4)) {
         feed(&lines)?;
+    }
+}
+
+const POD_EVENT: &str = r#"{"type":"MODIFIED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"web-7d4b9-x","namespace":"shop","uid":"u2","resourceVersion":"12","labels":{"pod-template-hash":"7d4b9"},"ownerReferences":[{"kind":"ReplicaSet","name":"web-7d4b9","controller":true}],"managedFields":[{"manager":"kubelet","operation":"Update","subresource":"status","time":"2024-01-01T00:10:05Z","fieldsV1":{"f:status":{}}}]},"spec":{"nodeName":"n1","containers":[{"name":"app","image":"web:2"}],"initContainers":[{"name":"init","image":"init:1"}]},"status":{"conditions":[{"type":"Ready","status":"True"}],"containerStatuses":[{"name":"app","image":"docker.io/library/web:2","imageID":"docker.io/library/web@sha256:abc","restartCount":2}]}}}"#;
+
+/// JSON pointers into the pod event worth replacing.
+const POD_POINTERS: &[&str] = &[
+    "/type",
+    "/object/metadata",
+    "/object/metadata/name",
+    "/object/metadata/labels",
+    "/object/metadata/labels/pod-template-hash",
+    "/object/metadata/ownerReferences",
+    "/object/metadata/ownerReferences/0/controller",
+    "/object/metadata/managedFields",
+    "/object/spec",
+    "/object/spec/nodeName",
+    "/object/spec/containers",
+    "/object/spec/containers/0/image",
+    "/object/spec/initContainers/0",
+    "/object/status",
+    "/object/status/conditions",
+    "/object/status/containerStatuses/0/restartCount",
+    "/object/status/containerStatuses/0/imageID",
+];
+
+fn mutated(event: &'static str, pointers: &'static [&'static str]) -> impl Strategy<Value = String> {
+    proptest::collection::vec((0..pointers.len(), hostile_value()), 1..5).prop_map(move |edits| {
+        let mut v: Value = serde_json::from_str(event).unwrap();
+        for (p, val) in edits {
+            if let Some(slot) = v.pointer_mut(pointers[p]) {
+                *slot = val;
+            }
+        }
+        serde_json::to_string(&v).unwrap()
+    })
+}
+
+/// What a line yields through the general decode and through the single read of `plan`: the
+/// decode error's text, or the object's metadata, its facts for `targets` and its pod facts.
+fn both_decodes(line: &str, plan: Plan, targets: &[Arc<stallwatch::config::Target>]) -> [String; 2] {
+    let facts = |r: serde_json::Result<WatchLine<RawObject>>| match r {
+        Ok(WatchLine::Added(o) | WatchLine::Modified(o) | WatchLine::Deleted(o)) => {
+            let mut strings = Interner::default();
+            let per_target: Vec<_> = targets.iter().map(|t| target::extract(t, &o, &mut strings)).collect();
+            let pod = builtin::extract(Kind::Pod, &o, &[], &mut strings);
+            let m = &o.meta;
+            let meta = (&m.name, &m.namespace, &m.uid, &m.resource_version, m.generation);
+            let times = (&m.creation_timestamp, &m.deletion_timestamp, &m.managed_fields);
+            format!("{meta:?} {times:?} {per_target:?} {pod:?}")
+        }
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("error: {e}"),
+    };
+    [facts(serde_json::from_str(line)), facts(decode_line(line, plan))]
+}
+
+proptest! {
+    #![proptest_config(cases(1000))]
+
+    /// The single read gives exactly what the general decode gives, facts or error, for any
+    /// mutation of a custom resource's or a pod's event.
+    #[test]
+    fn single_read_decode_equals_the_general_decode(
+        cr in mutated(REAL_EVENT, POINTERS),
+        pod in mutated(POD_EVENT, POD_POINTERS),
+    ) {
+        let config = Config::parse(WATCH_CONFIG, "w.yaml").unwrap();
+        let (_, subs) = plan(&config).into_iter().find(|(k, _)| k.gvk.kind == "Widget").unwrap();
+        let cr_plan = Plan::new(subs.kind, &subs.targets);
+        prop_assert!(cr_plan.conventional_status);
+        let [general, once] = both_decodes(&cr, cr_plan, &subs.targets);
+        prop_assert_eq!(general, once, "{}", cr);
+        let [general, once] = both_decodes(&pod, Plan::new(Some(Kind::Pod), &[]), &[]);
+        prop_assert_eq!(general, once, "{}", pod);
     }
 }
 

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use stallwatch::{
     config::Config,
-    ingest::wire::{RawObject, WatchLine},
+    ingest::{
+        decode::{Plan, decode_line},
+        wire::WatchLine,
+    },
     store::{Store, Subscribers, Watch, WatchState},
     watch::plan,
 };
@@ -37,7 +40,7 @@ pub fn setup() -> (Arc<Watch>, Subscribers) {
 }
 
 pub fn ingest(state: &mut WatchState, subs: &Subscribers, line: &str) {
-    match serde_json::from_str::<WatchLine<RawObject>>(line).unwrap() {
+    match decode_line(line, Plan::new(subs.kind, &subs.targets)).unwrap() {
         WatchLine::Added(o) | WatchLine::Modified(o) => {
             state.apply(subs, &o, 1_704_070_000.0);
         }

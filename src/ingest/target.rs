@@ -92,16 +92,18 @@ pub fn extract(target: &Target, obj: &RawObject, strings: &mut Interner) -> Targ
         deleting: obj.meta.deletion_timestamp.is_some(),
         ..Default::default()
     };
-    let mut facts = None;
-    if conventional(target) {
-        let parsed = match obj.field("status") {
-            None => Some(ConventionalStatus::default()),
-            Some(raw) => serde_json::from_str::<ConventionalStatus>(raw.get()).ok(),
-        };
-        facts = parsed.map(|st| from_conventional(target, st, base.clone(), strings));
-    }
-    let mut facts = match facts {
-        Some(f) => f,
+    // The status decoded in the event's single read, else from its raw field; a status that
+    // does not fit the typed shape falls back to the JSONPath evaluation.
+    let typed = match (conventional(target), &obj.typed.status) {
+        (false, _) => None,
+        (true, Some(st)) => Some(Cow::Borrowed(st)),
+        (true, None) => match obj.field("status") {
+            None => Some(Cow::Owned(ConventionalStatus::default())),
+            Some(raw) => serde_json::from_str::<ConventionalStatus>(raw.get()).ok().map(Cow::Owned),
+        },
+    };
+    let mut facts = match typed {
+        Some(st) => from_conventional(target, &st, base, strings),
         None => from_paths(target, obj, base, strings),
     };
     if !target.images.is_empty() {
@@ -118,26 +120,30 @@ pub fn extract(target: &Target, obj: &RawObject, strings: &mut Interner) -> Targ
             })
             .collect();
     }
-    facts.conditions = one_per_type(std::mem::take(&mut facts.conditions));
+    one_per_type(&mut facts.conditions);
     facts
 }
 
 /// Conditions are a map by type (`listType=map`, `listMapKey=type`); an object that repeats a
-/// type anyway yields one fact per type, the last one listed, so no series is emitted twice.
-fn one_per_type(conditions: Vec<ConditionFact>) -> Vec<ConditionFact> {
-    let mut out: Vec<ConditionFact> = Vec::with_capacity(conditions.len());
-    for c in conditions {
-        match out.iter_mut().find(|o| o.type_ == c.type_) {
-            Some(o) => *o = c,
-            None => out.push(c),
+/// type anyway yields one fact per type, the last one listed, in the place of the first, so no
+/// series is emitted twice. In place: the common case (no repeats) moves nothing.
+fn one_per_type(conditions: &mut Vec<ConditionFact>) {
+    let mut kept = 0;
+    for i in 0..conditions.len() {
+        match (0..kept).find(|&j| conditions[j].type_ == conditions[i].type_) {
+            Some(j) => conditions.swap(j, i),
+            None => {
+                conditions.swap(kept, i);
+                kept += 1;
+            }
         }
     }
-    out
+    conditions.truncate(kept);
 }
 
 /// Whether every path the target reads is a standard `status` field, so that status can be
 /// decoded into a small typed struct instead of a DOM (the common case, and the fast one).
-fn conventional(t: &Target) -> bool {
+pub(crate) fn conventional(t: &Target) -> bool {
     t.conditions.path.source() == "$.status.conditions"
         && t.phase.as_ref().is_none_or(|p| p.path.source() == "$.status.phase")
         && match &t.observed_generation {
@@ -146,9 +152,10 @@ fn conventional(t: &Target) -> bool {
         }
 }
 
-#[derive(Default, Deserialize)]
+/// The standard status fields, borrowed from the event text.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ConventionalStatus<'a> {
+pub(crate) struct ConventionalStatus<'a> {
     #[serde(default)]
     observed_generation: Option<i64>,
     #[serde(default, borrow)]
@@ -157,7 +164,7 @@ struct ConventionalStatus<'a> {
     conditions: Option<Vec<ConventionalCondition<'a>>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ConventionalCondition<'a> {
     #[serde(rename = "type", default, borrow)]
@@ -174,14 +181,15 @@ struct ConventionalCondition<'a> {
 
 fn from_conventional(
     target: &Target,
-    st: ConventionalStatus,
+    st: &ConventionalStatus,
     mut f: TargetFacts,
     strings: &mut Interner,
 ) -> TargetFacts {
     f.conditions = st
         .conditions
+        .as_deref()
         .unwrap_or_default()
-        .into_iter()
+        .iter()
         .filter(|c| !c.type_.is_empty())
         .map(|c| ConditionFact {
             type_: strings.get(&c.type_),
@@ -198,7 +206,8 @@ fn from_conventional(
             st.observed_generation.or_else(|| conditions_generation(&f.conditions, &target.conditions.ready))
         }
     };
-    f.phase = target.phase.as_ref().and(st.phase).filter(|p| !p.is_empty()).map(|p| strings.get(&p));
+    f.phase =
+        target.phase.as_ref().and(st.phase.as_deref()).filter(|p| !p.is_empty()).map(|p| strings.get(p));
     f
 }
 

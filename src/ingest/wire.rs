@@ -13,13 +13,19 @@ use serde::{
 };
 use serde_json::value::RawValue;
 
+use super::decode::Typed;
+
 /// An object as decoded from the API. It borrows from the response text: nothing of it
 /// outlives the event, only the facts extracted from it.
 #[derive(Debug, Clone)]
 pub struct RawObject<'a> {
     pub meta: Meta<'a>,
-    /// Top-level fields other than `metadata`, `apiVersion` and `kind`, unparsed.
+    /// Top-level fields other than `metadata`, `apiVersion` and `kind`, unparsed (less those
+    /// decoded in the event's single read, see [`decode`](super::decode)).
     pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// The parts decoded during the event's single read; empty when decoded by this type's own
+    /// `Deserialize`.
+    pub(crate) typed: Typed<'a>,
 }
 
 impl<'a> RawObject<'a> {
@@ -98,7 +104,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
                     }
                 }
                 let meta = meta.ok_or_else(|| serde::de::Error::missing_field("metadata"))?;
-                Ok(RawObject { meta, fields })
+                Ok(RawObject { meta, fields, typed: Typed::default() })
             }
         }
         d.deserialize_map(V(std::marker::PhantomData))

@@ -28,7 +28,10 @@ use super::{
 };
 use crate::{
     clock::now,
-    ingest::wire::{List, RawObject, WatchLine},
+    ingest::{
+        decode::{Plan, decode_line},
+        wire::{List, RawObject, WatchLine},
+    },
     model::{
         shard::{Shard, ShardKey, ShardMode},
         text,
@@ -297,7 +300,7 @@ impl Io {
         let t = now();
         let targets = &self.watch.subs;
         let progress = |rv: &str| Ok(Some(Event::Progress { rv: rv.to_string() }));
-        let line = serde_json::from_str::<WatchLine<RawObject>>(line);
+        let line = decode_line(line, Plan::new(targets.kind, &targets.targets));
         if let Ok(WatchLine::Added(o) | WatchLine::Modified(o) | WatchLine::Deleted(o)) = &line
             && self.shard.is_some()
         {

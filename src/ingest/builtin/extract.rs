@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use super::{
     BuiltinFacts, ContainerImage, EventFacts, LeaseFacts, PodContainer, PodFacts, Strategy, WorkloadFacts,
     shapes::{
-        InvolvedObject, LeaseSpec, ObjectStatus, OwnerRef, PodOwnSpec, RevisionLabels, WorkloadSpec,
-        WorkloadStatus, field,
+        ContainerStatus, InvolvedObject, LeaseSpec, ObjectStatus, OwnerRef, PodOwnSpec, RevisionLabels,
+        WorkloadSpec, WorkloadStatus, field,
     },
 };
 use crate::{
@@ -149,12 +149,32 @@ fn workload(
 }
 
 fn pod(obj: &RawObject, strings: &mut Interner) -> Option<PodFacts> {
+    if let Some(p) = &obj.typed.pod {
+        let st = &p.status;
+        let statuses = [&*st.container_statuses, &*st.init_container_statuses];
+        return Some(pod_facts(obj, &p.spec, st.ready.0, statuses, &p.owners, &p.labels, strings));
+    }
     let spec: PodOwnSpec = field(obj, "spec")?;
     let st: ObjectStatus = field(obj, "status")?;
     let owners: Vec<OwnerRef> =
         obj.meta.owner_references.map_or(Some(Vec::new()), |r| serde_json::from_str(r.get()).ok())?;
     let labels: RevisionLabels =
         obj.meta.labels.map_or(Some(RevisionLabels::default()), |r| serde_json::from_str(r.get()).ok())?;
+    let ready = st.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+    let statuses = [&*st.container_statuses, &*st.init_container_statuses];
+    Some(pod_facts(obj, &spec, ready, statuses, &owners, &labels, strings))
+}
+
+/// A pod's facts from its decoded parts (read in the event's single read, or from raw fields).
+fn pod_facts(
+    obj: &RawObject,
+    spec: &PodOwnSpec,
+    ready: bool,
+    [statuses, init_statuses]: [&[ContainerStatus]; 2],
+    owners: &[OwnerRef],
+    labels: &RevisionLabels,
+    strings: &mut Interner,
+) -> PodFacts {
     let owner = owners.iter().find(|o| o.controller).and_then(|o| match &*o.kind {
         "DaemonSet" => Some((Kind::DaemonSet, strings.get(&o.name))),
         "StatefulSet" => Some((Kind::StatefulSet, strings.get(&o.name))),
@@ -166,12 +186,11 @@ fn pod(obj: &RawObject, strings: &mut Interner) -> Option<PodFacts> {
         }
         _ => None,
     });
-    let mut containers = Vec::new();
+    let mut containers = Vec::with_capacity(spec.containers.len() + spec.init_containers.len());
     let mut restarts = 0;
-    for (list, statuses, init) in [
-        (&spec.containers, &st.container_statuses, false),
-        (&spec.init_containers, &st.init_container_statuses, true),
-    ] {
+    for (list, statuses, init) in
+        [(&spec.containers, statuses, false), (&spec.init_containers, init_statuses, true)]
+    {
         for c in list {
             let status = statuses.iter().find(|s| s.name == c.name);
             if !init {
@@ -192,15 +211,15 @@ fn pod(obj: &RawObject, strings: &mut Interner) -> Option<PodFacts> {
             });
         }
     }
-    Some(PodFacts {
+    PodFacts {
         owner,
         node: spec.node_name.as_deref().map(|n| strings.get(n)),
-        ready: st.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"),
+        ready,
         restarts,
         revision: labels.revision.as_deref().map(|r| strings.get(r)),
         containers,
         deleting: obj.meta.deletion_timestamp.is_some(),
-    })
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! extraction is in [`extract`](mod@extract).
 
 mod extract;
-mod shapes;
+pub(crate) mod shapes;
 
 use std::sync::Arc;
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::ingest::wire::RawObject;
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct WorkloadSpec<'a> {
     pub(super) replicas: Option<i64>,
@@ -19,7 +19,7 @@ pub(super) struct WorkloadSpec<'a> {
     pub(super) strategy: Option<UpdateStrategy<'a>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UpdateStrategy<'a> {
     #[serde(rename = "type", borrow)]
@@ -27,18 +27,18 @@ pub(super) struct UpdateStrategy<'a> {
     pub(super) rolling_update: Option<RollingUpdate>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 pub(super) struct RollingUpdate {
     pub(super) partition: Option<i64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 pub(super) struct PodTemplate<'a> {
     #[serde(borrow)]
     pub(super) spec: Option<PodSpec<'a>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PodSpec<'a> {
     #[serde(borrow, default)]
@@ -48,9 +48,9 @@ pub(super) struct PodSpec<'a> {
 }
 
 /// A pod's own spec: only what the image triangle needs.
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct PodOwnSpec<'a> {
+pub(crate) struct PodOwnSpec<'a> {
     #[serde(borrow, default)]
     pub(super) containers: Vec<ImageOnly<'a>>,
     #[serde(borrow, default)]
@@ -60,8 +60,8 @@ pub(super) struct PodOwnSpec<'a> {
 }
 
 /// A pod's container: only name and image (env, probes, mounts are skipped unparsed).
-#[derive(Deserialize)]
-pub(super) struct ImageOnly<'a> {
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ImageOnly<'a> {
     #[serde(borrow)]
     pub(super) name: Cow<'a, str>,
     #[serde(borrow, default)]
@@ -69,15 +69,15 @@ pub(super) struct ImageOnly<'a> {
 }
 
 /// The two labels a pod's workload revision is read from; other labels are skipped.
-#[derive(Deserialize, Default)]
-pub(super) struct RevisionLabels<'a> {
+#[derive(Debug, Clone, Deserialize, Default)]
+pub(crate) struct RevisionLabels<'a> {
     #[serde(rename = "pod-template-hash", borrow)]
     pub(super) template_hash: Option<Cow<'a, str>>,
     #[serde(rename = "controller-revision-hash", borrow)]
     pub(super) revision: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(super) struct Container<'a> {
     #[serde(borrow)]
     pub(super) name: Cow<'a, str>,
@@ -87,7 +87,7 @@ pub(super) struct Container<'a> {
     pub(super) env: Vec<EnvVar<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(super) struct EnvVar<'a> {
     #[serde(borrow)]
     pub(super) name: Cow<'a, str>,
@@ -95,7 +95,7 @@ pub(super) struct EnvVar<'a> {
     pub(super) value: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct WorkloadStatus<'a> {
     pub(super) observed_generation: Option<i64>,
@@ -116,7 +116,7 @@ pub(super) struct WorkloadStatus<'a> {
     pub(super) conditions: Vec<Condition<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub(super) struct Condition<'a> {
     #[serde(rename = "type", borrow)]
     pub(super) type_: Cow<'a, str>,
@@ -126,10 +126,10 @@ pub(super) struct Condition<'a> {
     pub(super) reason: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 /// A status with conditions: pods (with container statuses), nodes and APIServices.
-pub(super) struct ObjectStatus<'a> {
+pub(crate) struct ObjectStatus<'a> {
     #[serde(borrow, default)]
     pub(super) conditions: Vec<Condition<'a>>,
     #[serde(borrow, default)]
@@ -138,7 +138,45 @@ pub(super) struct ObjectStatus<'a> {
     pub(super) init_container_statuses: Vec<ContainerStatus<'a>>,
 }
 
-#[derive(Deserialize)]
+/// A pod's status as its single read decodes it: readiness is folded while the conditions are
+/// read, so no condition list is built.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PodStatus<'a> {
+    #[serde(default, rename = "conditions")]
+    pub(super) ready: ReadyCondition,
+    #[serde(borrow, default)]
+    pub(super) container_statuses: Vec<ContainerStatus<'a>>,
+    #[serde(borrow, default)]
+    pub(super) init_container_statuses: Vec<ContainerStatus<'a>>,
+}
+
+/// Whether a condition list holds `Ready=True`; each condition is decoded as [`Condition`]
+/// (so a list the general decode rejects is rejected here too) and then dropped.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ReadyCondition(pub(super) bool);
+
+impl<'de> Deserialize<'de> for ReadyCondition {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ReadyCondition;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of conditions")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ReadyCondition, A::Error> {
+                let mut ready = false;
+                while let Some(c) = seq.next_element::<Condition>()? {
+                    ready |= c.type_ == "Ready" && c.status == "True";
+                }
+                Ok(ReadyCondition(ready))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct ContainerStatus<'a> {
     #[serde(borrow)]
@@ -151,9 +189,9 @@ pub(super) struct ContainerStatus<'a> {
     pub(super) restart_count: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct OwnerRef<'a> {
+pub(crate) struct OwnerRef<'a> {
     #[serde(borrow)]
     pub(super) kind: Cow<'a, str>,
     #[serde(borrow)]
@@ -162,7 +200,7 @@ pub(super) struct OwnerRef<'a> {
     pub(super) controller: bool,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct LeaseSpec<'a> {
     #[serde(borrow)]
@@ -172,7 +210,7 @@ pub(super) struct LeaseSpec<'a> {
     pub(super) lease_transitions: Option<i64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct InvolvedObject<'a> {
     #[serde(borrow, default)]
