@@ -114,12 +114,19 @@ async fn churned_objects_leave_no_series_and_no_memory() {
                     && m.is("stallwatch_warning_events_total", &with(&cr, &[("reason", &of_ds)]), 1.0)
             },
         );
+        // The config's series (its own and its DaemonSet's warnings) and the DaemonSet's own.
         let series: Vec<String> = m
             .find("stallwatch_warning_events_total", &[])
             .iter()
-            .map(|s| s.label("reason").to_string())
+            .map(|s| format!("{}/{}", s.label("kind"), s.label("reason")))
             .collect();
-        assert_eq!(series.len(), 2, "only this incarnation's reasons, none of a deleted one: {series:?}");
+        let this = format!("Churn{cycle:02}");
+        assert_eq!(m.find("stallwatch_warning_events_total", &cr).len(), 2, "{series:?}");
+        assert!(
+            series.len() == 3
+                && series.iter().all(|s| s.split_once('/').is_some_and(|(_, r)| r.starts_with(&this))),
+            "only this incarnation's reasons, none of a deleted one: {series:?}"
+        );
         if cycle == WARM_UP {
             before = Some(vm_rss_kib(sw.pid()));
             note(format!("VmRSS after {WARM_UP} warm-up cycles: {} KiB", before.unwrap()));
