@@ -115,6 +115,23 @@ async fn reload_loop(path: PathBuf, mut sup: Supervisor, me: Arc<SelfState>, sha
     }
 }
 
+/// How often Warning counts of objects gone from the store are dropped when nobody scrapes.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Prunes what renders would prune, on a timer and off the async workers, so that state of
+/// deleted objects never depends on a scrape happening.
+async fn prune_loop(renderer: Renderer) {
+    let mut tick = tokio::time::interval(PRUNE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let r = renderer.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || r.prune()).await {
+            tracing::error!(error = %e, "pruning warning counts failed; retrying at the next tick");
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -169,8 +186,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
         );
     }
     let reload = tokio::spawn(reload_loop(path, sup, me.clone(), args.shard_args()));
+    let prune = tokio::spawn(prune_loop(renderer.clone()));
     let shared = Arc::new(server::Shared::new(store, me, renderer));
     server::serve(listener, shared, server::Limits::default(), shutdown_signal()).await;
     reload.abort();
+    prune.abort();
     Ok(())
 }

@@ -311,6 +311,34 @@ fn kubearmor_stuck_update_signals() {
 }
 
 #[test]
+fn warning_counts_never_decrease_when_a_workload_unlinks() {
+    let store = kubearmor_store();
+    // Every watch listed: an object not in the view is gone, not yet to come.
+    for w in store.watches() {
+        w.write(|s| s.health.synced = true);
+    }
+    let me = Arc::new(SelfState::default());
+    let r = Renderer::store_only(store.clone(), me, clock);
+    let cr =
+        r#"target="kubearmor",kind="KubeArmorConfig",namespace="kubearmor",name="kubearmorconfig-default""#;
+    let series = format!(r#"stallwatch_warning_events_total{{{cr},reason="FailedCreate"}}"#);
+    let count = || value(&r.render(Format::Text004).unwrap(), &series);
+    // The DaemonSet's 3 warnings count toward the config it runs the images of.
+    assert_eq!(count(), Some(3.0));
+    // The DaemonSet is deleted: the link, and then its count, are gone; the counter stays.
+    let ds: RawObject = serde_json::from_str(KUBEARMOR[1].1).unwrap();
+    for w in store.watches().iter().filter(|w| w.key.gvk.kind == "DaemonSet") {
+        w.write(|s| s.delete(&ds));
+    }
+    assert_eq!(count(), Some(3.0));
+    assert!(
+        store.watches().iter().all(|w| w.read(|s| s.warnings.is_empty())),
+        "the deleted DaemonSet's count is dropped"
+    );
+    assert_eq!(count(), Some(3.0));
+}
+
+#[test]
 fn promtool_check_metrics_is_clean() {
     for out in [render(Format::Text004), render_kubearmor()] {
         promtool_check(&out);

@@ -14,6 +14,7 @@ use crate::{
     error::ConfigError,
     model::{
         Kind, ObjectPath,
+        image::Mirrors,
         shard::{Shard, ShardKey},
     },
 };
@@ -51,6 +52,8 @@ pub struct Config {
     pub watch_idle_timeout: Duration,
     pub targets: Vec<Target>,
     pub context: Context,
+    /// Registry mirrors images are compared through (`registryMirrors`).
+    pub registry_mirrors: Mirrors,
     /// How many targets the file lists (before presets expand into several).
     pub file_targets: usize,
     /// The file's `sharding:` keys; flags override them (see [`shard::resolve`]).
@@ -384,6 +387,31 @@ targets:
     fn bad_selectors_rejected() {
         let e = err("targets:\n  - {preset: workloads, labelSelector: 'app in ()'}\n");
         assert!(e.contains("key `labelSelector`") && e.contains("must not be empty"), "{e}");
+    }
+
+    #[test]
+    fn registry_mirrors_are_validated_and_located() {
+        let t = "targets: [{preset: workloads}]\n";
+        let c = Config::parse(
+            &format!("registryMirrors:\n  - {{from: index.docker.io, to: Mirror.Example/hub/}}\n{t}"),
+            "c.yaml",
+        )
+        .unwrap();
+        assert_eq!(
+            &*c.registry_mirrors,
+            &[crate::model::image::Mirror::new("docker.io", "mirror.example/hub").unwrap()]
+        );
+        assert!(Config::parse(t, "c.yaml").unwrap().registry_mirrors.is_empty());
+        let e = err(&format!("registryMirrors:\n  - {{from: docker.io, to: 'https://m.example'}}\n{t}"));
+        assert!(e.starts_with("c.yaml:2:5: key `registryMirrors`: `to`") && e.contains("scheme"), "{e}");
+        let e = err(&format!(
+            "registryMirrors:\n  - {{from: docker.io, to: m.example}}\n  - {{from: quay.io, to: m.example}}\n{t}"
+        ));
+        assert!(
+            e.starts_with("c.yaml:3:5: ") && e.contains("one mirror prefix stands for one upstream"),
+            "{e}"
+        );
+        assert!(err(&format!("registryMirrors: [{{from: docker.io}}]\n{t}")).contains("missing field `to`"));
     }
 
     #[test]

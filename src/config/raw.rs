@@ -11,7 +11,7 @@ use super::{
     Config, Context, DEFAULT_RESYNC, DEFAULT_STALLED_AFTER, DEFAULT_WATCH_IDLE_TIMEOUT,
     DEFAULT_WATCH_TIMEOUT, Target, generic::resolve_target,
 };
-use crate::model::ObjectPath;
+use crate::model::{ObjectPath, image::Mirror};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -39,6 +39,11 @@ pub(super) struct RawConfig {
     targets: Option<Spanned<Vec<Spanned<RawTarget>>>>,
     #[serde(default)]
     context: RawContext,
+    /// Registries an admission webhook rewrites images to: a reference under `to` is compared
+    /// as the `from` reference it stands for.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawMirror>")]
+    registry_mirrors: Vec<Spanned<RawMirror>>,
     /// Which shard of several this replica runs; `--shard`/`--total-shards` override it.
     #[serde(default)]
     sharding: RawSharding,
@@ -64,6 +69,16 @@ pub(crate) enum RawShardKey {
     Namespace,
     /// The UID: the most even spread, for targets without image slots that are not workloads.
     Uid,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "RegistryMirror")]
+struct RawMirror {
+    /// The registry (or registry/path prefix) the manifests name, e.g. `docker.io`.
+    from: String,
+    /// Where the webhook rewrites it, e.g. `mirror.example` or `mirror.example/dockerhub`.
+    to: String,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -325,6 +340,21 @@ impl RawConfig {
                 ));
             }
         }
+        let mut registry_mirrors: Vec<Mirror> = Vec::new();
+        for m in &self.registry_mirrors {
+            let mirror = Mirror::new(&m.value.from, &m.value.to)
+                .map_err(|e| (m.referenced, format!("key `registryMirrors`: {e}")))?;
+            if let Some(dup) = registry_mirrors.iter().find(|o| o.to == mirror.to) {
+                return Err((
+                    m.referenced,
+                    format!(
+                        "key `registryMirrors`: {:?} is the mirror of both {:?} and {:?}; one mirror prefix stands for one upstream",
+                        mirror.to, dup.from, mirror.from
+                    ),
+                ));
+            }
+            registry_mirrors.push(mirror);
+        }
         let api_services = self.context.api_services.into_iter().map(|s| s.value).collect();
         let context = Context { nodes, api_services };
         Ok(Config {
@@ -334,6 +364,7 @@ impl RawConfig {
             watch_idle_timeout,
             targets,
             context,
+            registry_mirrors: registry_mirrors.into(),
             file_targets: count,
             file_sharding: super::shard::FileSharding {
                 shard: self.sharding.shard,

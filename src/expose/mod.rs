@@ -33,7 +33,10 @@ use self::{
     writer::Writer,
 };
 use crate::{
-    judge::view::{Locked, View},
+    judge::{
+        counters::WarningCounters,
+        view::{Locked, View},
+    },
     store::Store,
 };
 
@@ -70,6 +73,8 @@ pub(crate) struct Inner {
     registry: Registry,
     clock: fn() -> f64,
     flights: flight::Flights,
+    /// Keeps `warning_events_total` from going down between scrapes.
+    warnings: std::sync::Mutex<WarningCounters>,
 }
 
 impl Renderer {
@@ -95,13 +100,35 @@ impl Renderer {
     }
 
     fn with(store: Arc<Store>, me: Arc<SelfState>, registry: Registry, clock: fn() -> f64) -> Renderer {
-        Renderer { inner: Arc::new(Inner { store, me, registry, clock, flights: Default::default() }) }
+        Renderer {
+            inner: Arc::new(Inner {
+                store,
+                me,
+                registry,
+                clock,
+                flights: Default::default(),
+                warnings: Default::default(),
+            }),
+        }
     }
 
     /// One complete exposition in `format`, at the renderer's clock, rendered now on the
     /// calling thread (tests, benches, `diagnose`). The server uses [`Renderer::scrape`].
     pub fn render(&self, format: Format) -> Result<String, fmt::Error> {
         self.inner.render(format)
+    }
+
+    /// Drops the Warning counts of objects that are no longer rendered, as a render does, without
+    /// encoding anything: run on a timer so that counts of deleted objects do not wait for a
+    /// scrape (an exporter nobody scrapes must not grow). Blocking: call it off the async workers.
+    pub fn prune(&self) {
+        let ws = self.inner.store.watches();
+        if ws.iter().all(|w| w.read(|s| s.warnings.is_empty())) {
+            return;
+        }
+        let locked = Locked::new(&ws);
+        let view = View::new(&locked, (self.inner.clock)());
+        self.inner.prune_warnings(&locked, &view);
     }
 
     /// The exposition for one scrape: joins the render of `format` in flight or starts one on
@@ -112,9 +139,9 @@ impl Renderer {
 }
 
 impl Inner {
-    /// The one write a render makes: warning counts of objects it no longer renders are
-    /// dropped from the live store (after their grace period), so counts never outlive their
-    /// objects. Only watches that hold counts are locked, each for its own prune.
+    /// The one write a render (or [`Renderer::prune`]) makes: warning counts of objects it no
+    /// longer renders are dropped from the live store (see `WatchState::prune_warnings`), so
+    /// counts never outlive their objects. Only watches that hold counts are locked, each for its own prune.
     fn prune_warnings(&self, locked: &Locked, view: &View) {
         if locked.guards.iter().all(|(_, s)| s.warnings.is_empty()) {
             return;
@@ -122,9 +149,10 @@ impl Inner {
         let mut rendered: HashSet<&str> = view.objects.iter().map(|o| &*o.tracked.uid).collect();
         rendered.extend(view.workloads.iter().map(|(_, w)| w.uid));
         rendered.extend(view.objects.iter().flat_map(|o| o.links.workloads.iter().map(|w| w.uid)));
+        let settled = locked.guards.iter().all(|(_, s)| s.health.synced);
         for (w, s) in &locked.guards {
             if !s.warnings.is_empty() {
-                w.write(|s| s.prune_warnings(&rendered, view.now));
+                w.write(|s| s.prune_warnings(&rendered, view.now, settled));
             }
         }
     }
@@ -133,7 +161,8 @@ impl Inner {
         // Each watch is locked only while it is copied, never for the encode.
         let ws = self.store.watches();
         let locked = Locked::new(&ws);
-        let view = View::new(&locked, (self.clock)());
+        let mut view = View::new(&locked, (self.clock)());
+        view.count_warnings(&mut self.warnings.lock().unwrap_or_else(|e| e.into_inner()));
         // About 2.6 KB per object; reserving avoids regrowing a large buffer.
         let mut x = Writer::new(format, 64 * 1024 + view.objects.len() * 2600);
         objects::encode(&mut x, &view);

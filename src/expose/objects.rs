@@ -201,7 +201,7 @@ fn objects(o: &mut ObjectFamilies) {
         Type::Counter,
         |o, emit| {
             if o.target.events {
-                for (r, n) in view.warnings_of(o) {
+                for (r, n) in view.warning_counts(o) {
                     emit(&[("reason", r)], n as f64);
                 }
             }

@@ -58,6 +58,9 @@ pub struct Meta<'a> {
     /// Kept unparsed: only pods need them (owner and revision), so others pay a scan only.
     #[serde(default, borrow)]
     pub labels: Option<&'a RawValue>,
+    /// Kept unparsed: only DaemonSets need one (their template generation).
+    #[serde(default, borrow)]
+    pub annotations: Option<&'a RawValue>,
     #[serde(default, borrow)]
     pub owner_references: Option<&'a RawValue>,
 }

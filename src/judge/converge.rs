@@ -64,7 +64,14 @@ impl<'a> Index<'a> {
     }
 }
 
-/// Whether a pod runs something other than its workload's current template.
+/// Whether a pod runs something other than its workload's current template. The template
+/// revision decides where the pod says which one it came from: a StatefulSet's
+/// `controller-revision-hash` against its `updateRevision`, a DaemonSet's
+/// `pod-template-generation` against its template generation (so an env or args change on an
+/// OnDelete DaemonSet leaves its old pods outdated). Deployments have no current hash in their
+/// own object; their pods are compared by image, and an old-template pod keeps the rollout
+/// incomplete (`updatedReplicas`, `replicas`) whatever its image. Images are compared too:
+/// a pod without the labels, or an image the kubelet was not told to run.
 pub fn outdated(w: &WorkloadFacts, p: &PodFacts) -> bool {
     if w.kind == Kind::StatefulSet
         && let (Some(want), Some(have)) = (&w.update_revision, &p.revision)
@@ -72,9 +79,21 @@ pub fn outdated(w: &WorkloadFacts, p: &PodFacts) -> bool {
     {
         return true;
     }
+    if w.kind == Kind::DaemonSet
+        && let (Some(want), Some(have)) = (w.template_generation, p.template_generation)
+        && want != have
+    {
+        return true;
+    }
     w.containers.iter().any(|c| {
         p.containers.iter().find(|pc| pc.name == c.name && pc.init == c.init).is_none_or(|pc| {
-            !image::runs(&c.image, &pc.spec_image, pc.status_image.as_deref(), pc.image_id.as_deref())
+            !image::runs_via(
+                &w.mirrors,
+                &c.image,
+                &pc.spec_image,
+                pc.status_image.as_deref(),
+                pc.image_id.as_deref(),
+            )
         })
     })
 }
@@ -217,7 +236,7 @@ pub fn links<'a>(index: &Index<'a>, target: &'a Target, ns: &'a str, tf: &TimedF
                 None => w.containers.iter().find(|c| !c.init),
             };
             let Some(container) = container else { continue };
-            let mismatch = !image::same(&desired, &container.image);
+            let mismatch = !image::same_via(&w.mirrors, &desired, &container.image);
             if mismatch {
                 let since = goal_since.max(tracked.template_changed);
                 out.mismatch_since = Some(out.mismatch_since.map_or(since, |m| m.min(since)));
@@ -390,6 +409,64 @@ mod tests {
         // The init slot's CR field is empty: the default applies and matches.
         assert!(slots.contains(&("init".into(), "docker.io/kubearmor/kubearmor-init:stable".into(), false)));
         assert_eq!(pods, vec![(2, 0)]);
+    }
+
+    #[test]
+    fn a_registry_mirror_rewrite_is_not_a_mismatch_when_configured() {
+        // An admission webhook rewrote the DaemonSet and one pod to the mirror; the other pod
+        // was created before the webhook and names Docker Hub.
+        let load = |config: &str| {
+            let w = setup(config);
+            put(&w, "KubeArmorConfig", &cr("kubearmor/kubearmor:v2"));
+            put(&w, "DaemonSet", &ds("mirror.example/hub/kubearmor/kubearmor:v2", 2));
+            put(&w, "Pod", &pod("p1", "mirror.example/hub/kubearmor/kubearmor:v2"));
+            put(&w, "Pod", &pod("p2", "kubearmor/kubearmor:v2"));
+            kubearmor_links(&w)
+        };
+        let (observed, slots, pods) =
+            load(&format!("registryMirrors: [{{from: docker.io, to: mirror.example/hub}}]\n{KA}"));
+        assert_eq!(observed, Some(true));
+        assert!(slots.iter().all(|s| !s.2), "{slots:?}");
+        assert_eq!(pods, vec![(2, 0)]);
+        // Without the option the rewrite reads as a permanent mismatch.
+        let (observed, slots, pods) = load(KA);
+        assert_eq!(observed, Some(false));
+        assert!(slots.contains(&("kubearmor".into(), "kubearmor/kubearmor:v2".into(), true)));
+        assert_eq!(pods, vec![(2, 1)]);
+    }
+
+    /// The DaemonSet at template generation `generation` (OnDelete), its pods labelled with theirs.
+    fn on_delete_ds(generation: i64) -> String {
+        ds("docker.io/kubearmor/kubearmor:v2", 0)
+            .replace(r#""generation":1}"#, &format!(r#""generation":{generation},"annotations":{{"deprecated.daemonset.template.generation":"{generation}"}}}}"#))
+            .replace(r#""spec":{"template""#, r#""spec":{"updateStrategy":{"type":"OnDelete"},"template""#)
+            .replace(r#""observedGeneration":1"#, &format!(r#""observedGeneration":{generation}"#))
+    }
+
+    fn pod_of_generation(name: &str, generation: i64) -> String {
+        pod(name, "kubearmor/kubearmor:v2").replace(
+            r#""labels":{"kubearmor-app":"kubearmor"}"#,
+            &format!(r#""labels":{{"kubearmor-app":"kubearmor","pod-template-generation":"{generation}","controller-revision-hash":"h{generation}"}}"#),
+        )
+    }
+
+    #[test]
+    fn an_env_change_on_an_on_delete_daemonset_leaves_old_pods_outdated() {
+        let w = setup(KA);
+        put(&w, "KubeArmorConfig", &cr("kubearmor/kubearmor:v2"));
+        put(&w, "DaemonSet", &on_delete_ds(1));
+        put(&w, "Pod", &pod_of_generation("p1", 1));
+        put(&w, "Pod", &pod_of_generation("p2", 1));
+        assert_eq!(kubearmor_links(&w).2, vec![(2, 0)]);
+        // Same images, new env: the template generation moves, the pods stay on the old one.
+        put(&w, "DaemonSet", &on_delete_ds(2));
+        let (observed, slots, pods) = kubearmor_links(&w);
+        assert!(slots.iter().all(|s| !s.2), "the images still match: {slots:?}");
+        assert_eq!(pods, vec![(2, 2)]);
+        assert_eq!(observed, Some(false));
+        // One pod deleted and re-created by the controller from the new template.
+        put(&w, "Pod", &pod_of_generation("p1", 2));
+        assert_eq!(kubearmor_links(&w).2, vec![(2, 1)]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::{
     config::{ObservedGeneration, Target},
     ingest::builtin::BuiltinFacts,
     judge::converge::{self, Index, LinkedWorkload, Links},
+    judge::counters::{Totals, WarningCounters},
     judge::verdict::{self, Evidence, Verdict},
     store::{ObjectRecord, TimedFacts, WarningTally, Watch, WatchState},
 };
@@ -57,6 +58,8 @@ pub struct View<'a> {
     pub workloads: Vec<(&'a str, LinkedWorkload<'a>)>,
     /// Warning events by involved object's UID.
     pub warnings: Warnings<'a>,
+    /// Warning counters made monotonic by [`View::count_warnings`], per (target, object UID).
+    pub warning_totals: Option<Totals<'a>>,
     pub now: f64,
 }
 
@@ -97,7 +100,31 @@ impl<'a> View<'a> {
             }
         }
         let workloads = converge::workloads(&index, &targets);
-        View { index, objects, targets, workloads, warnings, now }
+        View { index, objects, targets, workloads, warnings, warning_totals: None, now }
+    }
+
+    /// Makes the Warning counters of this view's objects monotonic through `counters`, which
+    /// the renderer keeps across scrapes (see [`WarningCounters`]).
+    pub fn count_warnings(&mut self, counters: &mut WarningCounters) {
+        let sums: Vec<_> = self
+            .objects
+            .iter()
+            .filter(|o| o.target.events)
+            .map(|o| ((&*o.target.name, &*o.tracked.uid), self.warnings_of(o)))
+            .collect();
+        self.warning_totals = Some(counters.advance(self.now, sums));
+    }
+
+    /// What `warning_events_total` exposes for an object: the monotonic counters when
+    /// [`View::count_warnings`] ran, the current sums otherwise.
+    pub fn warning_counts(&self, o: &ObjView<'a>) -> Vec<(&str, u64)> {
+        match &self.warning_totals {
+            Some(t) => t
+                .get(&(&*o.target.name, &*o.tracked.uid))
+                .map(|rs| rs.iter().map(|(r, n)| (&**r, *n)).collect())
+                .unwrap_or_default(),
+            None => self.warnings_of(o),
+        }
     }
 
     /// Warning events of an object and of the workloads linked to it, summed per reason.

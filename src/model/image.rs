@@ -9,6 +9,12 @@
 //!    the tag is informational).
 //! 5. Registry host and repository are compared case-sensitively except the host, which DNS
 //!    makes case-insensitive.
+//! 6. A reference under a configured registry mirror (`registryMirrors`, [`Mirror`]) is read as
+//!    the upstream reference it stands for, so an admission webhook that rewrites `docker.io/x`
+//!    to `mirror.example/x` does not show a permanent mismatch. Digests are kept as they are: a
+//!    mirror serves the same content.
+
+use std::sync::Arc;
 
 /// A parsed, normalised reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,10 +79,92 @@ impl ImageRef {
     }
 }
 
+/// A registry (or a path prefix in one) that references are rewritten to, and the upstream
+/// it stands for: `{from: docker.io, to: mirror.example/dockerhub}` reads
+/// `mirror.example/dockerhub/library/nginx` as `docker.io/library/nginx`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    /// Normalised upstream prefix, e.g. `docker.io`.
+    pub from: String,
+    /// Normalised mirror prefix, e.g. `mirror.example/dockerhub`.
+    pub to: String,
+}
+
+/// The configured mirrors, shared by every fact that compares images.
+pub type Mirrors = Arc<[Mirror]>;
+
+/// A registry prefix as written (`docker.io`, `mirror.example:5000/hub`), normalised: host
+/// lowercased, Docker Hub's aliases folded, no trailing `/`. The error says what is wrong.
+fn registry_prefix(text: &str) -> Result<String, String> {
+    let t = text.trim().trim_end_matches('/');
+    if t.is_empty() {
+        return Err("is empty; write a registry host such as docker.io".into());
+    }
+    if t.contains("://") {
+        return Err(format!("{text:?} has a scheme; write the registry host alone, e.g. mirror.example"));
+    }
+    if t.chars().any(|c| c.is_whitespace() || c == '@') || t.split('/').any(str::is_empty) {
+        return Err(format!(
+            "{text:?} is not a registry host or path prefix such as mirror.example/dockerhub"
+        ));
+    }
+    let (host, path) = t.split_once('/').map_or((t, None), |(h, p)| (h, Some(p)));
+    if !(host.contains('.') || host.contains(':') || host == "localhost") {
+        return Err(format!(
+            "{text:?} does not start with a registry host (one with a `.` or a port, or localhost), e.g. docker.io"
+        ));
+    }
+    if path.is_some_and(|p| p.contains(':')) {
+        return Err(format!("{text:?} names a tag; a mirror maps registries and paths, not tags"));
+    }
+    let host = match host.to_ascii_lowercase().as_str() {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+        h => h.to_string(),
+    };
+    Ok(path.map_or(host.clone(), |p| format!("{host}/{p}")))
+}
+
+impl Mirror {
+    /// A mirror from the two prefixes as the config writes them.
+    pub fn new(from: &str, to: &str) -> Result<Mirror, String> {
+        let from = registry_prefix(from).map_err(|e| format!("`from` {e}"))?;
+        let to = registry_prefix(to).map_err(|e| format!("`to` {e}"))?;
+        if from == to {
+            return Err(format!("`from` and `to` are both {from:?}; a mirror maps one registry to another"));
+        }
+        Ok(Mirror { from, to })
+    }
+
+    /// What is left of `name` under this mirror's prefix, if it is under it.
+    fn rest<'n>(&self, name: &'n str) -> Option<&'n str> {
+        name.strip_prefix(&*self.to)?.strip_prefix('/')
+    }
+}
+
+impl ImageRef {
+    /// The reference as its upstream names it, when it is under one of `mirrors` (the longest
+    /// matching prefix wins); unchanged otherwise.
+    pub fn unmirrored(mut self, mirrors: &[Mirror]) -> ImageRef {
+        let best =
+            mirrors.iter().filter_map(|m| Some((m, m.rest(&self.name)?))).max_by_key(|(m, _)| m.to.len());
+        if let Some((m, rest)) = best
+            && let Some(up) = ImageRef::parse(&format!("{}/{rest}", m.from))
+        {
+            self.name = up.name;
+        }
+        self
+    }
+}
+
 /// Compares two references as written; unparsable references compare as plain strings.
 pub fn same(a: &str, b: &str) -> bool {
+    same_via(&[], a, b)
+}
+
+/// [`same`], reading references under a mirror as their upstream.
+pub fn same_via(mirrors: &[Mirror], a: &str, b: &str) -> bool {
     match (ImageRef::parse(a), ImageRef::parse(b)) {
-        (Some(x), Some(y)) => x.same(&y),
+        (Some(x), Some(y)) => x.unmirrored(mirrors).same(&y.unmirrored(mirrors)),
         _ => a.trim() == b.trim(),
     }
 }
@@ -88,7 +176,20 @@ pub fn same(a: &str, b: &str) -> bool {
 /// (`:stable` runs as `:v1.7.4`), or the digest alone. A tag's digest is unknowable here, so a
 /// tag template is never compared with `imageID`.
 pub fn runs(template: &str, spec: &str, status_image: Option<&str>, image_id: Option<&str>) -> bool {
-    let Some(t) = ImageRef::parse(template) else { return template == spec };
+    runs_via(&[], template, spec, status_image, image_id)
+}
+
+/// [`runs`], reading references under a mirror as their upstream (an admission webhook that
+/// rewrote the pod's image to the mirror still runs the template's image).
+pub fn runs_via(
+    mirrors: &[Mirror],
+    template: &str,
+    spec: &str,
+    status_image: Option<&str>,
+    image_id: Option<&str>,
+) -> bool {
+    let parse = |s: &str| ImageRef::parse(s).map(|r| r.unmirrored(mirrors));
+    let Some(t) = parse(template) else { return template == spec };
     if let Some(want) = &t.digest {
         let digest_of = |s: &str| s.rsplit_once('@').map(|(_, d)| d.to_string());
         return [Some(spec), status_image, image_id]
@@ -97,10 +198,10 @@ pub fn runs(template: &str, spec: &str, status_image: Option<&str>, image_id: Op
             .filter_map(digest_of)
             .any(|d| &d == want);
     }
-    match ImageRef::parse(spec) {
+    match parse(spec) {
         Some(s) => s.same(&t),
         // An unparsable spec: the status image, if it names the template's image, decides.
-        None => status_image.and_then(ImageRef::parse).is_some_and(|st| st.same(&t)),
+        None => status_image.and_then(parse).is_some_and(|st| st.same(&t)),
     }
 }
 
@@ -181,6 +282,56 @@ mod tests {
             Some("docker.io/kubearmor/kubearmor:v1.7.4"),
             Some(&format!("docker.io/kubearmor/kubearmor@{d}"))
         ));
+    }
+
+    fn mirrors(pairs: &[(&str, &str)]) -> Vec<Mirror> {
+        pairs.iter().map(|(f, t)| Mirror::new(f, t).unwrap()).collect()
+    }
+
+    #[test]
+    fn rule6_mirrors_read_as_their_upstream() {
+        let m = mirrors(&[("docker.io", "Mirror.Example"), ("quay.io", "mirror.example/quay")]);
+        // The webhook rewrote Docker Hub references to the mirror, library/ included.
+        assert!(same_via(&m, "kubearmor/kubearmor:v1", "mirror.example/kubearmor/kubearmor:v1"));
+        assert!(same_via(&m, "nginx:1.27", "mirror.example/nginx:1.27"));
+        assert!(same_via(&m, "nginx:1.27", "mirror.example/library/nginx:1.27"));
+        // The longer prefix wins: mirror.example/quay/… is quay.io, not docker.io/quay/….
+        assert!(same_via(&m, "quay.io/org/app:v1", "mirror.example/quay/org/app:v1"));
+        assert!(!same_via(&m, "docker.io/quay/org/app:v1", "mirror.example/quay/org/app:v1"));
+        // A tag is still a tag, and only whole path segments match.
+        assert!(!same_via(&m, "nginx:1.27", "mirror.example/nginx:1.28"));
+        assert!(!same_via(
+            &mirrors(&[("docker.io", "mirror.example/hub")]),
+            "nginx:1",
+            "mirror.example/hubx/nginx:1"
+        ));
+        // Without the option the rewrite is a mismatch, as before.
+        assert!(!same("kubearmor/kubearmor:v1", "mirror.example/kubearmor/kubearmor:v1"));
+        // A pod the webhook rewrote runs the template.
+        assert!(runs_via(&m, "kubearmor/kubearmor:v1", "mirror.example/kubearmor/kubearmor:v1", None, None));
+        assert!(!runs("kubearmor/kubearmor:v1", "mirror.example/kubearmor/kubearmor:v1", None, None));
+        // Digests are compared as they are.
+        let d = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+        assert!(same_via(&m, &format!("nginx@{d}"), &format!("mirror.example/library/nginx@{d}")));
+    }
+
+    #[test]
+    fn bad_mirrors_are_refused_with_the_fix() {
+        for (from, to, says) in [
+            ("", "mirror.example", "is empty"),
+            ("docker.io", "https://mirror.example", "scheme"),
+            ("docker.io", "mirror", "registry host"),
+            ("docker.io", "mirror.example/hub:v1", "tag"),
+            ("docker.io", "mirror.example//hub", "path prefix"),
+            ("index.docker.io", "docker.io", "both"),
+        ] {
+            let e = Mirror::new(from, to).unwrap_err();
+            assert!(e.contains(says), "{from:?} → {to:?}: {e}");
+        }
+        assert_eq!(
+            Mirror::new("docker.io", "mirror.example:5000/hub/").unwrap().to,
+            "mirror.example:5000/hub"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::{
     config::{ImageRule, NamedRef, Override, PodsRef, Target, WorkloadLink},
-    model::{Gvk, Kind, shard::ShardKey},
+    model::{Gvk, Kind, image::Mirrors, shard::ShardKey},
 };
 
 /// One watch: a resource type in one namespace (or all) with one selector.
@@ -43,13 +43,30 @@ pub struct Subscribers {
     pub targets: Vec<Arc<Target>>,
     pub kind: Option<Kind>,
     pub env: Vec<String>,
+    /// Workload watches: the registry mirrors their images are compared through, kept on
+    /// each workload's facts so every comparison (slots, outdated pods) reads them.
+    pub mirrors: Mirrors,
 }
 
 impl Subscribers {
     /// Subscribers of tracked-object targets (with the typed extraction of their kind).
     pub fn targets(targets: Vec<Arc<Target>>) -> Subscribers {
         let kind = targets.first().and_then(|t| Kind::of(&t.resource));
-        Subscribers { targets, kind, env: Vec::new() }
+        Subscribers { targets, kind, env: Vec::new(), mirrors: Mirrors::default() }
+    }
+
+    /// Whether `other` reads objects exactly as these do, differing at most in settings only
+    /// judgement reads (`stalledAfter`): then a reload keeps the watch task and its history.
+    pub fn same_ingest(&self, other: &Subscribers) -> bool {
+        self.kind == other.kind
+            && self.env == other.env
+            && self.mirrors == other.mirrors
+            && self.targets.len() == other.targets.len()
+            && self
+                .targets
+                .iter()
+                .zip(&other.targets)
+                .all(|(a, b)| Target { stalled_after: b.stalled_after, ..Target::clone(a) } == **b)
     }
 }
 

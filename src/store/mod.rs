@@ -27,13 +27,21 @@ pub use self::{
 pub struct Watch {
     pub key: WatchKey,
     pub subs: Subscribers,
-    pub state: RwLock<WatchState>,
+    /// Shared with [`Watch::rejudged`] copies: a reload that changes only judgement settings
+    /// hands the store a watch with the new subscribers over the running task's state.
+    pub state: Arc<RwLock<WatchState>>,
 }
 
 impl Watch {
     /// A watch with an empty state.
     pub fn new(key: WatchKey, subs: Subscribers) -> Watch {
-        Watch { key, subs, state: RwLock::new(WatchState::default()) }
+        Watch { key, subs, state: Arc::new(RwLock::new(WatchState::default())) }
+    }
+
+    /// The same watch (same key, same state, written by the same task) judged with `subs`,
+    /// which differ from the running ones only in judgement settings.
+    pub fn rejudged(&self, subs: Subscribers) -> Watch {
+        Watch { key: self.key.clone(), subs, state: self.state.clone() }
     }
 
     /// Reads under the lock; a poisoned lock (a panicked writer) still yields the data.

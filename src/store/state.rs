@@ -4,8 +4,10 @@
 //!
 //! Warning counts are keyed by the involved object's UID, so an object re-created under the
 //! same name starts from zero. Pods' warnings are not counted (no pod is rendered). A count is
-//! kept while its object is rendered and for [`WARNING_GRACE`] after its last warning (the
-//! event may arrive before the object is listed); [`WatchState::prune_warnings`] drops the rest.
+//! kept while its object is rendered; once a rendered object is gone, the next prune (a render,
+//! or the exporter's one-minute timer) drops it. A count whose object was never rendered is kept
+//! for [`WARNING_GRACE`] after its last warning (the event may arrive before the object is
+//! listed); [`WatchState::prune_warnings`] drops the rest.
 //! Reasons are cut to [`MAX_REASON_BYTES`] with a trailing `…`, and an object keeps at most
 //! [`MAX_REASONS`] reasons; further ones count under [`OTHER_REASON`].
 
@@ -54,6 +56,8 @@ pub struct WatchState {
 pub struct WarningTally {
     /// When a warning was last counted (keeps a count whose object is not rendered yet).
     pub last: f64,
+    /// A prune found its object rendered: once it is not, the object is gone.
+    pub rendered: bool,
     /// Count per (bounded) reason.
     pub reasons: BTreeMap<Box<str>, u64>,
 }
@@ -114,7 +118,10 @@ impl WatchState {
         let key = key_of(obj);
         let facts: Vec<TargetFacts> =
             subs.targets.iter().map(|t| ingest::target::extract(t, obj, &mut self.strings)).collect();
-        let kind = subs.kind.and_then(|k| ingest::builtin::extract(k, obj, &subs.env, &mut self.strings));
+        let mut kind = subs.kind.and_then(|k| ingest::builtin::extract(k, obj, &subs.env, &mut self.strings));
+        if let Some(BuiltinFacts::Workload(w)) = &mut kind {
+            w.mirrors = subs.mirrors.clone();
+        }
         let same = self.objects.get(&key).filter(|old| *old.uid == *obj.meta.uid);
         let old_count = match same.and_then(|o| o.kind.as_ref()) {
             Some(BuiltinFacts::Event(e)) => e.count,
@@ -240,10 +247,18 @@ impl WatchState {
         r.diff
     }
 
-    /// Drops the warning counts of objects not in `rendered` whose last warning is older than
-    /// [`WARNING_GRACE`]: deleted objects, and involved objects that are never rendered.
-    pub fn prune_warnings(&mut self, rendered: &HashSet<&str>, now: f64) {
-        self.warnings.retain(|uid, t| rendered.contains(&**uid) || now - t.last < WARNING_GRACE);
+    /// Drops the warning counts of objects not in `rendered`: at once for an object an earlier
+    /// prune saw rendered (it was deleted) when the view is `settled` (every watch synced, so
+    /// absence means gone, not not-yet-listed); otherwise once its last warning is older than
+    /// [`WARNING_GRACE`] (involved objects that are never rendered).
+    pub fn prune_warnings(&mut self, rendered: &HashSet<&str>, now: f64, settled: bool) {
+        self.warnings.retain(|uid, t| {
+            if rendered.contains(&**uid) {
+                t.rendered = true;
+                return true;
+            }
+            (t.rendered && !settled) || (!t.rendered && now - t.last < WARNING_GRACE)
+        });
     }
 
     /// Adds the drift a periodic re-list found.
@@ -432,7 +447,7 @@ mod tests {
     }
 
     fn events() -> Subscribers {
-        Subscribers { targets: Vec::new(), kind: Some(crate::model::Kind::Event), env: Vec::new() }
+        Subscribers { kind: Some(crate::model::Kind::Event), ..Default::default() }
     }
 
     fn count(s: &WatchState, uid: &str, reason: &str) -> Option<u64> {
@@ -478,9 +493,23 @@ mod tests {
         s.apply(&subs, &event("a", 1, "Widget", "live", "F"), 0.0);
         s.apply(&subs, &event("b", 1, "Widget", "gone", "F"), 0.0);
         s.apply(&subs, &event("c", 1, "Widget", "new", "F"), WARNING_GRACE);
-        s.prune_warnings(&["live"].into_iter().collect(), WARNING_GRACE + 1.0);
+        s.prune_warnings(&["live"].into_iter().collect(), WARNING_GRACE + 1.0, true);
         let mut left: Vec<_> = s.warnings.keys().map(|k| k.to_string()).collect();
         left.sort();
         assert_eq!(left, ["live", "new"]);
+    }
+
+    #[test]
+    fn a_rendered_object_that_is_gone_loses_its_count_at_once_when_settled() {
+        let subs = events();
+        let mut s = WatchState::default();
+        s.apply(&subs, &event("a", 1, "Widget", "w1", "F"), 0.0);
+        s.prune_warnings(&["w1"].into_iter().collect(), 1.0, true);
+        // Not rendered while a watch re-lists: kept.
+        s.prune_warnings(&HashSet::new(), 2.0, false);
+        assert!(s.warnings.contains_key("w1"));
+        // Not rendered with every watch synced: deleted, dropped well within the grace.
+        s.prune_warnings(&HashSet::new(), 3.0, true);
+        assert!(s.warnings.is_empty());
     }
 }

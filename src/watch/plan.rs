@@ -80,6 +80,11 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
     for name in &config.context.api_services {
         add(&mut by_key, api_service_key(name));
     }
+    for (k, subs) in by_key.iter_mut() {
+        if k.kind.is_some_and(Kind::is_workload) {
+            subs.mirrors = config.registry_mirrors.clone();
+        }
+    }
     by_key.into_iter().collect()
 }
 

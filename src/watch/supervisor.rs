@@ -70,7 +70,9 @@ impl Supervisor {
 
     /// Starts the watches a config needs. A watch whose key, targets and options (resync,
     /// watch timeout) are unchanged keeps running with its history (phase times, counters);
-    /// the others restart, so a changed `resync` or `watchTimeout` takes effect.
+    /// the others restart, so a changed `resync` or `watchTimeout` takes effect. A change of
+    /// judgement settings alone (`stalledAfter`) keeps the task too: the store gets a copy of
+    /// the watch with the new subscribers over the same state.
     pub fn apply(&mut self, config: &Config) {
         let opts = WatchOptions {
             resync: config.resync,
@@ -80,7 +82,13 @@ impl Supervisor {
         };
         let mut next = HashMap::new();
         for (key, subs) in plan(config) {
-            let keep = self.tasks.remove(&key).filter(|(w, o, _)| w.subs == subs && *o == opts);
+            let keep = self.tasks.remove(&key).filter(|(w, o, _)| w.subs.same_ingest(&subs) && *o == opts);
+            let keep =
+                keep.map(
+                    |(w, o, h)| {
+                        if w.subs == subs { (w, o, h) } else { (Arc::new(w.rejudged(subs.clone())), o, h) }
+                    },
+                );
             let entry = keep.unwrap_or_else(|| {
                 let w = Arc::new(Watch::new(key.clone(), subs));
                 let (client, watch) = (self.client.clone(), w.clone());
@@ -105,6 +113,39 @@ mod tests {
 
     use super::*;
     use crate::store::Subscribers;
+
+    /// A supervisor whose API server never answers (its watches retry in the background).
+    fn supervisor() -> (Supervisor, Arc<Store>) {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let store = Arc::new(Store::default());
+        (Supervisor::new(Client::try_from(config).unwrap(), store.clone()), store)
+    }
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "{extra}targets:\n- name: w\n  resource: {{group: example.com, version: v1, kind: Widget}}\n  namespaces: [a]\n"
+        );
+        Config::parse(&text, "t").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_stalled_after_change_keeps_watches_and_a_resync_change_restarts_them() {
+        let (mut sup, store) = supervisor();
+        sup.apply(&config(""));
+        let before = store.watches();
+        assert_eq!(before.len(), 1);
+        before[0].write(|s| s.health.events.added = 7);
+        sup.apply(&config("stalledAfter: 42m\n"));
+        let after = store.watches();
+        assert!(Arc::ptr_eq(&before[0].state, &after[0].state), "the task's state and history are kept");
+        assert_eq!(after[0].read(|s| s.health.events.added), 7);
+        assert_eq!(after[0].subs.targets[0].stalled_after, std::time::Duration::from_secs(42 * 60));
+        assert!(!sup.tasks.values().next().unwrap().2.is_finished(), "the task still runs");
+        sup.apply(&config("stalledAfter: 42m\nresync: 7m\n"));
+        let restarted = store.watches();
+        assert!(!Arc::ptr_eq(&after[0].state, &restarted[0].state), "a new resync restarts the watch");
+        assert_eq!(restarted[0].read(|s| s.health.events.added), 0);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn a_panicking_watch_is_counted_unsynced_and_restarted() {

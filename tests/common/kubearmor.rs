@@ -168,6 +168,9 @@ pub enum Mode {
     Working,
     /// The bug: Pending while the DaemonSet differs from the CR, and never updates it.
     Stuck,
+    /// The old operator process after a pin change it cannot see (the pin is in its new pod's
+    /// env): its goal has not changed, so it changes nothing, phase included.
+    Unaware,
     /// The node-counter bug: the DaemonSet is right and rolled out, yet the operator's node
     /// counter exceeds the pods, so it writes `Pending` and keeps it (nothing else is wrong).
     CounterMismatch,
@@ -304,6 +307,9 @@ async fn reconcile(
     deploys: &Api<Deployment>,
     mode: Mode,
 ) -> Result<(), kube::Error> {
+    if mode == Mode::Unaware {
+        return Ok(());
+    }
     let cr = crs.get(CR).await?;
     let want_main = match pin(deploys).await {
         Some(p) => p,

@@ -6,7 +6,7 @@ use super::{
     BuiltinFacts, ContainerImage, EventFacts, LeaseFacts, PodContainer, PodFacts, Strategy, WorkloadFacts,
     shapes::{
         ContainerStatus, InvolvedObject, LeaseSpec, ObjectStatus, OwnerRef, PodOwnSpec, RevisionLabels,
-        WorkloadSpec, WorkloadStatus, field,
+        WorkloadAnnotations, WorkloadSpec, WorkloadStatus, field,
     },
 };
 use crate::{
@@ -129,6 +129,10 @@ fn workload(
             && c.status == "False"
             && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
     });
+    let annotations: WorkloadAnnotations = match (kind, obj.meta.annotations) {
+        (Kind::DaemonSet, Some(a)) => serde_json::from_str(a.get()).unwrap_or_default(),
+        _ => WorkloadAnnotations::default(),
+    };
     Some(WorkloadFacts {
         kind,
         generation: obj.meta.generation,
@@ -144,7 +148,9 @@ fn workload(
         total,
         update_revision: st.update_revision.map(|s| s.into()),
         current_revision: st.current_revision.map(|s| s.into()),
+        template_generation: annotations.template_generation.and_then(|g| g.parse().ok()),
         deadline_exceeded,
+        mirrors: Default::default(),
     })
 }
 
@@ -217,6 +223,7 @@ fn pod_facts(
         ready,
         restarts,
         revision: labels.revision.as_deref().map(|r| strings.get(r)),
+        template_generation: labels.template_generation.as_deref().and_then(|g| g.parse().ok()),
         containers,
         deleting: obj.meta.deletion_timestamp.is_some(),
     }

@@ -11,7 +11,7 @@ pub(crate) mod shapes;
 use std::sync::Arc;
 
 pub use self::extract::extract;
-use crate::model::Kind;
+use crate::model::{Kind, image::Mirrors};
 
 /// Facts of one object of a built-in kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,8 +64,14 @@ pub struct WorkloadFacts {
     pub total: i64,
     pub update_revision: Option<Box<str>>,
     pub current_revision: Option<Box<str>>,
+    /// DaemonSets: the current template generation (`deprecated.daemonset.template.generation`),
+    /// which pods of the current template carry as `pod-template-generation`.
+    pub template_generation: Option<i64>,
     /// Deployment `Progressing=False, reason=ProgressDeadlineExceeded`.
     pub deadline_exceeded: bool,
+    /// The registry mirrors this workload's images are compared through (from the config,
+    /// set by the store when it keeps the facts).
+    pub mirrors: Mirrors,
 }
 
 impl WorkloadFacts {
@@ -131,6 +137,8 @@ pub struct PodFacts {
     pub ready: bool,
     pub restarts: u32,
     pub revision: Option<Arc<str>>,
+    /// `pod-template-generation`: the DaemonSet template generation the pod was created from.
+    pub template_generation: Option<i64>,
     pub containers: Vec<PodContainer>,
     pub deleting: bool,
 }

@@ -75,6 +75,17 @@ pub(crate) struct RevisionLabels<'a> {
     pub(super) template_hash: Option<Cow<'a, str>>,
     #[serde(rename = "controller-revision-hash", borrow)]
     pub(super) revision: Option<Cow<'a, str>>,
+    /// The DaemonSet template generation the pod was created from.
+    #[serde(rename = "pod-template-generation", borrow)]
+    pub(super) template_generation: Option<Cow<'a, str>>,
+}
+
+/// The one annotation a DaemonSet's template generation is read from (the API server bumps it
+/// on every template change; the DaemonSet controller labels pods with it).
+#[derive(Deserialize, Default)]
+pub(super) struct WorkloadAnnotations<'a> {
+    #[serde(rename = "deprecated.daemonset.template.generation", borrow)]
+    pub(super) template_generation: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
