@@ -8,11 +8,13 @@
 //!   the same size at every N, so a render proportional to what it writes takes the same time
 //!   whatever the pod count.
 //!
-//! A filter picks groups: `cargo bench --bench render -- render_pods`.
+//! A filter picks groups: `cargo bench --bench render -- render_pods`; a store is built only
+//! for the benchmarks the filter selects, so `valgrind --tool=callgrind` can count one of them
+//! (docs/benchmarks.md).
 
 use std::{hint::black_box, sync::Arc, time::Duration};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use support::filled_store;
 #[path = "support/mod.rs"]
 mod support;
@@ -41,8 +43,12 @@ fn workload(i: usize) -> (&'static str, String, String) {
 fn workload_json(i: usize) -> String {
     let (kind, ns, name) = workload(i);
     let status = match kind {
-        "DaemonSet" => r#""desiredNumberScheduled":100,"currentNumberScheduled":100,"updatedNumberScheduled":100,"numberAvailable":100,"numberReady":100"#,
-        "StatefulSet" => r#""replicas":3,"updatedReplicas":3,"availableReplicas":3,"readyReplicas":3,"currentRevision":"app-r1","updateRevision":"app-r2""#,
+        "DaemonSet" => {
+            r#""desiredNumberScheduled":100,"currentNumberScheduled":100,"updatedNumberScheduled":100,"numberAvailable":100,"numberReady":100"#
+        }
+        "StatefulSet" => {
+            r#""replicas":3,"updatedReplicas":3,"availableReplicas":3,"readyReplicas":3,"currentRevision":"app-r1","updateRevision":"app-r2""#
+        }
         _ => r#""replicas":3,"updatedReplicas":3,"availableReplicas":3,"readyReplicas":3"#,
     };
     format!(
@@ -98,12 +104,14 @@ fn group(c: &mut Criterion, name: &str, sizes: &[usize], seconds: u64, store: im
     let mut g = c.benchmark_group(name);
     g.sample_size(10).measurement_time(Duration::from_secs(seconds));
     for &n in sizes {
-        let r = expose::Renderer::store_only(store(n), Arc::new(SelfState::default()), || NOW);
-        let out = r.render(Format::Text004).unwrap();
-        let series = out.lines().filter(|l| !l.starts_with('#')).count();
-        println!("{name}/{n}: {} bytes, {series} series", out.len());
-        g.throughput(Throughput::Bytes(out.len() as u64));
-        g.bench_function(n.to_string(), |b| b.iter(|| black_box(r.render(Format::Text004).unwrap())));
+        // Built inside the routine, which criterion runs only when the filter selects it.
+        g.bench_function(n.to_string(), |b| {
+            let r = expose::Renderer::store_only(store(n), Arc::new(SelfState::default()), || NOW);
+            let out = r.render(Format::Text004).unwrap();
+            let series = out.lines().filter(|l| !l.starts_with('#')).count();
+            println!("{name}/{n}: {} bytes, {series} series", out.len());
+            b.iter(|| black_box(r.render(Format::Text004).unwrap()))
+        });
     }
     g.finish();
 }
