@@ -5,6 +5,8 @@
 //! IO.
 
 pub mod converge;
+#[cfg(test)]
+mod join_tests;
 pub mod verdict;
 pub mod view;
 
