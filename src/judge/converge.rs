@@ -2,7 +2,9 @@
 //! their images and to those workloads' pods, at scrape time, from stored facts only.
 //!
 //! Pure code over borrowed store contents: an [`Index`] is built once per render, then each
-//! object's links and each workload's rollout are read from it.
+//! object's links and each workload's rollout are read from it. Pod counts come from the
+//! store's per-watch pod index ([`store::PodIndex`]), so a render costs what it writes, not
+//! what the cluster runs.
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,38 +13,25 @@ use crate::{
     ingest::builtin::{BuiltinFacts, PodFacts, WorkloadFacts},
     model::Kind,
     model::image,
-    store::{self, ObjKey, ObjectRecord, TimedFacts, WatchKey, WatchState},
+    store::{self, ObjectRecord, TimedFacts, WatchKey, WatchState},
 };
 
 /// Lookups over every watch of one render.
 pub struct Index<'a> {
     by_key: HashMap<&'a WatchKey, &'a WatchState>,
-    /// Pods by (namespace, owner kind, owner name), each pod once even if several watches hold it.
-    pods: HashMap<(&'a str, Kind, &'a str), Vec<&'a PodFacts>>,
-    /// Every pod by (namespace, name), for operator-pod lookups by selector watch.
+    /// The pod watches in watch order: a pod several of them hold counts once, from the first
+    /// whose copy names a controlling workload.
+    pod_watches: Vec<&'a WatchState>,
+    /// Every watch's state, in watch order (operator pods by selector watch, diagnose).
     pub states: Vec<(&'a WatchKey, &'a WatchState)>,
 }
 
 impl<'a> Index<'a> {
-    /// Indexes the watches' states and their pods by owner, once per render.
+    /// Indexes the watches' states by key: O(watches), the pods are indexed by the store.
     pub fn new(states: Vec<(&'a WatchKey, &'a WatchState)>) -> Index<'a> {
-        let mut pods: HashMap<(&str, Kind, &str), Vec<&PodFacts>> = HashMap::new();
-        let mut seen: HashSet<&ObjKey> = HashSet::new();
-        for (key, s) in &states {
-            if key.kind != Some(Kind::Pod) {
-                continue;
-            }
-            for (k, tracked) in &s.objects {
-                if let Some(BuiltinFacts::Pod(p)) = &tracked.kind
-                    && let Some((kind, owner)) = &p.owner
-                    && seen.insert(k)
-                {
-                    pods.entry((&*k.0, *kind, &**owner)).or_default().push(p);
-                }
-            }
-        }
+        let pod_watches = states.iter().filter(|(k, _)| k.kind == Some(Kind::Pod)).map(|(_, s)| *s).collect();
         let by_key = states.iter().map(|(k, s)| (*k, *s)).collect();
-        Index { by_key, pods, states }
+        Index { by_key, pod_watches, states }
     }
 
     /// The state of the watch with `key`, if it is running.
@@ -50,17 +39,40 @@ impl<'a> Index<'a> {
         self.by_key.get(key).copied()
     }
 
-    /// The pods a workload controls.
-    pub fn pods_of(&self, namespace: &'a str, kind: Kind, name: &'a str) -> &[&'a PodFacts] {
-        self.pods.get(&(namespace, kind, name)).map_or(&[], Vec::as_slice)
-    }
-
     /// Pods total and outdated (not running the template of every container, or on an old
-    /// StatefulSet revision).
-    pub fn pod_counts(&self, namespace: &'a str, name: &'a str, w: &WorkloadFacts) -> (usize, usize) {
-        let pods = self.pods_of(namespace, w.kind, name);
-        let outdated = pods.iter().filter(|p| !p.deleting && outdated(w, p)).count();
-        (pods.iter().filter(|p| !p.deleting).count(), outdated)
+    /// StatefulSet revision), not counting pods being deleted.
+    ///
+    /// One [`outdated`] call per distinct thing the workload's pods run, not per pod: the
+    /// store groups them by [`store::pods::template_part`]. Only a workload whose pods a later
+    /// pod watch also holds (overlapping pod watches) is counted pod by pod, to count each pod
+    /// once.
+    pub fn pod_counts(&self, namespace: &str, name: &str, w: &WorkloadFacts) -> (usize, usize) {
+        let (mut total, mut old) = (0, 0);
+        for (i, s) in self.pod_watches.iter().enumerate() {
+            let Some(o) = s.pods.get(namespace, w.kind, name) else { continue };
+            if i == 0 {
+                for (p, n) in &o.groups {
+                    total += n;
+                    old += if outdated(w, p) { *n } else { 0 };
+                }
+                continue;
+            }
+            let earlier = &self.pod_watches[..i];
+            for (pod, e) in &o.pods {
+                let key = (namespace.into(), pod.clone());
+                let held = |s: &&WatchState| {
+                    s.objects
+                        .get(&key)
+                        .is_some_and(|r| matches!(&r.kind, Some(BuiltinFacts::Pod(p)) if p.owner.is_some()))
+                };
+                if e.deleting || earlier.iter().any(held) {
+                    continue;
+                }
+                total += 1;
+                old += usize::from(outdated(w, &e.template));
+            }
+        }
+        (total, old)
     }
 }
 
@@ -72,6 +84,8 @@ impl<'a> Index<'a> {
 /// own object; their pods are compared by image, and an old-template pod keeps the rollout
 /// incomplete (`updatedReplicas`, `replicas`) whatever its image. Images are compared too:
 /// a pod without the labels, or an image the kubelet was not told to run.
+/// The store groups pods by [`store::pods::template_part`], so this must read only those facts
+/// (not node, readiness, restarts or deletion).
 pub fn outdated(w: &WorkloadFacts, p: &PodFacts) -> bool {
     if w.kind == Kind::StatefulSet
         && let (Some(want), Some(have)) = (&w.update_revision, &p.revision)

@@ -7,6 +7,8 @@
 
 pub mod converge;
 pub mod counters;
+#[cfg(test)]
+mod join_tests;
 pub mod verdict;
 pub mod view;
 

@@ -14,13 +14,15 @@ use crate::{
 };
 
 /// A snapshot of every watch, each taken under its read lock and released at once: writers
-/// (watch events) wait at most for one copy, never for a render.
+/// (watch events) wait at most for one snapshot, never for a render. A snapshot shares the
+/// watch's records and pod index by reference count ([`WatchState::snapshot`]); it copies only
+/// health and warning counts.
 pub struct Locked<'s> {
     pub guards: Vec<(&'s Watch, Box<WatchState>)>,
 }
 
 impl<'s> Locked<'s> {
-    /// Copies every watch's state, one watch at a time.
+    /// Snapshots every watch's state, one watch at a time.
     pub fn new(watches: &'s [Arc<Watch>]) -> Locked<'s> {
         Locked { guards: watches.iter().map(|w| (&**w, Box::new(w.read(WatchState::snapshot)))).collect() }
     }
@@ -77,6 +79,11 @@ impl<'a> View<'a> {
                 }
             }
             warnings.extend(g.warnings.iter().map(|(uid, t)| (&**uid, t)));
+            // Watches read only through the index (pods, workloads of links) track nothing:
+            // not walking their objects keeps a render independent of the pod count.
+            if w.subs.targets.is_empty() {
+                continue;
+            }
             for ((ns, name), tracked) in &g.objects {
                 for (target, tf) in w.subs.targets.iter().zip(&tracked.per_target) {
                     let links = if target.images.is_empty() {

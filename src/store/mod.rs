@@ -5,12 +5,15 @@
 //! drift are pure (time is passed in) so tests drive them without a server.
 //!
 //! Owns watch identity ([`key`]), health vocabulary ([`health`]), history timing
-//! ([`history`]) and per-watch state ([`state`]). No IO: the watch module writes here,
+//! ([`history`]), per-watch state ([`state`]), its records shared with renders ([`records`])
+//! and its pods by controlling workload ([`pods`]). No IO: the watch module writes here,
 //! judgement and exposition read.
 
 pub mod health;
 pub mod history;
 pub mod key;
+pub mod pods;
+pub mod records;
 pub mod state;
 
 use std::sync::{Arc, RwLock};
@@ -19,6 +22,8 @@ pub use self::{
     health::{Changes, ErrorCause, RelistCause, ShardHealth, WatchHealth},
     history::TimedFacts,
     key::{Subscribers, WatchKey},
+    pods::{OwnerKey, OwnerPods, PodIndex},
+    records::Records,
     state::{ObjKey, ObjectRecord, Reconcile, WarningTally, WatchState},
 };
 

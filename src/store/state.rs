@@ -11,9 +11,12 @@
 //! Reasons are cut to [`MAX_REASON_BYTES`] with a trailing `…`, and an object keeps at most
 //! [`MAX_REASONS`] reasons; further ones count under [`OTHER_REASON`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    sync::Arc,
+};
 
-use super::{Changes, Subscribers, TimedFacts, WatchHealth};
+use super::{Changes, PodIndex, Records, Subscribers, TimedFacts, WatchHealth};
 use crate::ingest::{self, BuiltinFacts, Interner, TargetFacts, wire::RawObject};
 
 /// What the store keeps of one object: identity, per-target facts with their times, built-in facts.
@@ -33,14 +36,17 @@ pub struct ObjectRecord {
     pub template_changed: f64,
 }
 
-/// `(namespace, name)`.
-pub type ObjKey = (Box<str>, Box<str>);
+/// `(namespace, name)`; reference-counted so a render's snapshot shares the keys too.
+pub type ObjKey = (Arc<str>, Arc<str>);
 
 /// Objects are kept ordered so `/metrics` renders in a stable order (diffable, cache-friendly)
-/// without sorting at scrape time.
+/// without sorting at scrape time. Records and the pod index change only through the methods
+/// here, which keep the two in step.
 #[derive(Debug, Default)]
 pub struct WatchState {
-    pub objects: BTreeMap<ObjKey, ObjectRecord>,
+    pub objects: Records,
+    /// The pods among `objects`, by controlling workload (a render's pod counts).
+    pub pods: PodIndex,
     pub health: WatchHealth,
     pub strings: Interner,
     /// Warning events counted per involved object's UID (a counter: events expire, counts
@@ -100,12 +106,21 @@ fn key_of(obj: &RawObject) -> ObjKey {
     (obj.meta.namespace.as_deref().unwrap_or("").into(), obj.meta.name.as_ref().into())
 }
 
+fn pod_of(r: &ObjectRecord) -> Option<&ingest::builtin::PodFacts> {
+    match &r.kind {
+        Some(BuiltinFacts::Pod(p)) => Some(p),
+        _ => None,
+    }
+}
+
 impl WatchState {
-    /// A copy of what judgement and exposition read (objects, health, warnings; not the
-    /// interner), so a render holds the watch's lock only for the copy, never for the encode.
+    /// What judgement and exposition read (objects, pod index, health, warnings; not the
+    /// interner), so a render holds the watch's lock only for the snapshot, never for the
+    /// encode. Records and the pod index are shared, not copied ([`Records`]).
     pub fn snapshot(&self) -> WatchState {
         WatchState {
             objects: self.objects.clone(),
+            pods: self.pods.clone(),
             health: self.health.clone(),
             strings: Interner::default(),
             warnings: self.warnings.clone(),
@@ -135,8 +150,15 @@ impl WatchState {
         {
             self.warnings.entry(e.involved_uid.clone()).or_default().add(&e.reason, e.count - old_count, now);
         }
+        if let Some(p) = self.objects.get(&key).and_then(|r| pod_of(r)) {
+            self.pods.remove(&key.0, &key.1, p);
+        }
+        if let Some(BuiltinFacts::Pod(p)) = &kind {
+            self.pods.insert(&key.0, &key.1, p);
+        }
+        let same_uid = self.objects.get(&key).is_some_and(|old| *old.uid == *obj.meta.uid);
         match self.objects.get_mut(&key) {
-            Some(old) if *old.uid == *obj.meta.uid => {
+            Some(old) if same_uid => {
                 old.per_target = old.per_target.iter().zip(facts).map(|(o, f)| o.update(f, now)).collect();
                 old.resource_version = obj.meta.resource_version.as_ref().into();
                 if let (Some(BuiltinFacts::Workload(prev)), Some(BuiltinFacts::Workload(new))) =
@@ -169,16 +191,16 @@ impl WatchState {
                     .or(obj.meta.creation_timestamp.as_deref().and_then(crate::model::time::parse_time))
                     .filter(|t| *t <= now)
                     .unwrap_or(now);
-                self.objects.insert(
+                self.objects.make_mut().insert(
                     key,
-                    ObjectRecord {
+                    Arc::new(ObjectRecord {
                         uid: obj.meta.uid.as_ref().into(),
                         resource_version: obj.meta.resource_version.as_ref().into(),
                         per_target: facts.into_iter().map(|f| TimedFacts::first(f, now)).collect(),
                         kind,
                         last_progress,
                         template_changed,
-                    },
+                    }),
                 );
                 !recreated
             }
@@ -187,11 +209,23 @@ impl WatchState {
 
     /// Removes a deleted object; returns whether it was held.
     pub fn delete(&mut self, obj: &RawObject) -> bool {
-        let held = self.objects.remove(&key_of(obj)).is_some();
-        if held {
+        let key = key_of(obj);
+        if !self.objects.contains_key(&key) {
+            return false;
+        }
+        if let Some(old) = self.objects.make_mut().remove(&key) {
+            if let Some(p) = pod_of(&old) {
+                self.pods.remove(&key.0, &key.1, p);
+            }
             self.strings.removed(1);
         }
-        held
+        true
+    }
+
+    /// Forgets every object (the watch lost its place and will list again).
+    pub fn clear_objects(&mut self) {
+        self.objects = Records::default();
+        self.pods = PodIndex::default();
     }
 
     /// Removes a deleted object seen at `now` and records when; returns whether it was held.
@@ -237,7 +271,16 @@ impl WatchState {
     /// Drops what the list did not contain and returns the differences.
     pub fn finish_reconcile(&mut self, mut r: Reconcile) -> Changes {
         let before = self.objects.len();
-        self.objects.retain(|k, _| r.seen.contains(k));
+        if r.seen.len() < before {
+            let pods = &mut self.pods;
+            self.objects.make_mut().retain(|k, rec| {
+                let keep = r.seen.contains(k);
+                if let (false, Some(p)) = (keep, pod_of(rec)) {
+                    pods.remove(&k.0, &k.1, p);
+                }
+                keep
+            });
+        }
         r.diff.deleted = (before - self.objects.len()) as u64;
         if r.diff.deleted > 0 {
             self.removed_at = Some(r.now);

@@ -145,7 +145,7 @@ pub(super) fn fail(watch: &Watch, f: &Failure, clear: bool) {
         if matches!(f.cause, ErrorCause::Forbidden | ErrorCause::NotFound) {
             s.health.attempted = true;
             if clear {
-                s.objects.clear();
+                s.clear_objects();
             }
         }
     });

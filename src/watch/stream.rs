@@ -368,7 +368,7 @@ impl Io {
             match a {
                 Action::Count(cause) => self.watch.write(|s| *s.health.errors.entry(cause).or_default() += 1),
                 Action::Fail(f) => fail(&self.watch, &f, false),
-                Action::Clear => self.watch.write(|s| s.objects.clear()),
+                Action::Clear => self.watch.write(|s| s.clear_objects()),
                 Action::Synced => self.watch.write(|s| {
                     s.health.synced = true;
                     s.health.last_error = None;

@@ -119,7 +119,7 @@ impl WorkloadFacts {
 }
 
 /// One container of a pod: the image asked for and what the runtime reports.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PodContainer {
     pub name: Arc<str>,
     pub init: bool,
@@ -128,8 +128,9 @@ pub struct PodContainer {
     pub image_id: Option<Arc<str>>,
 }
 
-/// A pod: its controlling workload, node, readiness, restarts, revision and images.
-#[derive(Debug, Clone, PartialEq)]
+/// A pod: its controlling workload, node, readiness, restarts, revision and images. `Eq` and
+/// `Hash` let the store group a workload's pods by what they run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PodFacts {
     /// The controlling workload: (kind, name); a ReplicaSet's pod maps to its Deployment.
     pub owner: Option<(Kind, Arc<str>)>,
