@@ -25,7 +25,7 @@ use common::{
     Ns, Stallwatch, apply,
     kubearmor::{
         CR, DS, Mode, OPERATOR, Operator, PIN_ENV, RELEVANT, config_yaml, cr_labels, daemonset_yaml,
-        ensure_crd, image_of, operator_deployment_yaml, status_is, with,
+        diagnose_cr, ensure_crd, image_of, operator_deployment_yaml, status_is, with,
     },
     kubectl, note, plane,
 };
@@ -101,20 +101,9 @@ fn operator_rollout(ns: &str) -> (i64, i64, i64, bool) {
     (f[0], f[1], f[2], f.len() == 5 && f[3] >= f[4])
 }
 
+/// The id of the first cause diagnose gives for the namespace's KubeArmorConfig.
 fn diagnose_first_cause(ns: &str) -> String {
-    let out = std::process::Command::new(common::stallwatch_bin())
-        .args(["diagnose", "--preset", "kubearmor", "-n", ns, "-o", "json", "--kubeconfig"])
-        .arg(&plane().kubeconfig)
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("running stallwatch diagnose");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("diagnose stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stderr))
-    });
-    let obj =
-        v["objects"].as_array().and_then(|o| o.iter().find(|o| o["kind"] == "KubeArmorConfig").cloned());
-    let obj = obj.unwrap_or_else(|| panic!("no KubeArmorConfig in {v:#}"));
-    obj["causes"][0]["id"].as_str().unwrap_or("").to_string()
+    diagnose_cr(ns)["causes"][0]["id"].as_str().unwrap_or("").to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -165,24 +165,7 @@ impl WidgetCrd {
         format!("{}/v1/Widget", self.group)
     }
     fn yaml(&self) -> String {
-        format!(
-            r#"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {{name: widgets.{g}}}
-spec:
-  group: {g}
-  names: {{kind: Widget, listKind: WidgetList, plural: widgets, singular: widget}}
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      subresources: {{status: {{}}}}
-      schema:
-        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
-"#,
-            g = self.group
-        )
+        common::schemaless_crd(&self.group, "Widget", true)
     }
     fn create(&self) {
         apply_crd(&self.yaml(), &self.name());

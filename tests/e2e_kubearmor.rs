@@ -21,9 +21,9 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use kube::{Api, api::DynamicObject};
 
 use common::kubearmor::{
-    CR, DS, MANAGER, Mode, Operator, PIN_ENV, RELEVANT, config_yaml, cr_labels, daemonset_yaml, ds_labels,
-    ds_pod_lines, ensure_crd, image_of, image_row, kac, node_count, operator_deployment_yaml, rolled_out,
-    set_cr_image, set_phase, status_is, status_of, with,
+    CR, DS, MANAGER, Mode, Operator, PIN_ENV, RELEVANT, config_yaml, cr_labels, daemonset_yaml, diagnose_cr,
+    ds_labels, ds_pod_lines, ensure_crd, image_of, image_row, kac, node_count, operator_deployment_yaml,
+    rolled_out, set_cr_image, set_phase, status_is, status_of, with,
 };
 
 // ------------------------------------------------------------------ fixtures (the rest are in
@@ -475,27 +475,6 @@ async fn lost_watch_events_are_found_at_the_next_relist() {
 }
 
 // ------------------------------------------------------------------ signals that must not lie
-
-/// `stallwatch diagnose --preset kubearmor -n NS -o json`: the one KubeArmorConfig's report.
-fn diagnose_cr(ns: &str) -> serde_json::Value {
-    let out = std::process::Command::new(common::stallwatch_bin())
-        .args(["diagnose", "--preset", "kubearmor", "-n", ns, "-o", "json", "--kubeconfig"])
-        .arg(&plane().kubeconfig)
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("running stallwatch diagnose");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "diagnose stdout is not JSON ({e}):\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let objs = v["objects"].as_array().cloned().unwrap_or_default();
-    objs.into_iter()
-        .find(|o| o["kind"] == "KubeArmorConfig")
-        .unwrap_or_else(|| panic!("no KubeArmorConfig in {v:#}"))
-}
 
 fn first_cause(obj: &serde_json::Value) -> String {
     obj["causes"][0]["id"].as_str().unwrap_or("").to_string()

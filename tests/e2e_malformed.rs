@@ -63,22 +63,7 @@ fn promtool_check(text: &str) -> Result<(), String> {
 fn malformed_and_huge_objects_keep_metrics_valid_and_output_escaped() {
     let p = plane();
     let group = format!("{}.stallwatch.test", common::unique("mal"));
-    let crd = format!(
-        r#"apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {{name: widgets.{group}}}
-spec:
-  group: {group}
-  names: {{kind: Widget, listKind: WidgetList, plural: widgets, singular: widget}}
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
-"#
-    );
+    let crd = common::schemaless_crd(&group, "Widget", false);
     apply_crd(&crd, &format!("widgets.{group}"));
     let _crd = DeleteCrd(format!("widgets.{group}"));
     let ns = Ns::new("malformed");

@@ -411,3 +411,24 @@ pub fn status_of(m: &Metrics, base: &[(&str, &str)]) -> String {
         .map(|s| format!("{}/{}", s.label("status"), s.label("reason")))
         .collect()
 }
+
+/// `stallwatch diagnose --preset kubearmor -n NS -o json`: the one KubeArmorConfig's report.
+pub fn diagnose_cr(ns: &str) -> serde_json::Value {
+    let out = std::process::Command::new(super::stallwatch_bin())
+        .args(["diagnose", "--preset", "kubearmor", "-n", ns, "-o", "json", "--kubeconfig"])
+        .arg(&super::plane().kubeconfig)
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("running stallwatch diagnose");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "diagnose stdout is not JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let objs = v["objects"].as_array().cloned().unwrap_or_default();
+    objs.into_iter()
+        .find(|o| o["kind"] == "KubeArmorConfig")
+        .unwrap_or_else(|| panic!("no KubeArmorConfig in {v:#}"))
+}

@@ -257,6 +257,30 @@ pub fn apply(yaml: &str) {
     .unwrap_or_else(|e| fail(&format!("kubectl apply failed: {e}\n---\n{yaml}")));
 }
 
+/// A namespaced CRD `PLURAL.GROUP` of kind `kind`, version v1, whose schema keeps every field
+/// (the tests write whatever objects they need), with or without the status subresource.
+pub fn schemaless_crd(group: &str, kind: &str, status_subresource: bool) -> String {
+    let plural = format!("{}s", kind.to_lowercase());
+    let singular = kind.to_lowercase();
+    let subresources = if status_subresource { "\n      subresources: {status: {}}" } else { "" };
+    format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.{group}}}
+spec:
+  group: {group}
+  names: {{kind: {kind}, listKind: {kind}List, plural: {plural}, singular: {singular}}}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true{subresources}
+      schema:
+        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#
+    )
+}
+
 /// Applies a CRD and waits until it is Established.
 pub fn apply_crd(yaml: &str, name: &str) {
     apply(yaml);
