@@ -116,6 +116,7 @@ mod tests {
             restarts: 1,
             revision: None,
             template_generation: None,
+            template_hash: None,
             containers: vec![PodContainer {
                 name: "c".into(),
                 init: false,
