@@ -145,8 +145,8 @@ EXPECTED_RBAC = {
     "helm-kubearmor": {"_cluster": CONTEXT_RULES, "kubearmor": KUBEARMOR_NS_RULES},
     "helm-generic": {
         # The certificates' DaemonSets (and pods) are watched cluster-wide: the target has two
-        # namespaces and the workloads name none.
-        "_cluster": {"apps": ["daemonsets", "deployments"], "": ["pods"], "example.com": ["widgets"]},
+        # namespaces and the workloads name none; the widgets' Deployments with their ReplicaSets.
+        "_cluster": {"apps": ["daemonsets", "deployments", "replicasets"], "": ["pods"], "example.com": ["widgets"]},
         "payments": WORKLOADS_RULES,
         "a": {"cert-manager.io": ["certificates", "issuers"]},
         "b": {"cert-manager.io": ["certificates"]},
