@@ -137,7 +137,7 @@ pub fn outdated(w: &WorkloadFacts, hash: Option<&str>, p: &PodFacts) -> bool {
         return true;
     }
     if w.kind == Kind::Deployment
-        && let (Some(want), Some(have)) = (hash, &p.template_hash)
+        && let (Some(want), Some(have)) = (hash, &p.revision)
         && want != &**have
     {
         return true;

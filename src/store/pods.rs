@@ -116,7 +116,6 @@ mod tests {
             restarts: 1,
             revision: None,
             template_generation: None,
-            template_hash: None,
             containers: vec![PodContainer {
                 name: "c".into(),
                 init: false,

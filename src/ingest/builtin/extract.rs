@@ -236,14 +236,18 @@ fn pod_facts(
             });
         }
     }
+    let revision = match &owner {
+        Some((Kind::Deployment, _)) => labels.template_hash.as_deref(),
+        _ => labels.revision.as_deref(),
+    }
+    .map(|r| strings.get(r));
     PodFacts {
         owner,
         node: spec.node_name.as_deref().map(|n| strings.get(n)),
         ready,
         restarts,
-        revision: labels.revision.as_deref().map(|r| strings.get(r)),
+        revision,
         template_generation: labels.template_generation.as_deref().and_then(|g| g.parse().ok()),
-        template_hash: labels.template_hash.as_deref().map(|h| strings.get(h)),
         containers,
         deleting: obj.meta.deletion_timestamp.is_some(),
     }
@@ -352,7 +356,7 @@ mod tests {
         assert!(p.ready);
         assert_eq!(p.restarts, 3);
         assert_eq!(p.containers[0].status_image.as_deref(), Some("docker.io/library/web:2"));
-        assert_eq!(p.template_hash.as_deref(), Some("7d4b9"));
+        assert_eq!(p.revision.as_deref(), Some("7d4b9"), "a ReplicaSet's pod: its pod-template-hash");
     }
 
     #[test]

@@ -141,11 +141,13 @@ pub struct PodFacts {
     pub node: Option<Arc<str>>,
     pub ready: bool,
     pub restarts: u32,
+    /// The revision of the template the pod was created from, as its controller labels it: a
+    /// ReplicaSet's pod its `pod-template-hash` (the Deployment template), any other pod its
+    /// `controller-revision-hash` (StatefulSet, DaemonSet). One field, so a pod's facts (every
+    /// record holds them inline) stay as small as before.
     pub revision: Option<Arc<str>>,
     /// `pod-template-generation`: the DaemonSet template generation the pod was created from.
     pub template_generation: Option<i64>,
-    /// `pod-template-hash`: the ReplicaSet (so the Deployment template) the pod was created from.
-    pub template_hash: Option<Arc<str>>,
     pub containers: Vec<PodContainer>,
     pub deleting: bool,
 }
