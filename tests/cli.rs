@@ -47,7 +47,7 @@ fn check_config_counts_and_refuses_flags_that_do_not_apply() {
     let cfg = example("kubearmor.yaml");
     let (code, out, err) = sw(&["check-config", &cfg]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out.trim_end(), format!("{cfg}: valid, 1 target (3 after preset expansion), 11 watches"));
+    assert_eq!(out.trim_end(), format!("{cfg}: valid, 1 target (3 after preset expansion), 12 watches"));
     for flag in ["--listen", "--kubeconfig", "--context"] {
         let (code, _, err) = sw(&["check-config", flag, "x", &cfg]);
         assert_eq!(code, 2, "{flag}: {err}");

@@ -88,6 +88,7 @@ fn assert_read_only(ns: &str, sa: &str, readable: &[&str]) {
             "pods",
             "deployments.apps",
             "daemonsets.apps",
+            "replicasets.apps",
             "configmaps",
             "kubearmorconfigs.operator.kubearmor.com",
         ] {
@@ -143,7 +144,7 @@ fn chart_rbac_runs_the_kubearmor_preset_and_is_read_only() {
     assert_read_only(
         ns,
         "swka-stallwatch",
-        &["kubearmorconfigs.operator.kubearmor.com", "daemonsets.apps", "pods", "events"],
+        &["kubearmorconfigs.operator.kubearmor.com", "daemonsets.apps", "replicasets.apps", "pods", "events"],
     );
 }
 
@@ -162,6 +163,6 @@ fn chart_rbac_runs_the_workloads_preset_and_is_read_only() {
     assert_read_only(
         ns,
         "swwl-stallwatch",
-        &["deployments.apps", "daemonsets.apps", "statefulsets.apps", "pods"],
+        &["deployments.apps", "daemonsets.apps", "statefulsets.apps", "replicasets.apps", "pods"],
     );
 }

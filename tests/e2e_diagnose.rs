@@ -521,7 +521,7 @@ kind: ClusterRole
 metadata: {{name: {role}}}
 rules:
   - {{apiGroups: [""], resources: [pods, nodes, events], verbs: [get, list, watch]}}
-  - {{apiGroups: [apps], resources: [deployments, daemonsets], verbs: [get, list, watch]}}
+  - {{apiGroups: [apps], resources: [deployments, daemonsets, replicasets], verbs: [get, list, watch]}}
   - {{apiGroups: [apiregistration.k8s.io], resources: [apiservices], verbs: [get, list, watch]}}
 ---
 apiVersion: rbac.authorization.k8s.io/v1

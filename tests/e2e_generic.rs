@@ -1,6 +1,7 @@
 //! Generic reliability scenarios on the real test control plane, against the real
 //! binary: controller down (generation lag), a CRD created late and deleted while watched, least
-//! privilege RBAC, the API server killed and restarted, and config hot reload.
+//! privilege RBAC, the API server killed and restarted, config hot reload, and a Deployment's
+//! old pods counted outdated by template hash (not image) while its rollout is stuck.
 //!
 //! Tests that stop or kill a plane component take the write side of [`PLANE_LOCK`]; all others
 //! take the read side, so no test ever runs while the plane is being broken on purpose.
@@ -311,9 +312,12 @@ async fn least_privilege_service_account_works_and_forbidden_target_is_reported(
     let can = |verb: &str, resource: &str| {
         kubectl_status(&["auth", "can-i", verb, resource, "-n", ns, "--as", &sa]).0
     };
-    for (verb, resource) in
-        [("list", "deployments.apps"), ("watch", "daemonsets.apps"), ("get", "statefulsets.apps")]
-    {
+    for (verb, resource) in [
+        ("list", "deployments.apps"),
+        ("watch", "daemonsets.apps"),
+        ("get", "statefulsets.apps"),
+        ("watch", "replicasets.apps"),
+    ] {
         assert!(can(verb, resource), "the ServiceAccount cannot {verb} {resource}");
     }
     for resource in ["secrets", "configmaps"] {
@@ -324,6 +328,7 @@ async fn least_privilege_service_account_works_and_forbidden_target_is_reported(
     for resource in [
         "deployments.apps",
         "daemonsets.apps",
+        "replicasets.apps",
         "pods",
         "configmaps",
         "secrets",
@@ -366,6 +371,11 @@ async fn least_privilege_service_account_works_and_forbidden_target_is_reported(
                 && m.is(
                     "stallwatch_synced",
                     &[("resource", "apps/v1/StatefulSet"), ("watch_namespace", ns)],
+                    1.0,
+                )
+                && m.is(
+                    "stallwatch_synced",
+                    &[("resource", "apps/v1/ReplicaSet"), ("watch_namespace", ns)],
                     1.0,
                 )
                 && served(m, "Deployment", ns).contains("web")
@@ -607,5 +617,108 @@ async fn config_hot_reload_by_file_change_and_sighup_and_invalid_config_is_rejec
             && m.is("stallwatch_config_last_reload_successful", &[], 1.0)
             && m.value("stallwatch_config_last_reload_timestamp_seconds", &[]).is_some_and(|t| t > ts1)
             && m.is("stallwatch_synced", &cms, 1.0)
+    });
+}
+
+// ------------------------------------------------------------------ (f) Deployment template hash
+
+/// Every pod of Deployment `web`: (`pod-template-hash`, first container's image), sorted.
+fn web_pods(ns: &str) -> Vec<(String, String)> {
+    let out = kubectl(&[
+        "-n",
+        ns,
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.labels.pod-template-hash} {.spec.containers[0].image}{\"\\n\"}{end}",
+    ]);
+    let mut pods: Vec<(String, String)> =
+        out.lines().filter_map(|l| l.split_once(' ')).map(|(h, i)| (h.to_string(), i.to_string())).collect();
+    pods.sort();
+    pods
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_env_change_on_a_stuck_deployment_leaves_its_old_pods_outdated_until_it_completes() {
+    let _shared = PLANE_LOCK.read().await;
+    let ns = Ns::new("gen-rshash");
+    let ns = ns.name.as_str();
+    // maxUnavailable 0: no old pod goes before a new one is ready.
+    apply(&deployment_yaml(ns, "web", "example.com/web:v1", 2).replace(
+        "  replicas: 2\n",
+        "  replicas: 2\n  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}\n",
+    ));
+    let sw = Stallwatch::start("rshash", &workloads_config(ns, "15m", ""), &plane().kubeconfig);
+    let web = [("kind", "Deployment"), ("namespace", ns), ("name", "web")];
+    let rs_watch = [("resource", "apps/v1/ReplicaSet"), ("watch_namespace", ns)];
+    let relevant = &[RELEVANT, &["stallwatch_workload"]].concat();
+    sw.wait_for("web complete, 2 pods, none outdated", Duration::from_secs(120), relevant, |m| {
+        m.is("stallwatch_synced", &rs_watch, 1.0)
+            && m.is("stallwatch_rollout_complete", &web, 1.0)
+            && m.is("stallwatch_workload_pods", &web, 2.0)
+            && m.is("stallwatch_workload_pods_outdated", &web, 0.0)
+    });
+
+    note("paused: a new env var and a nodeSelector no node has, one template change, same image");
+    kubectl(&["-n", ns, "rollout", "pause", "deploy/web"]);
+    kubectl(&["-n", ns, "set", "env", "deploy/web", "WEB_E2E=2"]);
+    kubectl(&[
+        "-n",
+        ns,
+        "patch",
+        "deploy/web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"nodeSelector":{"stallwatch.example/none":"true"}}}}}"#,
+    ]);
+    let generation = kubectl(&["-n", ns, "get", "deploy/web", "-o", "jsonpath={.metadata.generation}"]);
+    let generation: f64 = generation.trim().parse().expect("a generation");
+    // Paused, the controller creates no ReplicaSet for the new template: its current one is
+    // still the old pods', so nothing is called outdated on a guess.
+    sw.wait_for("the paused change observed, no pod outdated", Duration::from_secs(60), relevant, |m| {
+        m.is("stallwatch_generation", &web, generation)
+            && m.is("stallwatch_generation_lag", &web, 0.0)
+            && m.is("stallwatch_workload_pods_outdated", &web, 0.0)
+    });
+
+    kubectl(&["-n", ns, "rollout", "resume", "deploy/web"]);
+    sw.wait_for(
+        "both old pods outdated while the new one cannot be scheduled",
+        Duration::from_secs(120),
+        relevant,
+        |m| {
+            m.is("stallwatch_workload_pods", &web, 3.0)
+                && m.is("stallwatch_workload_pods_outdated", &web, 2.0)
+                && m.is("stallwatch_rollout_complete", &web, 0.0)
+        },
+    );
+    // Kubernetes agrees: three pods of one image, two on the old hash, one on the new.
+    let pods = web_pods(ns);
+    let hashes: BTreeSet<&str> = pods.iter().map(|(h, _)| h.as_str()).collect();
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    assert!(pods.iter().all(|(_, i)| i == "example.com/web:v1"), "the image did not change: {pods:?}");
+    assert_eq!(hashes.len(), 2, "{pods:?}");
+
+    note("the nodeSelector removed: the rollout completes on the new env");
+    kubectl(&[
+        "-n",
+        ns,
+        "patch",
+        "deploy/web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/template/spec/nodeSelector"}]"#,
+    ]);
+    sw.wait_for("complete again, none outdated", Duration::from_secs(180), relevant, |m| {
+        m.is("stallwatch_rollout_complete", &web, 1.0)
+            && m.is("stallwatch_workload_pods", &web, 2.0)
+            && m.is("stallwatch_workload_pods_outdated", &web, 0.0)
+    });
+    kubectl(&["-n", ns, "rollout", "status", "deploy/web", "--timeout=60s"]);
+    common::eventually("both live pods on one hash", Duration::from_secs(60), || {
+        let pods = web_pods(ns);
+        let hashes: BTreeSet<&str> = pods.iter().map(|(h, _)| h.as_str()).collect();
+        if pods.len() == 2 && hashes.len() == 1 { Ok(()) } else { Err(format!("{pods:?}")) }
     });
 }

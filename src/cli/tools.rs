@@ -72,7 +72,7 @@ mod tests {
     #[test]
     fn summary_counts_file_targets_expanded_targets_and_watches() {
         let c = Config::parse("targets: [{preset: kubearmor}]\n", "c").unwrap();
-        assert_eq!(summary(&c), "1 target (3 after preset expansion), 11 watches");
+        assert_eq!(summary(&c), "1 target (3 after preset expansion), 12 watches");
         let c = Config::parse(
             "targets:\n  - {name: a, resource: {version: v1, kind: ConfigMap}}\n  - {name: b, resource: {version: v1, kind: Service}}\n",
             "c",

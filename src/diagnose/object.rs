@@ -97,10 +97,11 @@ pub(super) fn object_report(
         .links
         .workloads
         .iter()
-        .map(|w| rollout(view, w.namespace, w.name, w.facts, w.last_progress, now))
+        .map(|w| rollout(view, (w.namespace, w.name, w.uid), w.facts, w.last_progress, now))
         .collect();
     if let Some(BuiltinFacts::Workload(w)) = &o.tracked.kind {
-        rollouts.insert(0, rollout(view, o.namespace, o.name, w, o.tracked.last_progress, now));
+        let at = (o.namespace, o.name, &*o.tracked.uid);
+        rollouts.insert(0, rollout(view, at, w, o.tracked.last_progress, now));
     }
 
     // The operator: its pods (readiness, restarts) and the Deployment that pins images.

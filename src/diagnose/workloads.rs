@@ -52,15 +52,16 @@ pub(super) fn pods_of<'a>(view: &View<'a>, ns: &str, kind: Kind, name: &str) -> 
     out
 }
 
+/// The rollout of workload `ns/name` (UID `uid`).
 pub(super) fn rollout(
     view: &View,
-    ns: &str,
-    name: &str,
+    (ns, name, uid): (&str, &str, &str),
     w: &WorkloadFacts,
     last_progress: f64,
     now: f64,
 ) -> RolloutReport {
     let pods = pods_of(view, ns, w.kind, name);
+    let hash = view.index.current_hash(ns, name, uid, w);
     RolloutReport {
         kind: w.kind.name(),
         namespace: ns.into(),
@@ -77,7 +78,7 @@ pub(super) fn rollout(
         pods: pods.len(),
         outdated_pods: pods
             .iter()
-            .filter(|(_, p)| converge::outdated(w, p))
+            .filter(|(_, p)| converge::outdated(w, hash, p))
             .map(|(n, _)| n.to_string())
             .collect(),
         last_progress: rfc3339(last_progress),
@@ -131,7 +132,8 @@ pub(super) fn slots(view: &View, o: &ObjView) -> Vec<SlotReport> {
                             image: c.map_or(String::new(), |c| {
                                 c.status_image.as_deref().unwrap_or(&c.spec_image).to_string()
                             }),
-                            on_template: facts.is_some_and(|w| !converge::outdated(w.facts, p)),
+                            on_template: facts
+                                .is_some_and(|w| !converge::outdated(w.facts, w.template_hash, p)),
                             runs_desired: c.is_some_and(|c| {
                                 image::runs(
                                     &desired,

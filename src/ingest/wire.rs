@@ -55,10 +55,12 @@ pub struct Meta<'a> {
     pub deletion_timestamp: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "null_as_default")]
     pub managed_fields: Vec<ManagedField<'a>>,
-    /// Kept unparsed: only pods need them (owner and revision), so others pay a scan only.
+    /// Kept unparsed: only pods and ReplicaSets need them (owner and revision), so others pay a
+    /// scan only.
     #[serde(default, borrow)]
     pub labels: Option<&'a RawValue>,
-    /// Kept unparsed: only DaemonSets need one (their template generation).
+    /// Kept unparsed: only DaemonSets (template generation), Deployments and ReplicaSets
+    /// (revision) need one.
     #[serde(default, borrow)]
     pub annotations: Option<&'a RawValue>,
     #[serde(default, borrow)]

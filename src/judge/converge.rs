@@ -13,7 +13,7 @@ use crate::{
     ingest::builtin::{BuiltinFacts, PodFacts, WorkloadFacts},
     model::Kind,
     model::image,
-    store::{self, ObjectRecord, TimedFacts, WatchKey, WatchState},
+    store::{self, ObjKey, ObjectRecord, TimedFacts, WatchKey, WatchState},
 };
 
 /// Lookups over every watch of one render.
@@ -22,6 +22,8 @@ pub struct Index<'a> {
     /// The pod watches in watch order: a pod several of them hold counts once, from the first
     /// whose copy names a controlling workload.
     pod_watches: Vec<&'a WatchState>,
+    /// The ReplicaSet watches (Deployments' current template hashes).
+    replica_set_watches: Vec<&'a WatchState>,
     /// Every watch's state, in watch order (operator pods by selector watch, diagnose).
     pub states: Vec<(&'a WatchKey, &'a WatchState)>,
 }
@@ -29,9 +31,10 @@ pub struct Index<'a> {
 impl<'a> Index<'a> {
     /// Indexes the watches' states by key: O(watches), the pods are indexed by the store.
     pub fn new(states: Vec<(&'a WatchKey, &'a WatchState)>) -> Index<'a> {
-        let pod_watches = states.iter().filter(|(k, _)| k.kind == Some(Kind::Pod)).map(|(_, s)| *s).collect();
+        let of = |kind: Kind| states.iter().filter(|(k, _)| k.kind == Some(kind)).map(|(_, s)| *s).collect();
+        let (pod_watches, replica_set_watches) = (of(Kind::Pod), of(Kind::ReplicaSet));
         let by_key = states.iter().map(|(k, s)| (*k, *s)).collect();
-        Index { by_key, pod_watches, states }
+        Index { by_key, pod_watches, replica_set_watches, states }
     }
 
     /// The state of the watch with `key`, if it is running.
@@ -39,21 +42,55 @@ impl<'a> Index<'a> {
         self.by_key.get(key).copied()
     }
 
-    /// Pods total and outdated (not running the template of every container, or on an old
-    /// StatefulSet revision), not counting pods being deleted.
+    /// A Deployment's current `pod-template-hash`: that of the ReplicaSet it controls (`uid`)
+    /// whose revision is the Deployment's own. `None` when that is not known (no ReplicaSet
+    /// watch, not listed yet, no ReplicaSet of that revision seen, or two that disagree): its
+    /// pods are then compared by image only, never called outdated on missing data.
+    ///
+    /// A ReplicaSet is named `<deployment>-<hash>`, so only the records under that prefix are
+    /// read: O(log records + the Deployment's ReplicaSets), not a scan.
+    pub fn current_hash(&self, namespace: &str, name: &str, uid: &str, w: &WorkloadFacts) -> Option<&'a str> {
+        let revision = w.revision.filter(|_| w.kind == Kind::Deployment)?;
+        let prefix = format!("{name}-");
+        let from: ObjKey = (namespace.into(), prefix.as_str().into());
+        let mut found: Option<&'a str> = None;
+        for s in &self.replica_set_watches {
+            let under = s
+                .objects
+                .range(from.clone()..)
+                .take_while(|((ns, n), _)| **ns == *namespace && n.starts_with(&prefix));
+            for (_, r) in under {
+                let Some(BuiltinFacts::ReplicaSet(rs)) = &r.kind else { continue };
+                if rs.revision != Some(revision) || rs.owner_uid.as_deref() != Some(uid) {
+                    continue;
+                }
+                let hash = rs.template_hash.as_deref()?;
+                if found.is_some_and(|f| f != hash) {
+                    return None;
+                }
+                found = Some(hash);
+            }
+        }
+        found
+    }
+
+    /// Pods total and outdated (not running the current template: [`outdated`]), not counting
+    /// pods being deleted. `uid` is the workload's (a Deployment's current ReplicaSet is found
+    /// by it).
     ///
     /// One [`outdated`] call per distinct thing the workload's pods run, not per pod: the
     /// store groups them by [`store::pods::template_part`]. Only a workload whose pods a later
     /// pod watch also holds (overlapping pod watches) is counted pod by pod, to count each pod
     /// once.
-    pub fn pod_counts(&self, namespace: &str, name: &str, w: &WorkloadFacts) -> (usize, usize) {
+    pub fn pod_counts(&self, namespace: &str, name: &str, uid: &str, w: &WorkloadFacts) -> (usize, usize) {
+        let hash = self.current_hash(namespace, name, uid, w);
         let (mut total, mut old) = (0, 0);
         for (i, s) in self.pod_watches.iter().enumerate() {
             let Some(o) = s.pods.get(namespace, w.kind, name) else { continue };
             if i == 0 {
                 for (p, n) in &o.groups {
                     total += n;
-                    old += if outdated(w, p) { *n } else { 0 };
+                    old += if outdated(w, hash, p) { *n } else { 0 };
                 }
                 continue;
             }
@@ -69,7 +106,7 @@ impl<'a> Index<'a> {
                     continue;
                 }
                 total += 1;
-                old += usize::from(outdated(w, &e.template));
+                old += usize::from(outdated(w, hash, &e.template));
             }
         }
         (total, old)
@@ -79,14 +116,14 @@ impl<'a> Index<'a> {
 /// Whether a pod runs something other than its workload's current template. The template
 /// revision decides where the pod says which one it came from: a StatefulSet's
 /// `controller-revision-hash` against its `updateRevision`, a DaemonSet's
-/// `pod-template-generation` against its template generation (so an env or args change on an
-/// OnDelete DaemonSet leaves its old pods outdated). Deployments have no current hash in their
-/// own object; their pods are compared by image, and an old-template pod keeps the rollout
-/// incomplete (`updatedReplicas`, `replicas`) whatever its image. Images are compared too:
-/// a pod without the labels, or an image the kubelet was not told to run.
+/// `pod-template-generation` against its template generation, a Deployment's
+/// `pod-template-hash` against `hash`, its current ReplicaSet's ([`Index::current_hash`]), so an
+/// env, args or resources change leaves the old pods outdated. Images are compared too: a pod
+/// without the labels, or an image the kubelet was not told to run. Where the current revision
+/// is not known (`hash` `None`, no label), only the images decide.
 /// The store groups pods by [`store::pods::template_part`], so this must read only those facts
 /// (not node, readiness, restarts or deletion).
-pub fn outdated(w: &WorkloadFacts, p: &PodFacts) -> bool {
+pub fn outdated(w: &WorkloadFacts, hash: Option<&str>, p: &PodFacts) -> bool {
     if w.kind == Kind::StatefulSet
         && let (Some(want), Some(have)) = (&w.update_revision, &p.revision)
         && **want != **have
@@ -96,6 +133,12 @@ pub fn outdated(w: &WorkloadFacts, p: &PodFacts) -> bool {
     if w.kind == Kind::DaemonSet
         && let (Some(want), Some(have)) = (w.template_generation, p.template_generation)
         && want != have
+    {
+        return true;
+    }
+    if w.kind == Kind::Deployment
+        && let (Some(want), Some(have)) = (hash, &p.revision)
+        && want != &**have
     {
         return true;
     }
@@ -134,6 +177,8 @@ pub struct LinkedWorkload<'a> {
     pub name: &'a str,
     pub uid: &'a str,
     pub facts: &'a WorkloadFacts,
+    /// Deployments: the current `pod-template-hash`, when known ([`Index::current_hash`]).
+    pub template_hash: Option<&'a str>,
     pub last_progress: f64,
     pub pods: usize,
     pub outdated: usize,
@@ -291,12 +336,13 @@ fn linked_workload<'a>(
     tracked: &'a ObjectRecord,
     w: &'a WorkloadFacts,
 ) -> LinkedWorkload<'a> {
-    let (pods, outdated) = index.pod_counts(ns, name, w);
+    let (pods, outdated) = index.pod_counts(ns, name, &tracked.uid, w);
     LinkedWorkload {
         namespace: ns,
         name,
         uid: &tracked.uid,
         facts: w,
+        template_hash: index.current_hash(ns, name, &tracked.uid, w),
         last_progress: tracked.last_progress,
         pods,
         outdated,
@@ -341,6 +387,8 @@ pub fn workloads<'a>(index: &Index<'a>, targets: &[&'a Target]) -> Vec<(&'a str,
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::{
         config::Config,
@@ -481,6 +529,91 @@ mod tests {
         // One pod deleted and re-created by the controller from the new template.
         put(&w, "Pod", &pod_of_generation("p1", 2));
         assert_eq!(kubearmor_links(&w).2, vec![(2, 1)]);
+    }
+
+    const DEPLOY: &str =
+        "targets: [{name: d, resource: {group: apps, version: v1, kind: Deployment}, namespaces: [a]}]\n";
+
+    /// Deployment `web` (UID `dw`) at revision `revision`, template image `web:1`.
+    fn web(revision: i64) -> String {
+        format!(
+            r#"{{"metadata":{{"name":"web","namespace":"a","uid":"dw","resourceVersion":"{revision}","generation":{revision},
+            "annotations":{{"deployment.kubernetes.io/revision":"{revision}"}}}},
+            "spec":{{"replicas":3,"template":{{"spec":{{"containers":[{{"name":"app","image":"web:1"}}]}}}}}},
+            "status":{{"observedGeneration":{revision},"replicas":4,"updatedReplicas":1,"availableReplicas":3,"readyReplicas":3}}}}"#
+        )
+    }
+
+    /// ReplicaSet `web-HASH` at `revision`, controlled by `owner`.
+    fn web_rs(hash: &str, revision: i64, owner: &str) -> String {
+        format!(
+            r#"{{"metadata":{{"name":"web-{hash}","namespace":"a","uid":"rs-{hash}","resourceVersion":"1",
+            "labels":{{"app":"web","pod-template-hash":"{hash}"}},"annotations":{{"deployment.kubernetes.io/revision":"{revision}"}},
+            "ownerReferences":[{{"apiVersion":"apps/v1","kind":"Deployment","name":"web","uid":"{owner}","controller":true}}]}},
+            "spec":{{"template":{{"spec":{{"containers":[{{"name":"app","image":"web:1"}}]}}}}}}}}"#
+        )
+    }
+
+    fn web_pod(name: &str, hash: &str, image: &str) -> String {
+        format!(
+            r#"{{"metadata":{{"name":"{name}","namespace":"a","uid":"{name}","resourceVersion":"1","labels":{{"app":"web","pod-template-hash":"{hash}"}},
+            "ownerReferences":[{{"kind":"ReplicaSet","name":"web-{hash}","uid":"rs-{hash}","controller":true}}]}},
+            "spec":{{"containers":[{{"name":"app","image":"{image}"}}]}},"status":{{"conditions":[{{"type":"Ready","status":"True"}}]}}}}"#
+        )
+    }
+
+    /// (pods, outdated) of Deployment `a/web`, and its current hash.
+    fn web_counts(watches: &[Watch]) -> ((usize, usize), Option<String>) {
+        let guards: Vec<_> = watches.iter().map(|w| (&w.key, w.state.read().unwrap())).collect();
+        let states: Vec<_> = guards.iter().map(|(k, g)| (*k, &**g)).collect();
+        let index = Index::new(states);
+        let d = watches.iter().find(|w| w.key.gvk.kind == "Deployment").unwrap().state.read().unwrap();
+        let r = &d.objects[&(Arc::from("a"), Arc::from("web"))];
+        let Some(BuiltinFacts::Workload(w)) = &r.kind else { panic!("{:?}", r.kind) };
+        (index.pod_counts("a", "web", &r.uid, w), index.current_hash("a", "web", &r.uid, w).map(String::from))
+    }
+
+    #[test]
+    fn a_deployment_s_current_replica_set_is_the_one_of_its_revision() {
+        let w = setup(DEPLOY);
+        assert!(
+            w.iter().any(|x| x.key.gvk.kind == "ReplicaSet" && x.key.namespace == "a"),
+            "watched beside the pods"
+        );
+        put(&w, "Deployment", &web(2));
+        put(&w, "ReplicaSet", &web_rs("h1", 1, "dw"));
+        put(&w, "ReplicaSet", &web_rs("h2", 2, "dw"));
+        // A namesake's ReplicaSet (another Deployment `web-api`) and one of a former `web`.
+        put(&w, "ReplicaSet", &web_rs("api-h9", 2, "other"));
+        put(&w, "ReplicaSet", &web_rs("h8", 2, "former"));
+        for (name, hash) in [("p1", "h1"), ("p2", "h1"), ("p3", "h2")] {
+            put(&w, "Pod", &web_pod(name, hash, "web:1"));
+        }
+        // Same image everywhere: only the template hash tells the old pods apart.
+        assert_eq!(web_counts(&w), ((3, 2), Some("h2".into())));
+        // The rollout finishes: every pod on the current ReplicaSet.
+        for name in ["p1", "p2"] {
+            put(&w, "Pod", &web_pod(name, "h2", "web:1"));
+        }
+        assert_eq!(web_counts(&w), ((3, 0), Some("h2".into())));
+    }
+
+    #[test]
+    fn without_the_current_replica_set_a_deployment_s_pods_are_compared_by_image() {
+        let w = setup(DEPLOY);
+        put(&w, "Deployment", &web(3));
+        for (name, hash, image) in [("p1", "h1", "web:1"), ("p2", "h2", "web:1"), ("p3", "h2", "web:0")] {
+            put(&w, "Pod", &web_pod(name, hash, image));
+        }
+        // No ReplicaSet listed yet: only the image of p3 differs.
+        assert_eq!(web_counts(&w), ((3, 1), None));
+        // ReplicaSets of older revisions only (revision 3's not seen yet), or of another owner.
+        put(&w, "ReplicaSet", &web_rs("h1", 1, "dw"));
+        put(&w, "ReplicaSet", &web_rs("h2", 2, "dw"));
+        put(&w, "ReplicaSet", &web_rs("h3", 3, "someone-else"));
+        assert_eq!(web_counts(&w), ((3, 1), None));
+        put(&w, "ReplicaSet", &web_rs("h3", 3, "dw"));
+        assert_eq!(web_counts(&w), ((3, 3), Some("h3".into())));
     }
 
     #[test]

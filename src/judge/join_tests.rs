@@ -1,7 +1,9 @@
 //! The pod join stays exact: random pod and workload event sequences (adds, image and owner
-//! changes, deletions, deleting pods, re-lists, cleared watches, the same pod in two watches,
-//! workload template changes) applied incrementally give the same per-workload pod counts as a
-//! from-scratch join of every pod, and the same pod index as one rebuilt from the records.
+//! changes, template revisions, deletions, deleting pods, re-lists, cleared watches, the same
+//! pod in two watches, workload template changes, ReplicaSets of several revisions, owners and
+//! names coming and going) applied incrementally give the same per-workload pod counts as a
+//! from-scratch join of every pod and every ReplicaSet, and the same pod index as one rebuilt
+//! from the records.
 
 use std::collections::{HashMap, HashSet};
 
@@ -9,7 +11,10 @@ use proptest::prelude::*;
 
 use super::converge::{Index, outdated};
 use crate::{
-    ingest::{builtin::BuiltinFacts, wire::RawObject},
+    ingest::{
+        builtin::{BuiltinFacts, WorkloadFacts},
+        wire::RawObject,
+    },
     model::{Gvk, Kind},
     store::{ObjKey, OwnerKey, OwnerPods, PodIndex, Reconcile, Subscribers, WatchKey, WatchState},
 };
@@ -40,10 +45,41 @@ enum Op {
     Relist(usize, Vec<Pod>),
     Clear(usize),
     Workload { which: usize, ns: usize, image: usize, revision: usize },
+    ReplicaSet(ReplicaSet),
+}
+
+/// A ReplicaSet of `w0` (or of another owner, or a namesake `w0-api` one).
+#[derive(Debug, Clone)]
+struct ReplicaSet {
+    ns: usize,
+    hash: usize,
+    revision: usize,
+    ours: bool,
+    namesake: bool,
+    delete: bool,
+}
+
+fn replica_set() -> impl Strategy<Value = ReplicaSet> {
+    (
+        0..2usize,
+        0..2usize,
+        1..4usize,
+        prop::bool::weighted(0.8),
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(ns, hash, revision, ours, namesake, delete)| ReplicaSet {
+            ns,
+            hash,
+            revision,
+            ours,
+            namesake,
+            delete,
+        })
 }
 
 fn pod() -> impl Strategy<Value = Pod> {
-    (0..2usize, 0..5usize, 0..2usize, prop::option::of(0..4usize), 0..3usize, 0..2usize, 0..3usize)
+    (0..2usize, 0..5usize, 0..2usize, prop::option::of(0..4usize), 0..2usize, 0..2usize, 0..3usize)
         .prop_flat_map(|(ns, name, uid, owner, image, revision, node)| {
             (any::<bool>(), 0..3u32, prop::bool::weighted(0.2)).prop_map(
                 move |(ready, restarts, deleting)| Pod {
@@ -68,20 +104,21 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..2usize, pod()).prop_map(|(w, p)| Op::Delete(w, p)),
         1 => (0..2usize, prop::collection::vec(pod(), 0..6)).prop_map(|(w, ps)| Op::Relist(w, ps)),
         1 => (0..2usize).prop_map(Op::Clear),
-        2 => (0..4usize, 0..2usize, 0..3usize, 0..2usize)
+        2 => (0..4usize, 0..2usize, 0..2usize, 0..2usize)
             .prop_map(|(which, ns, image, revision)| Op::Workload { which, ns, image, revision }),
+        2 => replica_set().prop_map(Op::ReplicaSet),
     ]
 }
 
 fn pod_json(p: &Pod, rv: usize) -> String {
     let (owner, labels) = match p.owner.map(|o| WORKLOADS[o]) {
         Some((Kind::Deployment, n)) => (
-            format!(r#"{{"kind":"ReplicaSet","name":"{n}-h","controller":true}}"#),
-            r#""pod-template-hash":"h""#.to_string(),
+            format!(r#"{{"kind":"ReplicaSet","name":"{n}-h{}","controller":true}}"#, p.revision),
+            format!(r#""pod-template-hash":"h{}""#, p.revision),
         ),
         Some((k, n)) => (
             format!(r#"{{"kind":"{}","name":"{n}","controller":true}}"#, k.name()),
-            format!(r#""controller-revision-hash":"r{}""#, p.revision),
+            format!(r#""controller-revision-hash":"r{0}","pod-template-generation":"{0}""#, p.revision),
         ),
         None => (String::new(), String::new()),
     };
@@ -107,10 +144,29 @@ fn workload_json(which: usize, ns: usize, image: usize, revision: usize, rv: usi
         Kind::DaemonSet => r#""desiredNumberScheduled":2,"updatedNumberScheduled":1"#.to_string(),
         _ => r#""replicas":2,"updatedReplicas":1"#.to_string(),
     };
+    // A DaemonSet's template generation, a Deployment's revision (that of its ReplicaSets 1..3).
+    let annotations = match kind {
+        Kind::DaemonSet => format!(r#""deprecated.daemonset.template.generation":"{revision}""#),
+        Kind::Deployment => format!(r#""deployment.kubernetes.io/revision":"{}""#, revision + 1),
+        _ => String::new(),
+    };
     format!(
-        r#"{{"metadata":{{"name":"{name}","namespace":"{ns}","uid":"w{which}","resourceVersion":"{rv}","generation":{rv}}},
+        r#"{{"metadata":{{"name":"{name}","namespace":"{ns}","uid":"w{which}","resourceVersion":"{rv}","generation":{rv},"annotations":{{{annotations}}}}},
         "spec":{{"template":{{"spec":{{"containers":[{{"name":"c","image":"img:v{image}"}}]}}}}}},"status":{{"observedGeneration":{rv},{status}}}}}"#,
         ns = NAMESPACES[ns],
+    )
+}
+
+fn replica_set_json(r: &ReplicaSet, rv: usize) -> String {
+    let name = if r.namesake { "w0-api" } else { "w0" };
+    let owner = if r.ours { "w3" } else { "w9" };
+    format!(
+        r#"{{"metadata":{{"name":"{name}-h{hash}","namespace":"{ns}","uid":"rs{name}{hash}","resourceVersion":"{rv}",
+        "labels":{{"pod-template-hash":"h{hash}"}},"annotations":{{"deployment.kubernetes.io/revision":"{revision}"}},
+        "ownerReferences":[{{"kind":"Deployment","name":"{name}","uid":"{owner}","controller":true}}]}}}}"#,
+        hash = r.hash,
+        ns = NAMESPACES[r.ns],
+        revision = r.revision,
     )
 }
 
@@ -129,6 +185,27 @@ fn subs(k: Kind) -> Subscribers {
     Subscribers { targets: Vec::new(), kind: Some(k), env: Vec::new(), mirrors: Default::default() }
 }
 
+/// A Deployment's current hash from every ReplicaSet record: the hashes of those it controls
+/// at its revision, when they are one.
+fn current_hash<'a>(rs: &'a WatchState, ns: &str, uid: &str, w: &WorkloadFacts) -> Option<&'a str> {
+    let hashes: HashSet<Option<&str>> = rs
+        .objects
+        .iter()
+        .filter_map(|(k, r)| match &r.kind {
+            Some(BuiltinFacts::ReplicaSet(f))
+                if *k.0 == *ns && f.owner_uid.as_deref() == Some(uid) && f.revision == w.revision =>
+            {
+                Some(f.template_hash.as_deref())
+            }
+            _ => None,
+        })
+        .collect();
+    match (w.kind, w.revision, hashes.len()) {
+        (Kind::Deployment, Some(_), 1) => hashes.into_iter().next().flatten(),
+        _ => None,
+    }
+}
+
 /// The join as it was computed at every render before the store kept it: every pod of every
 /// pod watch, each once (the first watch whose copy names an owner), grouped by owner.
 fn from_scratch(
@@ -136,7 +213,8 @@ fn from_scratch(
     ns: &str,
     kind: Kind,
     name: &str,
-    w: &crate::ingest::builtin::WorkloadFacts,
+    w: &WorkloadFacts,
+    hash: Option<&str>,
 ) -> (usize, usize) {
     let mut seen: HashSet<&ObjKey> = HashSet::new();
     let (mut total, mut old) = (0, 0);
@@ -151,7 +229,7 @@ fn from_scratch(
                 && !p.deleting
             {
                 total += 1;
-                old += usize::from(outdated(w, p));
+                old += usize::from(outdated(w, hash, p));
             }
         }
     }
@@ -177,8 +255,10 @@ proptest! {
         let pod_keys = [key("Pod", Kind::Pod, ""), key("Pod", Kind::Pod, "a")];
         let workload_keys =
             [key("DaemonSet", Kind::DaemonSet, ""), key("StatefulSet", Kind::StatefulSet, ""), key("Deployment", Kind::Deployment, "")];
+        let rs_key = key("ReplicaSet", Kind::ReplicaSet, "");
         let pod_subs = subs(Kind::Pod);
         let mut pods = [WatchState::default(), WatchState::default()];
+        let mut replica_sets = WatchState::default();
         let mut workloads = [WatchState::default(), WatchState::default(), WatchState::default()];
         let slot = |k: Kind| match k { Kind::DaemonSet => 0, Kind::StatefulSet => 1, _ => 2 };
         for (rv, op) in ops.into_iter().enumerate() {
@@ -211,6 +291,15 @@ proptest! {
                     let obj: RawObject = serde_json::from_str(&text).unwrap();
                     workloads[slot(kind)].apply(&subs(kind), &obj, now);
                 }
+                Op::ReplicaSet(r) => {
+                    let text = replica_set_json(&r, rv);
+                    let obj: RawObject = serde_json::from_str(&text).unwrap();
+                    if r.delete {
+                        replica_sets.delete_at(&obj, now);
+                    } else {
+                        replica_sets.apply(&subs(Kind::ReplicaSet), &obj, now);
+                    }
+                }
             }
             for s in &pods {
                 prop_assert_eq!(rebuilt(s), s.pods.iter().map(|(k, o)| (k.clone(), o.clone())).collect::<HashMap<_, _>>());
@@ -219,14 +308,17 @@ proptest! {
                 .iter()
                 .zip(&workloads)
                 .chain(pod_keys.iter().zip(&pods))
+                .chain([(&rs_key, &replica_sets)])
                 .collect();
             let index = Index::new(states);
             for s in &workloads {
                 for ((ns, name), r) in &s.objects {
                     let Some(BuiltinFacts::Workload(w)) = &r.kind else { continue };
+                    let hash = current_hash(&replica_sets, ns, &r.uid, w);
+                    prop_assert_eq!(index.current_hash(ns, name, &r.uid, w), hash);
                     prop_assert_eq!(
-                        index.pod_counts(ns, name, w),
-                        from_scratch(&[&pods[0], &pods[1]], ns, w.kind, name, w),
+                        index.pod_counts(ns, name, &r.uid, w),
+                        from_scratch(&[&pods[0], &pods[1]], ns, w.kind, name, w, hash),
                         "{} {}/{}", w.kind.name(), ns, name
                     );
                 }

@@ -180,7 +180,7 @@ fn evidence<'a>(
         let min = |a: Option<f64>, b: f64| Some(a.map_or(b, |a| a.min(b)));
         if !w.complete() {
             ev.rollout_incomplete_since = min(ev.rollout_incomplete_since, tracked.last_progress);
-        } else if index.pod_counts(ns, name, w).1 > 0 {
+        } else if index.pod_counts(ns, name, &tracked.uid, w).1 > 0 {
             ev.pods_outdated_since = min(ev.pods_outdated_since, tracked.last_progress);
         }
         ev.rollout_failed |= w.deadline_exceeded;

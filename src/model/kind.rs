@@ -1,5 +1,5 @@
-//! The built-in kinds stallwatch reads with a typed extraction (workloads, pods, nodes,
-//! leases, events, APIServices): the one table from group/version/kind to [`Kind`].
+//! The built-in kinds stallwatch reads with a typed extraction (workloads, their ReplicaSets,
+//! pods, nodes, leases, events, APIServices): the one table from group/version/kind to [`Kind`].
 
 use super::Gvk;
 
@@ -9,6 +9,8 @@ pub enum Kind {
     Deployment,
     DaemonSet,
     StatefulSet,
+    /// Read only for a Deployment's current `pod-template-hash`.
+    ReplicaSet,
     Pod,
     Node,
     Lease,
@@ -23,6 +25,7 @@ impl Kind {
             ("apps", "v1", "Deployment") => Kind::Deployment,
             ("apps", "v1", "DaemonSet") => Kind::DaemonSet,
             ("apps", "v1", "StatefulSet") => Kind::StatefulSet,
+            ("apps", "v1", "ReplicaSet") => Kind::ReplicaSet,
             ("", "v1", "Pod") => Kind::Pod,
             ("", "v1", "Node") => Kind::Node,
             ("coordination.k8s.io", "v1", "Lease") => Kind::Lease,
@@ -43,6 +46,7 @@ impl Kind {
             Kind::Deployment => "Deployment",
             Kind::DaemonSet => "DaemonSet",
             Kind::StatefulSet => "StatefulSet",
+            Kind::ReplicaSet => "ReplicaSet",
             Kind::Pod => "Pod",
             Kind::Node => "Node",
             Kind::Lease => "Lease",

@@ -441,10 +441,10 @@ mod tests {
     fn converged_page_says_so_and_folds_the_healthy_watches() {
         let html = page_with(&store("kubearmor/kubearmor:v1", "Running"), None, NOW);
         assert!(html.contains("<p id=\"all-converged\">"), "{html}");
-        assert!(html.contains("<h2>Watches (0 unhealthy of 11)</h2>"), "{html}");
+        assert!(html.contains("<h2>Watches (0 unhealthy of 12)</h2>"), "{html}");
         assert!(!html.contains("<table id=\"watches\">"), "no unhealthy-watch table: {html}");
         assert!(
-            html.contains("<details id=\"healthy-watches\"><summary>11 healthy watches</summary>"),
+            html.contains("<details id=\"healthy-watches\"><summary>12 healthy watches</summary>"),
             "{html}"
         );
     }
@@ -459,11 +459,11 @@ mod tests {
             st.health.last_error = Some("nodes is forbidden: 403".into());
         });
         let html = page_with(&s, None, NOW);
-        assert!(html.contains("<h2>Watches (1 unhealthy of 11)</h2>"), "{html}");
+        assert!(html.contains("<h2>Watches (1 unhealthy of 12)</h2>"), "{html}");
         let bad = html.split("<table id=\"watches\">").nth(1).unwrap().split("</table>").next().unwrap();
         assert!(bad.contains("<td>v1/Node</td>") && bad.contains("nodes is forbidden: 403"), "{bad}");
         assert_eq!(bad.matches("<tr>").count(), 2, "header + the one unhealthy watch: {bad}");
-        assert!(html.contains("<summary>10 healthy watches</summary>"), "{html}");
+        assert!(html.contains("<summary>11 healthy watches</summary>"), "{html}");
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
         by_key.entry(k).or_insert_with(|| Subscribers { kind, ..Default::default() })
     }
     let pods = || Gvk::new("", "v1", "Pod");
+    // A Deployment's current template hash is on its ReplicaSets, which carry its pods' labels:
+    // they are watched beside its pods, with the pods' selector.
+    let replica_sets = || Gvk::new("apps", "v1", "ReplicaSet");
     for t in &config.targets {
         let namespaces: Vec<&str> = if t.namespaces.is_empty() {
             vec![""]
@@ -38,8 +41,11 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
             add(&mut by_key, own).targets.push(arc.clone());
             // Workloads need their pods to count outdated ones (OnDelete).
             if Kind::of(&t.resource).is_some_and(Kind::is_workload) {
-                let k = key(pods(), ns, t.pods_selector.as_deref().unwrap_or(""), "");
-                add(&mut by_key, k.sharded(namespace_shard(t)));
+                let selector = t.pods_selector.as_deref().unwrap_or("");
+                add(&mut by_key, key(pods(), ns, selector, "").sharded(namespace_shard(t)));
+                if Kind::of(&t.resource) == Some(Kind::Deployment) {
+                    add(&mut by_key, key(replica_sets(), ns, selector, "").sharded(namespace_shard(t)));
+                }
             }
             if t.events {
                 let k = key(Gvk::new("", "v1", "Event"), ns, "", "type=Warning");
@@ -49,9 +55,12 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
         for rule in &t.images {
             let link = &rule.workloads;
             add(&mut by_key, link_key(t, link));
-            let link_pods =
-                key(pods(), link_namespace(t, link), link.pod_selector.as_deref().unwrap_or(""), "");
-            add(&mut by_key, link_pods.sharded(link_shard(t, link)));
+            let selector = link.pod_selector.as_deref().unwrap_or("");
+            add(&mut by_key, key(pods(), link_namespace(t, link), selector, "").sharded(link_shard(t, link)));
+            if link.kind == Kind::Deployment {
+                let rs = key(replica_sets(), link_namespace(t, link), selector, "");
+                add(&mut by_key, rs.sharded(link_shard(t, link)));
+            }
             if let Some(o) = &rule.overridden_by {
                 let subs = add(&mut by_key, override_key(t, rule, o));
                 if !subs.env.contains(&o.env) {
@@ -123,7 +132,17 @@ mod tests {
             [KUBEARMOR_DEPLOYMENT_SELECTOR, KUBEARMOR_DAEMONSET_SELECTOR, KUBEARMOR_OPERATOR_POD_SELECTOR]
         );
         assert!(plan.iter().all(|(k, _)| k.namespace == "ka" || k.gvk.kind == "Node"), "{plan:?}");
-        assert_eq!(plan.len(), 11, "{:?}", plan.iter().map(|(k, _)| k).collect::<Vec<_>>());
+        let replica_sets: Vec<&str> = plan
+            .iter()
+            .filter(|(k, _)| k.gvk.kind == "ReplicaSet")
+            .map(|(k, _)| k.label_selector.as_str())
+            .collect();
+        assert_eq!(
+            replica_sets,
+            [KUBEARMOR_DEPLOYMENT_SELECTOR],
+            "the relay's and controller's, like their pods"
+        );
+        assert_eq!(plan.len(), 12, "{:?}", plan.iter().map(|(k, _)| k).collect::<Vec<_>>());
     }
 
     #[test]
@@ -141,6 +160,7 @@ mod tests {
         assert_eq!(by(&one, "Widget"), [Some(ShardKey::Uid)]);
         assert_eq!(by(&one, "Deployment"), [Some(ShardKey::Namespace)]);
         assert_eq!(by(&one, "Pod"), [Some(ShardKey::Namespace)], "workload pods beside their workloads");
+        assert_eq!(by(&one, "ReplicaSet"), [Some(ShardKey::Namespace)], "and the Deployments' ReplicaSets");
         for kind in ["Node", "APIService", "Lease"] {
             assert!(by(&one, kind).is_empty(), "{kind} only on shard 0");
             assert_eq!(by(&zero, kind), [None], "{kind} whole on shard 0");

@@ -28,6 +28,7 @@ fn builtin_plural(kind: Kind) -> &'static str {
         Kind::Deployment => "deployments",
         Kind::DaemonSet => "daemonsets",
         Kind::StatefulSet => "statefulsets",
+        Kind::ReplicaSet => "replicasets",
         Kind::Pod => "pods",
         Kind::Node => "nodes",
         Kind::Lease => "leases",
@@ -138,7 +139,7 @@ mod tests {
             scope(&r, Some("ka")),
             BTreeMap::from([
                 ("", vec!["events", "pods"]),
-                ("apps", vec!["daemonsets", "deployments"]),
+                ("apps", vec!["daemonsets", "deployments", "replicasets"]),
                 ("operator.kubearmor.com", vec!["kubearmorconfigs"]),
             ])
         );
@@ -157,7 +158,11 @@ mod tests {
             scope(&r, Some("ops")),
             BTreeMap::from([("", vec!["pods"]), ("coordination.k8s.io", vec!["leases"])])
         );
-        assert_eq!(scope(&r, Some("b")), BTreeMap::from([("", vec!["pods"]), ("apps", vec!["deployments"])]));
+        // A Deployment's current template is named by its ReplicaSets.
+        assert_eq!(
+            scope(&r, Some("b")),
+            BTreeMap::from([("", vec!["pods"]), ("apps", vec!["deployments", "replicasets"])])
+        );
     }
 
     #[test]

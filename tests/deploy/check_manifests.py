@@ -133,27 +133,27 @@ def rbac_model(docs):
 
 KUBEARMOR_NS_RULES = {
     "operator.kubearmor.com": ["kubearmorconfigs"],
-    "apps": ["daemonsets", "deployments"],
+    "apps": ["daemonsets", "deployments", "replicasets"],
     "": ["events", "pods"],
 }
 CONTEXT_RULES = {"": ["nodes"], "apiregistration.k8s.io": ["apiservices"]}
-WORKLOADS_RULES = {"apps": ["daemonsets", "deployments", "statefulsets"], "": ["pods"]}
+WORKLOADS_RULES = {"apps": ["daemonsets", "deployments", "replicasets", "statefulsets"], "": ["pods"]}
 
 EXPECTED_RBAC = {
-    "helm-default": {"_cluster": {"apps": ["daemonsets", "deployments", "statefulsets"],
+    "helm-default": {"_cluster": {"apps": ["daemonsets", "deployments", "replicasets", "statefulsets"],
                                   "": ["nodes", "pods"]}},
     "helm-kubearmor": {"_cluster": CONTEXT_RULES, "kubearmor": KUBEARMOR_NS_RULES},
     "helm-generic": {
         # The certificates' DaemonSets (and pods) are watched cluster-wide: the target has two
-        # namespaces and the workloads name none.
-        "_cluster": {"apps": ["daemonsets", "deployments"], "": ["pods"], "example.com": ["widgets"]},
+        # namespaces and the workloads name none; the widgets' Deployments with their ReplicaSets.
+        "_cluster": {"apps": ["daemonsets", "deployments", "replicasets"], "": ["pods"], "example.com": ["widgets"]},
         "payments": WORKLOADS_RULES,
         "a": {"cert-manager.io": ["certificates", "issuers"]},
         "b": {"cert-manager.io": ["certificates"]},
         "example": {"coordination.k8s.io": ["leases"]},
         "security": KUBEARMOR_NS_RULES,
     },
-    "kustomize-base": {"_cluster": {"apps": ["daemonsets", "deployments", "statefulsets"],
+    "kustomize-base": {"_cluster": {"apps": ["daemonsets", "deployments", "replicasets", "statefulsets"],
                                     "": ["nodes", "pods"]}},
     "kustomize-standalone-kubearmor": {"_cluster": CONTEXT_RULES, "kubearmor": KUBEARMOR_NS_RULES},
     "kustomize-kubearmor-sidecar": {
@@ -162,7 +162,7 @@ EXPECTED_RBAC = {
         # configured controller.lease) plus KubeArmorConfigs.
         "kubearmor": dict(
             KUBEARMOR_NS_RULES,
-            apps=["daemonsets", "deployments", "statefulsets"],
+            apps=["daemonsets", "deployments", "replicasets", "statefulsets"],
             **{"coordination.k8s.io": ["leases"]},
         ),
     },

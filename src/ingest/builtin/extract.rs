@@ -3,7 +3,8 @@
 use std::borrow::Cow;
 
 use super::{
-    BuiltinFacts, ContainerImage, EventFacts, LeaseFacts, PodContainer, PodFacts, Strategy, WorkloadFacts,
+    BuiltinFacts, ContainerImage, EventFacts, LeaseFacts, PodContainer, PodFacts, ReplicaSetFacts, Strategy,
+    WorkloadFacts,
     shapes::{
         ContainerStatus, InvolvedObject, LeaseSpec, ObjectStatus, OwnerRef, PodOwnSpec, RevisionLabels,
         WorkloadAnnotations, WorkloadSpec, WorkloadStatus, field,
@@ -27,6 +28,7 @@ pub fn extract(
             BuiltinFacts::Workload(Box::new(workload(kind, obj, env_names, strings)?))
         }
         Kind::Pod => BuiltinFacts::Pod(pod(obj, strings)?),
+        Kind::ReplicaSet => BuiltinFacts::ReplicaSet(replica_set(obj)?),
         Kind::Node => {
             let st: ObjectStatus = field(obj, "status")?;
             let ready = st.conditions.iter().find(|c| c.type_ == "Ready").map(|c| c.status == "True");
@@ -130,7 +132,7 @@ fn workload(
             && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
     });
     let annotations: WorkloadAnnotations = match (kind, obj.meta.annotations) {
-        (Kind::DaemonSet, Some(a)) => serde_json::from_str(a.get()).unwrap_or_default(),
+        (Kind::DaemonSet | Kind::Deployment, Some(a)) => serde_json::from_str(a.get()).unwrap_or_default(),
         _ => WorkloadAnnotations::default(),
     };
     Some(WorkloadFacts {
@@ -149,8 +151,25 @@ fn workload(
         update_revision: st.update_revision.map(|s| s.into()),
         current_revision: st.current_revision.map(|s| s.into()),
         template_generation: annotations.template_generation.and_then(|g| g.parse().ok()),
+        revision: annotations.revision.and_then(|r| r.parse().ok()),
         deadline_exceeded,
         mirrors: Default::default(),
+    })
+}
+
+/// A ReplicaSet's controlling owner, revision and template hash; malformed owners or labels are
+/// `None` (the object is then a decode problem), a malformed annotation only an unknown revision.
+fn replica_set(obj: &RawObject) -> Option<ReplicaSetFacts> {
+    let owners: Vec<OwnerRef> =
+        obj.meta.owner_references.map_or(Some(Vec::new()), |r| serde_json::from_str(r.get()).ok())?;
+    let labels: RevisionLabels =
+        obj.meta.labels.map_or(Some(RevisionLabels::default()), |r| serde_json::from_str(r.get()).ok())?;
+    let annotations: WorkloadAnnotations =
+        obj.meta.annotations.and_then(|a| serde_json::from_str(a.get()).ok()).unwrap_or_default();
+    Some(ReplicaSetFacts {
+        owner_uid: owners.iter().find(|o| o.controller && !o.uid.is_empty()).map(|o| Box::from(&*o.uid)),
+        revision: annotations.revision.and_then(|r| r.parse().ok()),
+        template_hash: labels.template_hash.map(|h| Box::from(&*h)),
     })
 }
 
@@ -217,12 +236,17 @@ fn pod_facts(
             });
         }
     }
+    let revision = match &owner {
+        Some((Kind::Deployment, _)) => labels.template_hash.as_deref(),
+        _ => labels.revision.as_deref(),
+    }
+    .map(|r| strings.get(r));
     PodFacts {
         owner,
         node: spec.node_name.as_deref().map(|n| strings.get(n)),
         ready,
         restarts,
-        revision: labels.revision.as_deref().map(|r| strings.get(r)),
+        revision,
         template_generation: labels.template_generation.as_deref().and_then(|g| g.parse().ok()),
         containers,
         deleting: obj.meta.deletion_timestamp.is_some(),
@@ -332,6 +356,50 @@ mod tests {
         assert!(p.ready);
         assert_eq!(p.restarts, 3);
         assert_eq!(p.containers[0].status_image.as_deref(), Some("docker.io/library/web:2"));
+        assert_eq!(p.revision.as_deref(), Some("7d4b9"), "a ReplicaSet's pod: its pod-template-hash");
+    }
+
+    #[test]
+    fn a_replica_set_keeps_its_controlling_owner_revision_and_hash_only() {
+        let j = r#"{"metadata":{"name":"web-7d4b9","namespace":"a","labels":{"app":"web","pod-template-hash":"7d4b9"},
+            "annotations":{"deployment.kubernetes.io/revision":"4","deployment.kubernetes.io/desired-replicas":"3"},
+            "ownerReferences":[{"kind":"Other","name":"x","uid":"not-this"},{"apiVersion":"apps/v1","kind":"Deployment","name":"web","uid":"d-1","controller":true}]},
+            "spec":{"replicas":3,"template":{"spec":{"containers":[{"name":"app","image":"web:2"}]}}}}"#;
+        let rs = extract(Kind::ReplicaSet, &raw(j), &[], &mut Interner::default());
+        assert_eq!(
+            rs,
+            Some(BuiltinFacts::ReplicaSet(ReplicaSetFacts {
+                owner_uid: Some("d-1".into()),
+                revision: Some(4),
+                template_hash: Some("7d4b9".into()),
+            }))
+        );
+        // An orphan without annotations or labels: nothing known, still a ReplicaSet.
+        let bare =
+            extract(Kind::ReplicaSet, &raw(r#"{"metadata":{"name":"x"}}"#), &[], &mut Interner::default());
+        assert_eq!(
+            bare,
+            Some(BuiltinFacts::ReplicaSet(ReplicaSetFacts {
+                owner_uid: None,
+                revision: None,
+                template_hash: None
+            }))
+        );
+        assert!(
+            extract(
+                Kind::ReplicaSet,
+                &raw(r#"{"metadata":{"labels":["x"]}}"#),
+                &[],
+                &mut Interner::default()
+            )
+            .is_none()
+        );
+        // The Deployment names its current ReplicaSet's revision; a pod its ReplicaSet's hash.
+        let d = r#"{"metadata":{"generation":1,"annotations":{"deployment.kubernetes.io/revision":"4"}},"spec":{},"status":{}}"#;
+        match extract(Kind::Deployment, &raw(d), &[], &mut Interner::default()) {
+            Some(BuiltinFacts::Workload(w)) => assert_eq!(w.revision, Some(4)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

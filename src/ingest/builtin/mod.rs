@@ -1,5 +1,5 @@
-//! Facts of the built-in kinds the convergence model joins: workloads, pods, nodes, leases,
-//! events and APIServices. Each is decoded from its raw fields into a small typed struct;
+//! Facts of the built-in kinds the convergence model joins: workloads, ReplicaSets, pods,
+//! nodes, leases, events and APIServices. Each is decoded from its raw fields into a small typed struct;
 //! only what the image triangle, rollouts and context signals need is kept.
 //!
 //! The wire shapes are in [`shapes`] (only the fields read, borrowed from the event text); the
@@ -19,6 +19,7 @@ pub enum BuiltinFacts {
     /// Boxed: workloads are few, and the enum stays as small as the pod variant (pods are many).
     Workload(Box<WorkloadFacts>),
     Pod(PodFacts),
+    ReplicaSet(ReplicaSetFacts),
     Node {
         ready: Option<bool>,
     },
@@ -67,6 +68,9 @@ pub struct WorkloadFacts {
     /// DaemonSets: the current template generation (`deprecated.daemonset.template.generation`),
     /// which pods of the current template carry as `pod-template-generation`.
     pub template_generation: Option<i64>,
+    /// Deployments: `deployment.kubernetes.io/revision`, which the controller sets to the
+    /// revision of the ReplicaSet that runs the current template.
+    pub revision: Option<i64>,
     /// Deployment `Progressing=False, reason=ProgressDeadlineExceeded`.
     pub deadline_exceeded: bool,
     /// The registry mirrors this workload's images are compared through (from the config,
@@ -137,11 +141,28 @@ pub struct PodFacts {
     pub node: Option<Arc<str>>,
     pub ready: bool,
     pub restarts: u32,
+    /// The revision of the template the pod was created from, as its controller labels it: a
+    /// ReplicaSet's pod its `pod-template-hash` (the Deployment template), any other pod its
+    /// `controller-revision-hash` (StatefulSet, DaemonSet). One field, so a pod's facts (every
+    /// record holds them inline) stay as small as before.
     pub revision: Option<Arc<str>>,
     /// `pod-template-generation`: the DaemonSet template generation the pod was created from.
     pub template_generation: Option<i64>,
     pub containers: Vec<PodContainer>,
     pub deleting: bool,
+}
+
+/// A ReplicaSet, only as far as it says which template is a Deployment's current one: the
+/// Deployment's current ReplicaSet is the one it controls whose revision is the Deployment's
+/// own. Namespace and name are the record's key; a few dozen bytes per ReplicaSet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaSetFacts {
+    /// The UID of the controlling owner (`ownerReferences[controller=true]`).
+    pub owner_uid: Option<Box<str>>,
+    /// `deployment.kubernetes.io/revision`.
+    pub revision: Option<i64>,
+    /// The `pod-template-hash` label its pods carry.
+    pub template_hash: Option<Box<str>>,
 }
 
 /// A Lease: holder, last renewal, transitions.

@@ -80,12 +80,16 @@ pub(crate) struct RevisionLabels<'a> {
     pub(super) template_generation: Option<Cow<'a, str>>,
 }
 
-/// The one annotation a DaemonSet's template generation is read from (the API server bumps it
-/// on every template change; the DaemonSet controller labels pods with it).
+/// The annotations a workload's current template is named by: a DaemonSet's template
+/// generation (the API server bumps it on every template change; the DaemonSet controller labels
+/// pods with it) and a Deployment's or ReplicaSet's revision (the Deployment controller sets the
+/// Deployment's to that of the ReplicaSet of the current template).
 #[derive(Deserialize, Default)]
 pub(super) struct WorkloadAnnotations<'a> {
     #[serde(rename = "deprecated.daemonset.template.generation", borrow)]
     pub(super) template_generation: Option<Cow<'a, str>>,
+    #[serde(rename = "deployment.kubernetes.io/revision", borrow)]
+    pub(super) revision: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +211,8 @@ pub(crate) struct OwnerRef<'a> {
     pub(super) kind: Cow<'a, str>,
     #[serde(borrow)]
     pub(super) name: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub(super) uid: Cow<'a, str>,
     #[serde(default)]
     pub(super) controller: bool,
 }

@@ -133,7 +133,7 @@ built-in kind, else resource.plural, else the kind lowercased with the CRD defau
 -z, -ch, -sh take "es"; consonant + y becomes "ies"; otherwise "s").
 */}}
 {{- define "stallwatch.rbac.plural" -}}
-{{- $builtin := dict "apps/v1/Deployment" "deployments" "apps/v1/DaemonSet" "daemonsets" "apps/v1/StatefulSet" "statefulsets" "/v1/Pod" "pods" "/v1/Node" "nodes" "/v1/Event" "events" "coordination.k8s.io/v1/Lease" "leases" "apiregistration.k8s.io/v1/APIService" "apiservices" -}}
+{{- $builtin := dict "apps/v1/Deployment" "deployments" "apps/v1/DaemonSet" "daemonsets" "apps/v1/StatefulSet" "statefulsets" "apps/v1/ReplicaSet" "replicasets" "/v1/Pod" "pods" "/v1/Node" "nodes" "/v1/Event" "events" "coordination.k8s.io/v1/Lease" "leases" "apiregistration.k8s.io/v1/APIService" "apiservices" -}}
 {{- $b := get $builtin (printf "%s/%s/%s" (.group | default "") .version .kind) -}}
 {{- if $b -}}{{- $b -}}
 {{- else if .plural -}}{{- .plural -}}
@@ -152,10 +152,11 @@ stallwatch.rbac.scopes renders (as YAML) the accumulator for .Values.config:
   {<scope>: {<group>: [resources...]}}
 It follows the exporter's watch plan (`stallwatch rbac --config F` prints the same rules;
 tests/deploy/check compares them for every test values file and example config):
-  target resource in each of its namespaces (or cluster-wide); pods there for workload kinds;
+  target resource in each of its namespaces (or cluster-wide); pods there for workload kinds,
+  and replicasets for Deployments (their current pod-template-hash);
   Warning events there with `events: true` (always for the kubearmor preset);
-  images[].workloads and their pods in workloads.namespace, else the target's only namespace,
-  else cluster-wide; overriddenBy (per slot, else the target's) Deployments in its namespace,
+  images[].workloads and their pods (and replicasets for Deployments) in workloads.namespace,
+  else the target's only namespace, else cluster-wide; overriddenBy (per slot, else the target's) Deployments in its namespace,
   else the workloads'; controller.lease leases and controller.pods pods in their namespaces;
   context.nodes nodes (default: on with the kubearmor preset); context.apiServices apiservices.
 */}}
@@ -171,11 +172,11 @@ tests/deploy/check compares them for every test values file and example config):
     {{- $kubearmor = true -}}
     {{- $ns := $t.namespace | default "kubearmor" -}}
     {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "operator.kubearmor.com" "resources" (list "kubearmorconfigs")) -}}
-    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list "daemonsets" "deployments")) -}}
+    {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list "daemonsets" "deployments" "replicasets")) -}}
     {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "pods" "events")) -}}
   {{- else if eq $t.preset "workloads" -}}
     {{- range $ns := ($t.namespaces | default (list "_cluster")) -}}
-      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list "deployments" "daemonsets" "statefulsets")) -}}
+      {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list "deployments" "daemonsets" "statefulsets" "replicasets")) -}}
       {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "pods")) -}}
       {{- if $t.events -}}
         {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "events")) -}}
@@ -194,6 +195,9 @@ tests/deploy/check compares them for every test values file and example config):
     {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" $group "resources" (list $plural)) -}}
     {{- if $workload -}}
       {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "pods")) -}}
+      {{- if eq $r.kind "Deployment" -}}
+        {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "apps" "resources" (list "replicasets")) -}}
+      {{- end -}}
     {{- end -}}
     {{- if $t.events -}}
       {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $ns "group" "core" "resources" (list "events")) -}}
@@ -208,6 +212,9 @@ tests/deploy/check compares them for every test values file and example config):
     {{- if $wl.kind -}}
       {{- $p := include "stallwatch.rbac.workloadPlural" (dict "kind" $wl.kind "target" $id) -}}
       {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $wlNs "group" "apps" "resources" (list $p)) -}}
+      {{- if eq $wl.kind "Deployment" -}}
+        {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" $wlNs "group" "apps" "resources" (list "replicasets")) -}}
+      {{- end -}}
     {{- end -}}
     {{- with ($img.overriddenBy | default $t.overriddenBy) -}}
       {{- include "stallwatch.rbac.grant" (dict "acc" $acc "scope" (.namespace | default $wlNs) "group" "apps" "resources" (list "deployments")) -}}
