@@ -77,7 +77,9 @@ fn settings(m: &Metrics) -> BTreeSet<String> {
     m.series
         .iter()
         .filter(|s| s.label("target") == TARGET && !s.labels.contains_key("name"))
-        .filter(|s| s.name == "stallwatch_stalled_after_seconds" || s.name == "stallwatch_controller_status_on_change")
+        .filter(|s| {
+            s.name == "stallwatch_stalled_after_seconds" || s.name == "stallwatch_controller_status_on_change"
+        })
         .map(identity)
         .collect()
 }
@@ -87,7 +89,11 @@ fn shared_rollouts(m: &Metrics, run: &str) -> BTreeSet<String> {
     let ns = shared(run);
     m.series
         .iter()
-        .filter(|s| s.label("target") == TARGET && s.label("namespace") == ns && s.name.starts_with("stallwatch_rollout_"))
+        .filter(|s| {
+            s.label("target") == TARGET
+                && s.label("namespace") == ns
+                && s.name.starts_with("stallwatch_rollout_")
+        })
         .map(identity)
         .collect()
 }
@@ -110,7 +116,9 @@ fn settled(what: &str, run: &str, all: &Stallwatch, shards: &[&Stallwatch], want
             return Err(format!("unsharded exporter has {} of {want} objects", names.len()));
         }
         if shared_rollouts(&whole, run).is_empty() || settings(&whole).is_empty() {
-            return Err("unsharded exporter has no rollout series of the linked Deployment or no settings".into());
+            return Err(
+                "unsharded exporter has no rollout series of the linked Deployment or no settings".into()
+            );
         }
         let expected = objects(&whole);
         let scrapes: Vec<Metrics> = shards.iter().map(|s| s.scrape()).collect::<Result<_, _>>()?;
@@ -292,7 +300,8 @@ fn three_shards_equal_one_exporter_client_and_server_side_and_across_a_reshard()
             }
             Ok(())
         });
-        let scrapes = settled("after the reshard to 3, nothing missing and nothing twice", &run, &all, &refs, want);
+        let scrapes =
+            settled("after the reshard to 3, nothing missing and nothing twice", &run, &all, &refs, want);
         for (i, m) in scrapes.iter().enumerate() {
             let decoded = m.sum("stallwatch_shard_objects_decoded_total", &[("key", "namespace")]);
             assert_eq!(decoded, shares[i] as f64, "resharded shard {i} decoded exactly its new share");

@@ -29,8 +29,10 @@ const CONFIG: &str = "targets:
 ";
 /// Names that differ from their first letter: FNV-1a barely moves the high bits (which the
 /// shard ranges cut) for names that differ only in their last characters.
-const NAMESPACES: [&str; 12] =
-    ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima"];
+const NAMESPACES: [&str; 12] = [
+    "alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo",
+    "lima",
+];
 
 /// The watches of `shard`, holding what its list would return: a sharded watch only the
 /// namespaces the shard owns, any other watch everything.
@@ -109,16 +111,26 @@ fn three_shards_export_each_object_rollout_and_setting_exactly_once() {
     assert_eq!(shared, 4, "agent-a and agent-b, for the widgets and the workloads target: {workloads:?}");
     let shard = |i| Shard::new(i, 3).unwrap();
     let owner = (0..3).find(|&i| shard(i).owns("shared")).unwrap();
-    assert!((0..3).any(|i| i != owner && NAMESPACES.iter().any(|ns| shard(i).owns(ns))),
-        "some widget must link from a shard that does not own `shared` for the test to bite");
+    assert!(
+        (0..3).any(|i| i != owner && NAMESPACES.iter().any(|ns| shard(i).owns(ns))),
+        "some widget must link from a shard that does not own `shared` for the test to bite"
+    );
 
     let kept: Vec<_> = (0..3).map(|i| exported(&watches(shard(i)), Some(shard(i)))).collect();
     let objs = counts(kept.iter().map(|k| &k.0));
     let rollouts = counts(kept.iter().map(|k| &k.1));
     assert_eq!(objs.keys().cloned().cloned().collect::<Ids>(), objects, "union of objects = unsharded");
-    assert_eq!(rollouts.keys().cloned().cloned().collect::<Ids>(), workloads, "union of rollouts = unsharded");
+    assert_eq!(
+        rollouts.keys().cloned().cloned().collect::<Ids>(),
+        workloads,
+        "union of rollouts = unsharded"
+    );
     assert!(objs.values().chain(rollouts.values()).all(|n| *n == 1), "{objs:?} {rollouts:?}");
-    assert_eq!(kept.iter().map(|k| k.2).collect::<Vec<_>>(), [true, false, false], "settings on shard 0 only");
+    assert_eq!(
+        kept.iter().map(|k| k.2).collect::<Vec<_>>(),
+        [true, false, false],
+        "settings on shard 0 only"
+    );
     for (i, k) in kept.iter().enumerate() {
         let theirs = k.1.iter().filter(|(_, ns, _)| ns == "shared").count();
         assert_eq!(theirs, if i as u32 == owner { 4 } else { 0 }, "shard {i}: {:?}", k.1);
