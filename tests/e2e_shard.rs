@@ -3,8 +3,11 @@
 //! (client-side filtering), then on (server-side), then a reshard 2 → 3 by config reload.
 //!
 //! Each phase compares the union of the shards' per-object series with an unsharded exporter's
-//! (set equality of series identities), checks that no object and no cluster-scoped series is
-//! in two shards, and counts what each shard decoded against the share the hash assigns it
+//! (set equality of series identities), checks that no object, no series identity (per-object,
+//! rollout, per-target setting) and no cluster-scoped series is in two shards — the ConfigMaps
+//! link a Deployment in a named other namespace, which every shard watches but only the shard
+//! owning that namespace reports, and the settings come from shard 0 only — and counts what
+//! each shard decoded against the share the hash assigns it
 //! (computed here with the library's arithmetic, which the unit tests pin to the API server's).
 //! With the gate on, the API server's own `apiserver_watch_shards_total` must show the sharded
 //! watches. One test function: the phases toggle the shared API server's feature gate.
@@ -32,11 +35,17 @@ impl Drop for DefaultGates {
     }
 }
 
+/// The namespace of the Deployment every ConfigMap's image slot links.
+fn shared(run: &str) -> String {
+    format!("shared-{run}")
+}
+
 fn config(run: &str, shard: Option<(u32, u32)>) -> String {
     let sharding =
         shard.map_or(String::new(), |(i, n)| format!("sharding: {{shard: {i}, totalShards: {n}}}\n"));
+    let shared = shared(run);
     format!(
-        "resync: 10m\n{sharding}context: {{nodes: true}}\ntargets:\n  - name: {TARGET}\n    resource: {{version: v1, kind: ConfigMap}}\n    labelSelector: e2e-shard={run}\n"
+        "resync: 10m\n{sharding}context: {{nodes: true}}\ntargets:\n  - name: {TARGET}\n    resource: {{version: v1, kind: ConfigMap}}\n    labelSelector: e2e-shard={run}\n    images:\n      - slot: agent\n        desired: $.data.image\n        default: registry.example.com/agent:1\n        workloads: {{kind: Deployment, namespace: {shared}, selector: app=agent}}\n"
     )
 }
 
@@ -63,6 +72,32 @@ fn object_names(m: &Metrics) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The target's series that belong to no object: its settings.
+fn settings(m: &Metrics) -> BTreeSet<String> {
+    m.series
+        .iter()
+        .filter(|s| s.label("target") == TARGET && !s.labels.contains_key("name"))
+        .filter(|s| {
+            s.name == "stallwatch_stalled_after_seconds" || s.name == "stallwatch_controller_status_on_change"
+        })
+        .map(identity)
+        .collect()
+}
+
+/// The rollout series of the linked Deployment in the shared namespace.
+fn shared_rollouts(m: &Metrics, run: &str) -> BTreeSet<String> {
+    let ns = shared(run);
+    m.series
+        .iter()
+        .filter(|s| {
+            s.label("target") == TARGET
+                && s.label("namespace") == ns
+                && s.name.starts_with("stallwatch_rollout_")
+        })
+        .map(identity)
+        .collect()
+}
+
 fn cluster_scoped(m: &Metrics) -> BTreeSet<String> {
     m.series
         .iter()
@@ -73,22 +108,43 @@ fn cluster_scoped(m: &Metrics) -> BTreeSet<String> {
 
 /// Waits until the shards' union of per-object series equals the unsharded exporter's and
 /// every object is in exactly one shard; returns the shards' scrapes.
-fn settled(what: &str, all: &Stallwatch, shards: &[&Stallwatch], want: usize) -> Vec<Metrics> {
+fn settled(what: &str, run: &str, all: &Stallwatch, shards: &[&Stallwatch], want: usize) -> Vec<Metrics> {
     eventually(what, Duration::from_secs(120), || {
         let whole = all.scrape()?;
         let names = object_names(&whole);
         if names.len() != want {
             return Err(format!("unsharded exporter has {} of {want} objects", names.len()));
         }
+        if shared_rollouts(&whole, run).is_empty() || settings(&whole).is_empty() {
+            return Err(
+                "unsharded exporter has no rollout series of the linked Deployment or no settings".into()
+            );
+        }
         let expected = objects(&whole);
         let scrapes: Vec<Metrics> = shards.iter().map(|s| s.scrape()).collect::<Result<_, _>>()?;
         let mut union = BTreeSet::new();
         let mut owners: BTreeMap<(String, String), usize> = BTreeMap::new();
+        // Every series identity (per-object, rollout, setting) in how many shards.
+        let mut shards_of: BTreeMap<String, usize> = BTreeMap::new();
         for m in &scrapes {
             union.extend(objects(m));
             for n in object_names(m) {
                 *owners.entry(n).or_default() += 1;
             }
+            for id in objects(m).into_iter().chain(settings(m)) {
+                *shards_of.entry(id).or_default() += 1;
+            }
+        }
+        let dup: Vec<_> = shards_of.iter().filter(|(_, n)| **n > 1).take(3).collect();
+        if !dup.is_empty() {
+            return Err(format!("series in several shards, e.g. {dup:?}"));
+        }
+        if settings(&scrapes[0]) != settings(&whole) || scrapes[1..].iter().any(|m| !settings(m).is_empty()) {
+            return Err("the target's settings must come from shard 0 only, equal to unsharded".into());
+        }
+        let with_rollouts = scrapes.iter().filter(|m| !shared_rollouts(m, run).is_empty()).count();
+        if with_rollouts != 1 {
+            return Err(format!("the linked Deployment's rollout series in {with_rollouts} shards (want 1)"));
         }
         if union != expected {
             let missing = expected.difference(&union).take(3).collect::<Vec<_>>();
@@ -154,9 +210,20 @@ fn three_shards_equal_one_exporter_client_and_server_side_and_across_a_reshard()
             ));
         }
     }
+    // The Deployment every ConfigMap links, in a namespace of its own: watched whole by every
+    // shard, reported only by the shard that owns that namespace.
+    let shared = shared(&run);
+    yaml.push_str(&format!(
+        "---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {shared}}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: agent, namespace: {shared}, labels: {{app: agent}}}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: agent}}}}\n  template:\n    metadata: {{labels: {{app: agent}}}}\n    spec: {{containers: [{{name: agent, image: registry.example.com/agent:1}}]}}\n"
+    ));
     apply(&yaml);
     let want = NAMESPACES * PER_NAMESPACE;
     let shares = expected_shares(&namespaces, 3);
+    let owner = (0..3).find(|&i| Shard::new(i, 3).unwrap().owns(&shared)).unwrap();
+    assert!(
+        (0..3).filter(|&i| i != owner).any(|i| shares[i as usize] > 0),
+        "some ConfigMaps must sit on a shard that does not own {shared} for the rollout check to mean anything"
+    );
     note(format!("{want} ConfigMaps in {NAMESPACES} namespaces; the hash assigns shards {shares:?}"));
     assert!(
         shares.iter().all(|s| *s > 0),
@@ -170,7 +237,7 @@ fn three_shards_equal_one_exporter_client_and_server_side_and_across_a_reshard()
         let shards = start_shards(&run, 3, "client");
         let refs: Vec<&Stallwatch> = shards.iter().collect();
         let scrapes =
-            settled("client-side: 3 shards' union equals the unsharded exporter", &all, &refs, want);
+            settled("client-side: 3 shards' union equals the unsharded exporter", &run, &all, &refs, want);
         for (i, m) in scrapes.iter().enumerate() {
             assert_eq!(mode_of(m), ["client"], "shard {i}: {}", m.dump(&["stallwatch_shard"]));
             let decoded = m.sum("stallwatch_shard_objects_decoded_total", &[("key", "namespace")]);
@@ -194,7 +261,7 @@ fn three_shards_equal_one_exporter_client_and_server_side_and_across_a_reshard()
         let shards = start_shards(&run, 3, "server");
         let refs: Vec<&Stallwatch> = shards.iter().collect();
         let scrapes =
-            settled("server-side: 3 shards' union equals the unsharded exporter", &all, &refs, want);
+            settled("server-side: 3 shards' union equals the unsharded exporter", &run, &all, &refs, want);
         for (i, m) in scrapes.iter().enumerate() {
             assert_eq!(mode_of(m), ["server"], "shard {i}: {}", m.dump(&["stallwatch_shard"]));
             let decoded = m.sum("stallwatch_shard_objects_decoded_total", &[("key", "namespace")]);
@@ -217,7 +284,7 @@ fn three_shards_equal_one_exporter_client_and_server_side_and_across_a_reshard()
         drop(shards);
         let two = start_shards(&run, 2, "reshard");
         let refs: Vec<&Stallwatch> = two.iter().collect();
-        settled("2 shards' union equals the unsharded exporter", &all, &refs, want);
+        settled("2 shards' union equals the unsharded exporter", &run, &all, &refs, want);
         // ... then reload as 0 and 1 of 3, and shard 2 joins.
         for (i, sw) in two.iter().enumerate() {
             sw.write_config(&config(&run, Some((i as u32, 3))));
@@ -233,7 +300,8 @@ fn three_shards_equal_one_exporter_client_and_server_side_and_across_a_reshard()
             }
             Ok(())
         });
-        let scrapes = settled("after the reshard to 3, nothing missing and nothing twice", &all, &refs, want);
+        let scrapes =
+            settled("after the reshard to 3, nothing missing and nothing twice", &run, &all, &refs, want);
         for (i, m) in scrapes.iter().enumerate() {
             let decoded = m.sum("stallwatch_shard_objects_decoded_total", &[("key", "namespace")]);
             assert_eq!(decoded, shares[i] as f64, "resharded shard {i} decoded exactly its new share");

@@ -14,15 +14,12 @@ use crate::{
 /// Writes the controller, lease, operator-pod, node and APIService families of `view`.
 pub fn encode(x: &mut Writer, view: &View) {
     // Presets expand into several targets under one name; each may name its own controller.
-    let mut targets: Vec<&Target> = Vec::new();
-    for o in &view.objects {
-        if !targets.iter().any(|t| std::ptr::eq(*t, o.target)) {
-            targets.push(o.target);
-        }
-    }
+    // Every target's, whether or not this replica holds objects of it (a shard may hold none):
+    // on shard 0 only when sharded ([`View::keep_shard`]).
+    let targets: &[&Target] = if view.per_target { &view.targets } else { &[] };
     let mut leases = Vec::new();
     let mut pods = Vec::new();
-    for t in &targets {
+    for t in targets {
         if let Some(l) = &t.controller.lease
             && let Some(state) = view.index.state(&store::key::lease_key(l))
         {
@@ -65,7 +62,7 @@ pub fn encode(x: &mut Writer, view: &View) {
         Type::Gauge,
     );
     let mut names: Vec<(&str, bool)> = Vec::new();
-    for t in &targets {
+    for t in targets {
         match names.iter_mut().find(|(n, _)| *n == t.name) {
             Some((_, on)) => *on |= t.controller.status_on_change,
             None => names.push((&t.name, t.controller.status_on_change)),

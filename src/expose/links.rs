@@ -41,7 +41,7 @@ pub(super) fn thresholds(x: &mut Writer, view: &View) {
         Type::Gauge,
     );
     let mut done: Vec<&str> = Vec::new();
-    for t in &view.targets {
+    for t in view.targets.iter().filter(|_| view.per_target) {
         if !done.contains(&t.name.as_str()) {
             done.push(&t.name);
             f.sample(&labels(&[("target", &t.name)]), &[], t.stalled_after.as_secs_f64());

@@ -127,7 +127,8 @@ impl Renderer {
             return;
         }
         let locked = Locked::new(&ws);
-        let view = View::new(&locked, (self.inner.clock)());
+        let mut view = View::new(&locked, (self.inner.clock)());
+        view.keep_shard(self.inner.me.shard());
         self.inner.prune_warnings(&locked, &view);
     }
 
@@ -162,6 +163,7 @@ impl Inner {
         let ws = self.store.watches();
         let locked = Locked::new(&ws);
         let mut view = View::new(&locked, (self.clock)());
+        view.keep_shard(self.me.shard());
         view.count_warnings(&mut self.warnings.lock().unwrap_or_else(|e| e.into_inner()));
         // About 2.6 KB per object; reserving avoids regrowing a large buffer.
         let mut x = Writer::new(format, 64 * 1024 + view.objects.len() * 2600);

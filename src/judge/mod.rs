@@ -9,6 +9,8 @@ pub mod converge;
 pub mod counters;
 #[cfg(test)]
 mod join_tests;
+#[cfg(test)]
+mod shard_tests;
 pub mod verdict;
 pub mod view;
 

@@ -10,6 +10,7 @@ use crate::{
     judge::converge::{self, Index, LinkedWorkload, Links},
     judge::counters::{Totals, WarningCounters},
     judge::verdict::{self, Evidence, Verdict},
+    model::shard::Shard,
     store::{ObjectRecord, TimedFacts, WarningTally, Watch, WatchState},
 };
 
@@ -62,6 +63,9 @@ pub struct View<'a> {
     pub warnings: Warnings<'a>,
     /// Warning counters made monotonic by [`View::count_warnings`], per (target, object UID).
     pub warning_totals: Option<Totals<'a>>,
+    /// Whether this view exports the per-target series that carry no object (each target's
+    /// settings and its controller's context): true unless [`View::keep_shard`] dropped them.
+    pub per_target: bool,
     pub now: f64,
 }
 
@@ -107,7 +111,20 @@ impl<'a> View<'a> {
             }
         }
         let workloads = converge::workloads(&index, &targets);
-        View { index, objects, targets, workloads, warnings, warning_totals: None, now }
+        View { index, objects, targets, workloads, warnings, warning_totals: None, per_target: true, now }
+    }
+
+    /// Keeps what shard `shard` of a sharded deployment exports, so that no series is exported
+    /// by two shards: a workload's rollout series only on the shard that owns the workload's
+    /// namespace (a workload linked in a named other namespace is watched, and would be
+    /// reported, by every shard), and the per-target series only on shard 0. The linking
+    /// objects' own series stay on their shard. Unsharded: keeps everything.
+    pub fn keep_shard(&mut self, shard: Shard) {
+        if !shard.is_sharded() {
+            return;
+        }
+        self.workloads.retain(|(_, w)| shard.owns(w.namespace));
+        self.per_target = shard.is_leader();
     }
 
     /// Makes the Warning counters of this view's objects monotonic through `counters`, which
