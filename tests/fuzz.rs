@@ -620,7 +620,7 @@ fn both_decodes(line: &str, plan: Plan, targets: &[Arc<stallwatch::config::Targe
             let pod = builtin::extract(Kind::Pod, &o, &[], &mut strings);
             let m = &o.meta;
             let meta = (&m.name, &m.namespace, &m.uid, &m.resource_version, m.generation);
-            let times = (&m.creation_timestamp, &m.deletion_timestamp, &m.managed_fields);
+            let times = (&m.creation_timestamp, &m.deletion_timestamp, &m.writes);
             format!("{meta:?} {times:?} {per_target:?} {pod:?}")
         }
         Ok(other) => format!("{other:?}"),

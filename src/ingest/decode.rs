@@ -18,7 +18,7 @@ use crate::{
     ingest::{
         builtin::shapes::{OwnerRef, PodOwnSpec, PodStatus, RevisionLabels},
         target::{ConventionalStatus, conventional},
-        wire::{ApiStatus, BookmarkObject, Meta, RawObject, WatchLine},
+        wire::{ApiStatus, BookmarkObject, Meta, RawObject, Text, WatchLine},
     },
     model::Kind,
 };
@@ -108,9 +108,9 @@ impl<'de> Visitor<'de> for LineSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut tag: Option<Cow<'de, str>> = None;
         let mut line = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match (&*key, &tag, &line) {
-                ("type", None, None) => tag = Some(map.next_value()?),
+                ("type", None, None) => tag = Some(map.next_value::<Text>()?.0),
                 ("object", Some(t), None) => {
                     let object = ObjectSeed(self.0);
                     line = Some(match &**t {
@@ -151,7 +151,7 @@ impl<'de> Visitor<'de> for ObjectSeed {
         let mut pod = plan.pod.then(Box::<PodParts>::default);
         let (mut spec_seen, mut status_seen) = (false, false);
         let repeated = || A::Error::custom("a repeated field");
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match &*key {
                 "metadata" if meta.is_none() => match pod.as_mut() {
                     Some(p) => {
@@ -217,7 +217,7 @@ impl<'de> Visitor<'de> for PodMetaSeed {
         let mut m = Meta::default();
         let (mut labels, mut owners) = (None, None);
         let mut seen = 0u16;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             let bit = match &*key {
                 "name" => (1, m.name = map.next_value()?).0,
                 "namespace" => (2, m.namespace = map.next_value()?).0,
@@ -226,9 +226,7 @@ impl<'de> Visitor<'de> for PodMetaSeed {
                 "generation" => (16, m.generation = map.next_value()?).0,
                 "creationTimestamp" => (32, m.creation_timestamp = map.next_value()?).0,
                 "deletionTimestamp" => (64, m.deletion_timestamp = map.next_value()?).0,
-                "managedFields" => {
-                    (128, m.managed_fields = map.next_value::<Option<_>>()?.unwrap_or_default()).0
-                }
+                "managedFields" => (128, m.writes = map.next_value()?).0,
                 "labels" => (256, labels = map.next_value::<Option<RevisionLabels>>()?).0,
                 "ownerReferences" => (512, owners = map.next_value::<Option<Vec<OwnerRef>>>()?).0,
                 _ => (0, map.next_value::<IgnoredAny>()?).0,
@@ -291,7 +289,7 @@ mod tests {
         assert_eq!(p.owner, Some((Kind::Deployment, Arc::from("web"))));
         assert_eq!((p.restarts, p.ready, p.containers.len()), (3, true, 2));
         assert_eq!(once.meta.name, "web-7d4b9-abcde");
-        assert_eq!(once.meta.managed_fields.len(), 1);
+        assert_eq!(once.meta.writes.status, [("kubelet".into(), 1_704_067_205.0)]);
         assert_eq!(target::writes(&once.meta, &mut Interner::default()).0.len(), 1);
     }
 
