@@ -154,11 +154,16 @@ impl WatchState {
     /// Applies an ADDED/MODIFIED object; returns true when it was new. The ordered map is
     /// walked once for the object's key, whether it is inserted or updated.
     pub fn apply(&mut self, subs: &Subscribers, obj: &RawObject, now: f64) -> bool {
+        self.apply_at(subs, obj, key_of(obj), now)
+    }
+
+    /// [`apply`](Self::apply) with the object's key already made.
+    fn apply_at(&mut self, subs: &Subscribers, obj: &RawObject, key: ObjKey, now: f64) -> bool {
         let mut kind = subs.kind.and_then(|k| ingest::builtin::extract(k, obj, &subs.env, &mut self.strings));
         if let Some(BuiltinFacts::Workload(w)) = &mut kind {
             w.mirrors = subs.mirrors.clone();
         }
-        let entry = self.objects.make_mut().entry(key_of(obj));
+        let entry = self.objects.make_mut().entry(key);
         let old = match &entry {
             Entry::Occupied(e) => Some(&**e.get()),
             Entry::Vacant(_) => None,
@@ -278,11 +283,11 @@ impl WatchState {
                     if *old.resource_version == *obj.meta.resource_version && *old.uid == *obj.meta.uid => {}
                 Some(_) => {
                     r.diff.modified += 1;
-                    self.apply(subs, obj, now);
+                    self.apply_at(subs, obj, key.clone(), now);
                 }
                 None => {
                     r.diff.added += 1;
-                    self.apply(subs, obj, now);
+                    self.apply_at(subs, obj, key.clone(), now);
                 }
             }
             r.seen.insert(key);
