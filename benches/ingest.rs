@@ -1,32 +1,29 @@
-//! Ingest and render costs without a server (targets: docs/benchmarks.md).
+//! Ingest costs without a server (targets: docs/benchmarks.md; render has its own bench,
+//! `benches/render.rs`).
 //!
-//! `cargo bench --bench ingest` reports, per object count (1k, 10k, 100k):
-//! - `decode/skip`: serde_json reading each event with `IgnoredAny` (the floor: bytes read once);
-//! - `decode/value`: building a `serde_json::Value` (the DOM we avoid);
+//! `cargo bench --bench ingest` reports, per object count (1k, 10k, 100k custom resources;
+//! 10k, 50k pods):
+//! - `decode_skip`: serde_json reading each event with `IgnoredAny` (the floor: bytes read once);
+//! - `decode_value`: building a `serde_json::Value` (the DOM we avoid);
 //! - `ingest`: decode + extract + store, as the watch loop does;
-//! - `render`: `/metrics` text for a store of that size.
+//! - `list_skip` / `list_ingest` (`lists_*`): the same objects as list pages of 500, the floor
+//!   and decode + reconcile as a re-list does.
 //!
 //! It also prints the store's heap bytes per object, counted by a global allocator.
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
     hint::black_box,
-    sync::{
-        Arc,
-        atomic::{AtomicIsize, Ordering},
-    },
+    sync::atomic::{AtomicIsize, Ordering},
     time::Duration,
 };
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use support::{event, filled_store, ingest, pod_event, pod_setup, setup};
+use support::{event, ingest, list_page, pod_event, pod_setup, reconcile_page, setup};
 #[path = "support/mod.rs"]
 mod support;
 
-use stallwatch::{
-    expose::{self, Format, SelfState},
-    store::{Subscribers, WatchState},
-};
+use stallwatch::store::{Subscribers, WatchState};
 
 struct Counting;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -91,6 +88,30 @@ fn event_group(c: &mut Criterion, name: String, lines: &[String], subs: &Subscri
     g.finish();
 }
 
+/// The same events' objects as list pages of 500 (an initial list or a re-list): the floor
+/// and decode + reconcile.
+fn list_group(c: &mut Criterion, name: String, lines: &[String], subs: &Subscribers) {
+    let pages: Vec<Vec<u8>> = lines.chunks(500).map(list_page).collect();
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.bench_function("list_skip", |b| {
+        b.iter(|| {
+            for p in &pages {
+                black_box(serde_json::from_slice::<serde::de::IgnoredAny>(p).unwrap());
+            }
+        })
+    });
+    g.bench_function("list_ingest", |b| {
+        b.iter_batched_ref(
+            WatchState::default,
+            |s| pages.iter().for_each(|p| reconcile_page(s, subs, p)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
 /// Pods: the largest set. Heap per pod and ingest against the decode floor of the same events.
 fn pods(c: &mut Criterion) {
     for n in [10_000usize, 50_000] {
@@ -103,6 +124,9 @@ fn pods(c: &mut Criterion) {
         println!("pods: {n} pods, event size {avg} B, heap {} B per pod", (after - before) / n as isize);
         drop(w);
         event_group(c, format!("pods_{n}"), &lines, &subs, 10);
+        if n == 10_000 {
+            list_group(c, format!("lists_pods_{n}"), &lines, &subs);
+        }
     }
 }
 
@@ -136,18 +160,10 @@ fn benches(c: &mut Criterion) {
         let lines: Vec<String> = (0..n).map(event).collect();
         let bytes: u64 = lines.iter().map(|l| l.len() as u64).sum();
         event_group(c, format!("events_{n}"), &lines, &subs, if n >= 100_000 { 20 } else { 5 });
+        if n == 10_000 {
+            list_group(c, format!("lists_events_{n}"), &lines, &subs);
+        }
         println!("events_{n}: {} bytes of events", bytes);
-
-        let store = filled_store(n);
-        let me = Arc::new(SelfState::default());
-        let reg = expose::Renderer::store_only(store, me, || 1_704_070_000.0);
-        let size = reg.render(Format::Text004).unwrap().len();
-        let mut g = c.benchmark_group(format!("render_{n}"));
-        g.sample_size(10).measurement_time(Duration::from_secs(if n >= 100_000 { 20 } else { 5 }));
-        g.bench_function("text", |b| b.iter(|| black_box(reg.render(Format::Text004).unwrap())));
-        g.bench_function("openmetrics", |b| b.iter(|| black_box(reg.render(Format::OpenMetrics).unwrap())));
-        g.finish();
-        println!("render_{n}: {size} bytes of /metrics");
     }
 }
 

@@ -1,7 +1,10 @@
 //! Profiling aid: decodes N synthetic events repeatedly, either as ingest does (decode + extract
 //! + store) or as the skip-only floor (`IgnoredAny`), for the custom resource or the pod.
 //!
-//! `cargo run --release --example profile_ingest -- [cr|pod] [ingest|skip] 10000 20`
+//! `cargo run --release --example profile_ingest -- [cr|pod] [ingest|skip|list|list-skip|list-general] 10000 20`
+//! (`list`: the same objects as list pages of 500, decoded and reconciled as a re-list does;
+//! `list-general`: the same through the general decode, as lists were read before the single
+//! read).
 //!
 //! Under `valgrind --tool=callgrind` the instruction counts of `ingest` and `skip` over the same
 //! events give a ratio that does not depend on what else runs on the machine
@@ -9,7 +12,10 @@
 #[path = "../benches/support/mod.rs"]
 mod bench_support;
 
-use stallwatch::store::WatchState;
+use stallwatch::{
+    ingest::wire::{List, RawObject},
+    store::{Reconcile, WatchState},
+};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -22,6 +28,7 @@ fn main() {
         "cr" => ((0..n).map(bench_support::event).collect(), bench_support::setup().1),
         other => panic!("kind {other:?}: use cr or pod"),
     };
+    let pages: Vec<Vec<u8>> = lines.chunks(500).map(bench_support::list_page).collect();
     // Stores are kept to the end and never dropped, as the bench drops them outside its timing.
     let mut stores = Vec::with_capacity(reps);
     let t = std::time::Instant::now();
@@ -35,7 +42,23 @@ fn main() {
                 lines.iter().for_each(|l| bench_support::ingest(&mut s, &subs, l));
                 stores.push(std::hint::black_box(s));
             }
-            other => panic!("mode {other:?}: use ingest or skip"),
+            "list-skip" => pages.iter().for_each(|p| {
+                std::hint::black_box(serde_json::from_slice::<serde::de::IgnoredAny>(p).unwrap());
+            }),
+            "list" => {
+                let mut s = WatchState::default();
+                pages.iter().for_each(|p| bench_support::reconcile_page(&mut s, &subs, p));
+                stores.push(std::hint::black_box(s));
+            }
+            "list-general" => {
+                let mut s = WatchState::default();
+                for p in &pages {
+                    let list: List<RawObject> = serde_json::from_slice(p).unwrap();
+                    s.reconcile_page(&subs, &list.items, 1_704_070_000.0, &mut Reconcile::default());
+                }
+                stores.push(std::hint::black_box(s));
+            }
+            other => panic!("mode {other:?}: use ingest, skip, list, list-skip or list-general"),
         }
     }
     let per = t.elapsed().as_secs_f64() / (n * reps.max(1)) as f64;

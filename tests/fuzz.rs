@@ -25,9 +25,9 @@ use stallwatch::{
     expose::{Format, Renderer, SelfState, negotiate},
     ingest::{
         Interner, builtin,
-        decode::{Plan, decode_line},
+        decode::{Plan, decode_line, decode_list},
         target,
-        wire::{RawObject, WatchLine},
+        wire::{List, RawObject, WatchLine},
     },
     model::{Kind, ObjectPath, image::ImageRef},
     store::{Store, Watch},
@@ -614,19 +614,45 @@ fn mutated(event: &'static str, pointers: &'static [&'static str]) -> impl Strat
 /// decode error's text, or the object's metadata, its facts for `targets` and its pod facts.
 fn both_decodes(line: &str, plan: Plan, targets: &[Arc<stallwatch::config::Target>]) -> [String; 2] {
     let facts = |r: serde_json::Result<WatchLine<RawObject>>| match r {
-        Ok(WatchLine::Added(o) | WatchLine::Modified(o) | WatchLine::Deleted(o)) => {
-            let mut strings = Interner::default();
-            let per_target: Vec<_> = targets.iter().map(|t| target::extract(t, &o, &mut strings)).collect();
-            let pod = builtin::extract(Kind::Pod, &o, &[], &mut strings);
-            let m = &o.meta;
-            let meta = (&m.name, &m.namespace, &m.uid, &m.resource_version, m.generation);
-            let times = (&m.creation_timestamp, &m.deletion_timestamp, &m.managed_fields);
-            format!("{meta:?} {times:?} {per_target:?} {pod:?}")
-        }
+        Ok(WatchLine::Added(o) | WatchLine::Modified(o) | WatchLine::Deleted(o)) => object_facts(&o, targets),
         Ok(other) => format!("{other:?}"),
         Err(e) => format!("error: {e}"),
     };
     [facts(serde_json::from_str(line)), facts(decode_line(line, plan))]
+}
+
+/// An object's metadata, its facts for `targets` and, for a pod watch (no targets), its pod
+/// facts, as text.
+fn object_facts(o: &RawObject, targets: &[Arc<stallwatch::config::Target>]) -> String {
+    let mut strings = Interner::default();
+    let per_target: Vec<_> = targets.iter().map(|t| target::extract(t, o, &mut strings)).collect();
+    let pod = targets.is_empty().then(|| builtin::extract(Kind::Pod, o, &[], &mut strings));
+    let m = &o.meta;
+    let meta = (&m.name, &m.namespace, &m.uid, &m.resource_version, m.generation);
+    let times = (&m.creation_timestamp, &m.deletion_timestamp, &m.writes);
+    format!("{meta:?} {times:?} {per_target:?} {pod:?}")
+}
+
+/// The same for a list page made of the objects of `lines` (a line that is not an event is
+/// put in as it is): the general decode and the single read of `plan`.
+fn list_decodes(lines: &[String], plan: Plan, targets: &[Arc<stallwatch::config::Target>]) -> [String; 2] {
+    let items: Vec<Value> = lines
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v.get("object").cloned().unwrap_or(v)
+        })
+        .collect();
+    let body = json!({"kind": "List", "metadata": {"resourceVersion": "7", "continue": "c"}, "items": items});
+    let body = serde_json::to_vec(&body).unwrap();
+    let facts = |r: serde_json::Result<List<RawObject>>| match r {
+        Ok(l) => {
+            let items: Vec<String> = l.items.iter().map(|o| object_facts(o, targets)).collect();
+            format!("{:?} {:?} {items:?}", l.metadata.resource_version, l.metadata.continue_token)
+        }
+        Err(e) => format!("error: {e}"),
+    };
+    [facts(serde_json::from_slice(&body)), facts(decode_list(&body, plan))]
 }
 
 proptest! {
@@ -647,6 +673,20 @@ proptest! {
         prop_assert_eq!(general, once, "{}", cr);
         let [general, once] = both_decodes(&pod, Plan::new(Some(Kind::Pod), &[]), &[]);
         prop_assert_eq!(general, once, "{}", pod);
+    }
+
+    /// The same for list pages (initial and resync lists) of mutated objects.
+    #[test]
+    fn single_read_list_decode_equals_the_general_decode(
+        crs in proptest::collection::vec(mutated(REAL_EVENT, POINTERS), 0..4),
+        pods in proptest::collection::vec(mutated(POD_EVENT, POD_POINTERS), 0..4),
+    ) {
+        let config = Config::parse(WATCH_CONFIG, "w.yaml").unwrap();
+        let (_, subs) = plan(&config).into_iter().find(|(k, _)| k.gvk.kind == "Widget").unwrap();
+        let [general, once] = list_decodes(&crs, Plan::new(subs.kind, &subs.targets), &subs.targets);
+        prop_assert_eq!(general, once);
+        let [general, once] = list_decodes(&pods, Plan::new(Some(Kind::Pod), &[]), &[]);
+        prop_assert_eq!(general, once);
     }
 }
 

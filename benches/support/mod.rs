@@ -9,10 +9,10 @@ use std::sync::Arc;
 use stallwatch::{
     config::Config,
     ingest::{
-        decode::{Plan, decode_line},
+        decode::{Plan, decode_line, decode_list},
         wire::WatchLine,
     },
-    store::{Store, Subscribers, Watch, WatchState},
+    store::{Reconcile, Store, Subscribers, Watch, WatchState},
     watch::plan,
 };
 
@@ -46,6 +46,26 @@ pub fn ingest(state: &mut WatchState, subs: &Subscribers, line: &str) {
         }
         _ => unreachable!(),
     }
+}
+
+/// A list page (`{"kind":"List","metadata":…,"items":[…]}`) of the objects of watch `lines`.
+pub fn list_page(lines: &[String]) -> Vec<u8> {
+    let items: Vec<&str> = lines
+        .iter()
+        .map(|l| {
+            let start = l.find(r#""object":"#).expect("an event") + r#""object":"#.len();
+            &l[start..l.len() - 1]
+        })
+        .collect();
+    format!(r#"{{"kind":"List","apiVersion":"v1","metadata":{{"resourceVersion":"9000","continue":"next"}},"items":[{}]}}"#, items.join(","))
+        .into_bytes()
+}
+
+/// Decodes a list page and reconciles its items into `state`, as a (re-)list does.
+pub fn reconcile_page(state: &mut WatchState, subs: &Subscribers, page: &[u8]) {
+    let list = decode_list(page, Plan::new(subs.kind, &subs.targets)).unwrap();
+    let mut r = Reconcile::default();
+    state.reconcile_page(subs, &list.items, 1_704_070_000.0, &mut r);
 }
 
 pub fn filled_store(n: usize) -> Arc<Store> {

@@ -1,7 +1,8 @@
-//! Single-read decoding of watch lines: the parts a watch's extraction reads (a pod's spec,
-//! status, revision labels and owners; a custom resource's conventional status) are decoded
-//! into their typed shapes while the event is read, instead of being kept as raw JSON and read
-//! a second time by the extraction. Everything else is skipped or kept raw as before.
+//! Single-read decoding of watch lines and list pages: the parts a watch's extraction reads (a
+//! pod's spec, status, revision labels and owners; a custom resource's conventional status) are
+//! decoded into their typed shapes while the event or list item is read, instead of being kept
+//! as raw JSON and read a second time by the extraction. Everything else is skipped or kept raw
+//! as before.
 //!
 //! The single read accepts only the form the API server writes (`type` before `object`, no
 //! repeated keys, fields of the expected types). Anything else (a malformed pod spec, say) is
@@ -10,7 +11,7 @@
 
 use std::{borrow::Cow, fmt, sync::Arc};
 
-use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::{
@@ -18,7 +19,7 @@ use crate::{
     ingest::{
         builtin::shapes::{OwnerRef, PodOwnSpec, PodStatus, RevisionLabels},
         target::{ConventionalStatus, conventional},
-        wire::{ApiStatus, BookmarkObject, Meta, RawObject, WatchLine},
+        wire::{ApiStatus, BookmarkObject, List, Meta, RawObject, Text, WatchLine},
     },
     model::Kind,
 };
@@ -91,6 +92,81 @@ pub fn decode_line(line: &str, plan: Plan) -> serde_json::Result<WatchLine<RawOb
     serde_json::from_str(line)
 }
 
+/// Decodes one page of a list response, reading each item once where `plan` allows: the same
+/// single read as [`decode_line`], and the same fallback (a page with anything out of the
+/// fast form, an item or the page itself, is decoded again the general way).
+pub fn decode_list(body: &[u8], plan: Plan) -> serde_json::Result<List<RawObject<'_>>> {
+    if plan != Plan::RAW {
+        let mut de = serde_json::Deserializer::from_slice(body);
+        if let Ok(l) = ListSeed(plan).deserialize(&mut de)
+            && de.end().is_ok()
+        {
+            return Ok(l);
+        }
+    }
+    serde_json::from_slice(body)
+}
+
+struct ListSeed(Plan);
+
+impl<'de> DeserializeSeed<'de> for ListSeed {
+    type Value = List<RawObject<'de>>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed {
+    type Value = List<RawObject<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list with its items")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut metadata, mut items) = (None, None);
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match &*key {
+                "metadata" if metadata.is_none() => metadata = Some(map.next_value()?),
+                "items" if items.is_none() => items = Some(map.next_value_seed(ItemsSeed(self.0))?),
+                "metadata" | "items" => return Err(A::Error::custom("a repeated field")),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(List { metadata: metadata.unwrap_or_default(), items: items.unwrap_or_default() })
+    }
+}
+
+/// A list's items, each read as [`ObjectSeed`] reads a watch event's object (`null` is none).
+struct ItemsSeed(Plan);
+
+impl<'de> DeserializeSeed<'de> for ItemsSeed {
+    type Value = Vec<RawObject<'de>>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemsSeed {
+    type Value = Vec<RawObject<'de>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sequence")
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(o) = seq.next_element_seed(ObjectSeed(self.0))? {
+            items.push(o);
+        }
+        Ok(items)
+    }
+}
+
 struct LineSeed(Plan);
 
 impl<'de> DeserializeSeed<'de> for LineSeed {
@@ -108,9 +184,9 @@ impl<'de> Visitor<'de> for LineSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut tag: Option<Cow<'de, str>> = None;
         let mut line = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match (&*key, &tag, &line) {
-                ("type", None, None) => tag = Some(map.next_value()?),
+                ("type", None, None) => tag = Some(map.next_value::<Text>()?.0),
                 ("object", Some(t), None) => {
                     let object = ObjectSeed(self.0);
                     line = Some(match &**t {
@@ -151,7 +227,7 @@ impl<'de> Visitor<'de> for ObjectSeed {
         let mut pod = plan.pod.then(Box::<PodParts>::default);
         let (mut spec_seen, mut status_seen) = (false, false);
         let repeated = || A::Error::custom("a repeated field");
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             match &*key {
                 "metadata" if meta.is_none() => match pod.as_mut() {
                     Some(p) => {
@@ -217,7 +293,7 @@ impl<'de> Visitor<'de> for PodMetaSeed {
         let mut m = Meta::default();
         let (mut labels, mut owners) = (None, None);
         let mut seen = 0u16;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
             let bit = match &*key {
                 "name" => (1, m.name = map.next_value()?).0,
                 "namespace" => (2, m.namespace = map.next_value()?).0,
@@ -226,9 +302,7 @@ impl<'de> Visitor<'de> for PodMetaSeed {
                 "generation" => (16, m.generation = map.next_value()?).0,
                 "creationTimestamp" => (32, m.creation_timestamp = map.next_value()?).0,
                 "deletionTimestamp" => (64, m.deletion_timestamp = map.next_value()?).0,
-                "managedFields" => {
-                    (128, m.managed_fields = map.next_value::<Option<_>>()?.unwrap_or_default()).0
-                }
+                "managedFields" => (128, m.writes = map.next_value()?).0,
                 "labels" => (256, labels = map.next_value::<Option<RevisionLabels>>()?).0,
                 "ownerReferences" => (512, owners = map.next_value::<Option<Vec<OwnerRef>>>()?).0,
                 _ => (0, map.next_value::<IgnoredAny>()?).0,
@@ -291,7 +365,7 @@ mod tests {
         assert_eq!(p.owner, Some((Kind::Deployment, Arc::from("web"))));
         assert_eq!((p.restarts, p.ready, p.containers.len()), (3, true, 2));
         assert_eq!(once.meta.name, "web-7d4b9-abcde");
-        assert_eq!(once.meta.managed_fields.len(), 1);
+        assert_eq!(once.meta.writes.status, [("kubelet".into(), 1_704_067_205.0)]);
         assert_eq!(target::writes(&once.meta, &mut Interner::default()).0.len(), 1);
     }
 
@@ -340,6 +414,51 @@ mod tests {
         assert!(matches!(b, Ok(WatchLine::Bookmark(b)) if b.metadata.resource_version == "12"));
         let e = decode_line(r#"{"type":"ERROR","object":{"code":410,"reason":"Expired"}}"#, pod_plan());
         assert!(matches!(e, Ok(WatchLine::Error(s)) if s.code == 410));
+    }
+
+    #[test]
+    fn a_list_page_read_once_has_the_facts_of_the_general_decode() {
+        let page = |items: &str| {
+            format!(
+                r#"{{"kind":"PodList","apiVersion":"v1","metadata":{{"resourceVersion":"42","continue":"c1"}},"items":{items}}}"#
+            )
+        };
+        let other = POD
+            .replace("web-7d4b9-abcde", "web-7d4b9-fghij")
+            .replace(r#""restartCount":3"#, r#""restartCount":1"#);
+        let cases = [
+            (page(&format!("[{POD},{other}]")), true),
+            (page("[]"), true),
+            (page("null"), true),
+            (r#"{"metadata":{"resourceVersion":"1"}}"#.to_string(), true),
+            // an item out of the fast form, a repeated field, an item without metadata
+            (page(&format!(r#"[{POD},{{"metadata":{{"name":"a"}},"spec":{{"containers":"x"}}}}]"#)), false),
+            (page(&format!(r#"[{POD}],"items":[]"#)), false),
+            (page(r#"[{"spec":{}}]"#), false),
+        ];
+        for (body, fast) in &cases {
+            let once = decode_list(body.as_bytes(), pod_plan());
+            let general = serde_json::from_slice::<List<RawObject>>(body.as_bytes());
+            let (once, general) = match (once, general) {
+                (Ok(o), Ok(g)) => (o, g),
+                (Err(o), Err(g)) => {
+                    assert_eq!(o.to_string(), g.to_string(), "{body}");
+                    continue;
+                }
+                (o, g) => panic!("{body}: {o:?} / {g:?}"),
+            };
+            assert_eq!(once.metadata.resource_version, general.metadata.resource_version);
+            assert_eq!(once.metadata.continue_token, general.metadata.continue_token);
+            let facts = |l: &List<RawObject>| l.items.iter().map(pod_facts).collect::<Vec<_>>();
+            assert_eq!(facts(&once), facts(&general), "{body}");
+            let read_once = once.items.iter().all(|o| o.typed.pod.is_some());
+            assert_eq!(read_once, *fast, "{body}");
+        }
+        let two = decode_list(cases[0].0.as_bytes(), pod_plan()).unwrap();
+        assert_eq!(two.items.len(), 2);
+        assert!(two.items.iter().all(|o| o.field("spec").is_none()), "spec is not kept: read once");
+        let e = decode_list(cases[6].0.as_bytes(), pod_plan()).unwrap_err();
+        assert!(e.to_string().contains("metadata"), "{e}");
     }
 
     fn targets(yaml: &str) -> Vec<Arc<Target>> {

@@ -13,7 +13,7 @@ use crate::{
     config::{ObservedGeneration, Target},
     ingest::{
         Interner,
-        wire::{Meta, RawObject},
+        wire::{Meta, RawObject, opt_str},
     },
     model::{ObjectPath, time::parse_time},
 };
@@ -158,7 +158,7 @@ pub(crate) fn conventional(t: &Target) -> bool {
 pub(crate) struct ConventionalStatus<'a> {
     #[serde(default)]
     observed_generation: Option<i64>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     phase: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     conditions: Option<Vec<ConventionalCondition<'a>>>,
@@ -171,9 +171,9 @@ struct ConventionalCondition<'a> {
     type_: Cow<'a, str>,
     #[serde(default, borrow)]
     status: Cow<'a, str>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     reason: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     last_transition_time: Option<Cow<'a, str>>,
     #[serde(default)]
     observed_generation: Option<i64>,
@@ -282,26 +282,10 @@ fn conditions_generation(conds: &[ConditionFact], ready: &[String]) -> Option<i6
         .or_else(|| conds.iter().filter_map(|c| c.observed_generation).max())
 }
 
-/// Status writes per manager, and the latest non-status write, from managedFields.
+/// Status writes per manager (their names shared), and the latest non-status write.
 pub(crate) fn writes(meta: &Meta, strings: &mut Interner) -> (Vec<(Arc<str>, f64)>, Option<f64>) {
-    let mut status: Vec<(Arc<str>, f64)> = Vec::new();
-    let mut other: Option<f64> = None;
-    for mf in &meta.managed_fields {
-        let Some(t) = mf.time.as_deref().and_then(parse_time) else {
-            continue;
-        };
-        if mf.subresource.as_deref() == Some("status") {
-            let manager = mf.manager.as_deref().unwrap_or("");
-            match status.iter_mut().find(|(m, _)| &**m == manager) {
-                Some((_, old)) => *old = old.max(t),
-                None => status.push((strings.get(manager), t)),
-            }
-        } else if mf.subresource.as_deref().unwrap_or("").is_empty() {
-            other = Some(other.map_or(t, |o| o.max(t)));
-        }
-    }
-    status.sort_by(|a, b| a.0.cmp(&b.0));
-    (status, other)
+    let status = meta.writes.status.iter().map(|(m, t)| (strings.get(m), *t)).collect();
+    (status, meta.writes.other)
 }
 
 #[cfg(test)]

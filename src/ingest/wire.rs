@@ -9,11 +9,45 @@ use std::{borrow::Cow, fmt};
 
 use serde::{
     Deserialize, Deserializer,
-    de::{IgnoredAny, MapAccess, Visitor},
+    de::{IgnoredAny, MapAccess, SeqAccess, Visitor},
 };
 use serde_json::value::RawValue;
 
 use super::decode::Typed;
+use crate::model::time::parse_time;
+
+/// A string borrowed from the event text when it has no escapes, copied only when it has.
+/// serde's own `Cow<str>` always copies (and so does `Option<Cow<str>>`, even with
+/// `#[serde(borrow)]`): one allocation per key and per optional string field of every event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(v))
+            }
+        }
+        d.deserialize_str(V).map(Text)
+    }
+}
+
+/// `Option<Cow<str>>` that borrows like [`Text`]; for `#[serde(default, deserialize_with)]`.
+pub(crate) fn opt_str<'de: 'a, 'a, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    Ok(Option::<Text<'a>>::deserialize(d)?.map(|t| t.0))
+}
 
 /// An object as decoded from the API. It borrows from the response text: nothing of it
 /// outlives the event, only the facts extracted from it.
@@ -41,7 +75,7 @@ impl<'a> RawObject<'a> {
 pub struct Meta<'a> {
     #[serde(default, borrow)]
     pub name: Cow<'a, str>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub namespace: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub uid: Cow<'a, str>,
@@ -49,12 +83,13 @@ pub struct Meta<'a> {
     pub resource_version: Cow<'a, str>,
     #[serde(default)]
     pub generation: Option<i64>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub creation_timestamp: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub deletion_timestamp: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "null_as_default")]
-    pub managed_fields: Vec<ManagedField<'a>>,
+    /// `managedFields`, folded while read (the entries are not kept).
+    #[serde(default, borrow, rename = "managedFields")]
+    pub writes: Writes<'a>,
     /// Kept unparsed: only pods and ReplicaSets need them (owner and revision), so others pay a
     /// scan only.
     #[serde(default, borrow)]
@@ -67,16 +102,80 @@ pub struct Meta<'a> {
     pub owner_references: Option<&'a RawValue>,
 }
 
+/// What `metadata.managedFields` says of the object's writes, folded while the entries are
+/// read, so no list of entries is built and each time is parsed once per event. An entry
+/// whose time does not parse says nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Writes<'a> {
+    /// The last write of the status subresource per field manager (Unix seconds), one per
+    /// manager, ordered by manager.
+    pub status: Vec<(Cow<'a, str>, f64)>,
+    /// The latest write that was not to a subresource (a spec or metadata change).
+    pub other: Option<f64>,
+}
+
+impl<'a> Writes<'a> {
+    fn add(&mut self, mf: ManagedField<'a>) {
+        let Some(t) = mf.time.as_deref().and_then(parse_time) else {
+            return;
+        };
+        match mf.subresource.as_deref() {
+            Some("status") => {
+                let manager = mf.manager.unwrap_or_default();
+                match self.status.iter_mut().find(|(m, _)| *m == manager) {
+                    Some((_, old)) => *old = old.max(t),
+                    None => self.status.push((manager, t)),
+                }
+            }
+            None | Some("") => self.other = Some(self.other.map_or(t, |o| o.max(t))),
+            Some(_) => {}
+        }
+    }
+
+    /// The most recent status write of any manager.
+    pub fn last_status(&self) -> Option<f64> {
+        self.status.iter().map(|(_, t)| *t).reduce(f64::max)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Writes<'a> {
+    /// A list of entries, each decoded as [`ManagedField`]; `null` is no entries.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries<'a>(Writes<'a>);
+        impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V<'a>(std::marker::PhantomData<&'a ()>);
+                impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+                    type Value = Writes<'a>;
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str("a sequence")
+                    }
+                    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Writes<'a>, A::Error> {
+                        let mut w = Writes::default();
+                        while let Some(mf) = seq.next_element::<ManagedField>()? {
+                            w.add(mf);
+                        }
+                        w.status.sort_by(|a, b| a.0.cmp(&b.0));
+                        Ok(w)
+                    }
+                }
+                d.deserialize_seq(V(std::marker::PhantomData)).map(Entries)
+            }
+        }
+        Ok(Option::<Entries>::deserialize(d)?.map(|e| e.0).unwrap_or_default())
+    }
+}
+
 /// One `metadata.managedFields` entry; `fieldsV1` is skipped.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct ManagedField<'a> {
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub manager: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub operation: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub subresource: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub time: Option<Cow<'a, str>>,
 }
 
@@ -99,7 +198,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'a>, A::Error> {
                 let mut meta = None;
                 let mut fields = Vec::with_capacity(4);
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
                     match &*key {
                         "metadata" => meta = Some(map.next_value::<Meta>()?),
                         "apiVersion" | "kind" => {
@@ -223,7 +322,7 @@ mod tests {
         .unwrap();
         assert_eq!(o.meta.name, "a");
         assert_eq!(o.meta.generation, Some(3));
-        assert_eq!(o.meta.managed_fields[0].subresource.as_deref(), Some("status"));
+        assert_eq!(o.meta.writes, Writes { status: vec![("op".into(), 1_704_067_200.0)], other: None });
         assert_eq!(o.field("status").unwrap().get(), r#"{"phase":"Running"}"#);
         assert_eq!(o.field("spec").unwrap().get(), r#"{"x":[1,2]}"#);
         assert!(o.field("kind").is_none());
@@ -232,7 +331,7 @@ mod tests {
     #[test]
     fn null_managed_fields_and_missing_metadata() {
         let o: RawObject = serde_json::from_str(r#"{"metadata":{"name":"a","managedFields":null}}"#).unwrap();
-        assert!(o.meta.managed_fields.is_empty());
+        assert_eq!(o.meta.writes, Writes::default());
         let e = serde_json::from_str::<RawObject>(r#"{"spec":{}}"#).unwrap_err();
         assert!(e.to_string().contains("metadata"));
     }
@@ -267,6 +366,48 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(l, WatchLine::Error(s) if s.code == 410));
+    }
+
+    #[test]
+    fn strings_borrow_from_the_event_unless_escaped() {
+        let o: RawObject = serde_json::from_str(
+            r#"{"metadata":{"na\u006de":"a","namespace":"n","creationTimestamp":"2024-01-01T00:00:0\u0030Z"},"sp\u0065c":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(o.meta.name, "a", "an escaped key is still its field");
+        assert!(matches!(o.meta.namespace, Some(Cow::Borrowed("n"))));
+        assert!(matches!(&o.meta.creation_timestamp, Some(Cow::Owned(t)) if t == "2024-01-01T00:00:00Z"));
+        assert!(matches!(&o.fields[..], [(Cow::Owned(k), _)] if k == "spec"));
+        assert!(matches!(&o.fields[..], [(_, v)] if v.get() == "{}"));
+        let e = serde_json::from_str::<RawObject>(r#"{"metadata":{"namespace":5}}"#).unwrap_err();
+        assert!(e.to_string().contains("expected a string"), "{e}");
+    }
+
+    #[test]
+    fn managed_fields_fold_into_the_last_write_per_manager() {
+        let o: RawObject = serde_json::from_str(
+            r#"{"metadata":{"managedFields":[
+            {"manager":"op","subresource":"status","time":"2024-01-01T00:00:10Z","fieldsV1":{"f:status":{}}},
+            {"manager":"op","subresource":"status","time":"2024-01-01T00:00:30Z"},
+            {"manager":"op","subresource":"status","time":"2024-01-01T00:00:20Z"},
+            {"manager":"kubelet","subresource":"status","time":"2024-01-01T00:00:05Z"},
+            {"subresource":"status","time":"2024-01-01T00:00:01Z"},
+            {"manager":"kubectl","operation":"Apply","time":"2024-01-01T00:00:40Z"},
+            {"manager":"helm","subresource":"","time":"2024-01-01T00:00:50Z"},
+            {"manager":"hpa","subresource":"scale","time":"2024-01-01T00:01:00Z"},
+            {"manager":"late","subresource":"status","time":"not a time"},
+            {"manager":"none","subresource":"status"}]}}"#,
+        )
+        .unwrap();
+        let t = |s: f64| 1_704_067_200.0 + s;
+        let status: Vec<(&str, f64)> = o.meta.writes.status.iter().map(|(m, t)| (&**m, *t)).collect();
+        assert_eq!(status, [("", t(1.0)), ("kubelet", t(5.0)), ("op", t(30.0))], "ordered by manager");
+        assert_eq!(o.meta.writes.other, Some(t(50.0)), "not the scale subresource");
+        assert_eq!(o.meta.writes.last_status(), Some(t(30.0)));
+        let bad = r#"{"metadata":{"managedFields":[{"manager":"op","time":7}]}}"#;
+        assert!(serde_json::from_str::<RawObject>(bad).is_err(), "an entry of the wrong shape is an error");
+        let bad = r#"{"metadata":{"managedFields":{"manager":"op"}}}"#;
+        assert!(serde_json::from_str::<RawObject>(bad).is_err(), "not a list");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! vectors) cost more than the encode. So the map and each record sit behind an [`Arc`]: a
 //! snapshot is one reference count, and a writer that changes the map while a render still
 //! holds the old one copies the map's nodes (keys and record pointers, never the records), once
-//! per render; a changed record is copied alone.
+//! per render; a changed record is copied alone (`Arc::make_mut` on it).
 
 use std::{collections::BTreeMap, ops::Deref, sync::Arc};
 
@@ -37,11 +37,6 @@ impl Records {
     pub(crate) fn make_mut(&mut self) -> &mut BTreeMap<ObjKey, Arc<ObjectRecord>> {
         Arc::make_mut(&mut self.0)
     }
-
-    /// The record of `key` to change in place; copied first when a snapshot still shares it.
-    pub(crate) fn get_mut(&mut self, key: &ObjKey) -> Option<&mut ObjectRecord> {
-        self.make_mut().get_mut(key).map(Arc::make_mut)
-    }
 }
 
 #[cfg(test)]
@@ -65,7 +60,7 @@ mod tests {
         let k: ObjKey = ("n".into(), "a".into());
         live.make_mut().insert(k.clone(), Arc::new(record("u1")));
         let snap = live.clone();
-        live.get_mut(&k).unwrap().uid = "u2".into();
+        Arc::make_mut(live.make_mut().get_mut(&k).unwrap()).uid = "u2".into();
         live.make_mut().insert(("n".into(), "b".into()), Arc::new(record("u3")));
         assert_eq!((&*snap[&k].uid, snap.len()), ("u1", 1));
         assert_eq!((&*live[&k].uid, live.len()), ("u2", 2));

@@ -12,12 +12,15 @@
 //! [`MAX_REASONS`] reasons; further ones count under [`OTHER_REASON`].
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet, btree_map::Entry},
     sync::Arc,
 };
 
 use super::{Changes, PodIndex, Records, Subscribers, TimedFacts, WatchHealth};
-use crate::ingest::{self, BuiltinFacts, Interner, TargetFacts, wire::RawObject};
+use crate::{
+    config::Target,
+    ingest::{self, BuiltinFacts, Interner, wire::RawObject},
+};
 
 /// What the store keeps of one object: identity, per-target facts with their times, built-in facts.
 #[derive(Debug, Clone)]
@@ -113,6 +116,26 @@ fn pod_of(r: &ObjectRecord) -> Option<&ingest::builtin::PodFacts> {
     }
 }
 
+/// The record of an object seen for the first time (or re-created under the same name).
+fn new_record(
+    obj: &RawObject,
+    per_target: Vec<TimedFacts>,
+    kind: Option<BuiltinFacts>,
+    now: f64,
+) -> ObjectRecord {
+    let writes = &obj.meta.writes;
+    let created = obj.meta.creation_timestamp.as_deref().and_then(crate::model::time::parse_time);
+    let past = |t: Option<f64>| t.filter(|t| *t <= now).unwrap_or(now);
+    ObjectRecord {
+        uid: obj.meta.uid.as_ref().into(),
+        resource_version: obj.meta.resource_version.as_ref().into(),
+        per_target,
+        kind,
+        last_progress: past(writes.last_status().or(created)),
+        template_changed: past(writes.other.or(created)),
+    }
+}
+
 impl WatchState {
     /// What judgement and exposition read (objects, pod index, health, warnings; not the
     /// interner), so a render holds the watch's lock only for the snapshot, never for the
@@ -128,17 +151,25 @@ impl WatchState {
         }
     }
 
-    /// Applies an ADDED/MODIFIED object; returns true when it was new.
+    /// Applies an ADDED/MODIFIED object; returns true when it was new. The ordered map is
+    /// walked once for the object's key, whether it is inserted or updated.
     pub fn apply(&mut self, subs: &Subscribers, obj: &RawObject, now: f64) -> bool {
-        let key = key_of(obj);
-        let facts: Vec<TargetFacts> =
-            subs.targets.iter().map(|t| ingest::target::extract(t, obj, &mut self.strings)).collect();
+        self.apply_at(subs, obj, key_of(obj), now)
+    }
+
+    /// [`apply`](Self::apply) with the object's key already made.
+    fn apply_at(&mut self, subs: &Subscribers, obj: &RawObject, key: ObjKey, now: f64) -> bool {
         let mut kind = subs.kind.and_then(|k| ingest::builtin::extract(k, obj, &subs.env, &mut self.strings));
         if let Some(BuiltinFacts::Workload(w)) = &mut kind {
             w.mirrors = subs.mirrors.clone();
         }
-        let same = self.objects.get(&key).filter(|old| *old.uid == *obj.meta.uid);
-        let old_count = match same.and_then(|o| o.kind.as_ref()) {
+        let entry = self.objects.make_mut().entry(key);
+        let old = match &entry {
+            Entry::Occupied(e) => Some(&**e.get()),
+            Entry::Vacant(_) => None,
+        };
+        let same_uid = old.is_some_and(|o| *o.uid == *obj.meta.uid);
+        let old_count = match old.filter(|_| same_uid).and_then(|o| o.kind.as_ref()) {
             Some(BuiltinFacts::Event(e)) => e.count,
             _ => 0,
         };
@@ -150,59 +181,55 @@ impl WatchState {
         {
             self.warnings.entry(e.involved_uid.clone()).or_default().add(&e.reason, e.count - old_count, now);
         }
-        if let Some(p) = self.objects.get(&key).and_then(|r| pod_of(r)) {
-            self.pods.remove(&key.0, &key.1, p);
+        let (ns, name) = entry.key();
+        if let Some(p) = old.and_then(pod_of) {
+            self.pods.remove(ns, name, p);
         }
         if let Some(BuiltinFacts::Pod(p)) = &kind {
-            self.pods.insert(&key.0, &key.1, p);
+            self.pods.insert(ns, name, p);
         }
-        let same_uid = self.objects.get(&key).is_some_and(|old| *old.uid == *obj.meta.uid);
-        match self.objects.get_mut(&key) {
-            Some(old) if same_uid => {
-                old.per_target = old.per_target.iter().zip(facts).map(|(o, f)| o.update(f, now)).collect();
+        let strings = &mut self.strings;
+        let mut extract = |t: &Arc<Target>| ingest::target::extract(t, obj, strings);
+        match entry {
+            Entry::Occupied(mut e) if same_uid => {
+                let old = Arc::make_mut(e.get_mut());
+                old.per_target = old
+                    .per_target
+                    .iter()
+                    .zip(&subs.targets)
+                    .map(|(o, t)| o.update(extract(t), now))
+                    .collect();
                 old.resource_version = obj.meta.resource_version.as_ref().into();
                 if let (Some(BuiltinFacts::Workload(prev)), Some(BuiltinFacts::Workload(new))) =
                     (&old.kind, &kind)
-                    && (new.progressed_since(prev) || (prev.complete() && !new.complete()))
                 {
-                    old.last_progress = now;
-                }
-                if let (Some(BuiltinFacts::Workload(prev)), Some(BuiltinFacts::Workload(new))) =
-                    (&old.kind, &kind)
-                    && (new.generation != prev.generation
+                    if new.progressed_since(prev) || (prev.complete() && !new.complete()) {
+                        old.last_progress = now;
+                    }
+                    if new.generation != prev.generation
                         || new.containers != prev.containers
-                        || new.env != prev.env)
-                {
-                    old.template_changed = now;
+                        || new.env != prev.env
+                    {
+                        old.template_changed = now;
+                    }
                 }
                 old.kind = kind;
                 self.strings.removed(1);
                 false
             }
-            existing => {
-                let recreated = existing.is_some();
-                let (writes, spec_write) = ingest::target::writes(&obj.meta, &mut self.strings);
-                let created = obj.meta.creation_timestamp.as_deref().and_then(crate::model::time::parse_time);
-                let template_changed = spec_write.or(created).filter(|t| *t <= now).unwrap_or(now);
-                let last_progress = writes
-                    .iter()
-                    .map(|(_, t)| *t)
-                    .reduce(f64::max)
-                    .or(obj.meta.creation_timestamp.as_deref().and_then(crate::model::time::parse_time))
-                    .filter(|t| *t <= now)
-                    .unwrap_or(now);
-                self.objects.make_mut().insert(
-                    key,
-                    Arc::new(ObjectRecord {
-                        uid: obj.meta.uid.as_ref().into(),
-                        resource_version: obj.meta.resource_version.as_ref().into(),
-                        per_target: facts.into_iter().map(|f| TimedFacts::first(f, now)).collect(),
-                        kind,
-                        last_progress,
-                        template_changed,
-                    }),
-                );
-                !recreated
+            entry => {
+                let per_target = subs.targets.iter().map(|t| TimedFacts::first(extract(t), now)).collect();
+                let record = Arc::new(new_record(obj, per_target, kind, now));
+                match entry {
+                    Entry::Occupied(mut e) => {
+                        e.insert(record);
+                        false // re-created under the same name
+                    }
+                    Entry::Vacant(v) => {
+                        v.insert(record);
+                        true
+                    }
+                }
             }
         }
     }
@@ -256,11 +283,11 @@ impl WatchState {
                     if *old.resource_version == *obj.meta.resource_version && *old.uid == *obj.meta.uid => {}
                 Some(_) => {
                     r.diff.modified += 1;
-                    self.apply(subs, obj, now);
+                    self.apply_at(subs, obj, key.clone(), now);
                 }
                 None => {
                     r.diff.added += 1;
-                    self.apply(subs, obj, now);
+                    self.apply_at(subs, obj, key.clone(), now);
                 }
             }
             r.seen.insert(key);
@@ -324,7 +351,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::Config;
+    use crate::{config::Config, ingest::TargetFacts};
 
     fn targets() -> Subscribers {
         let c = Config::parse(

@@ -29,7 +29,7 @@ use super::{
 use crate::{
     clock::now,
     ingest::{
-        decode::{Plan, decode_line},
+        decode::{Plan, decode_line, decode_list},
         wire::{List, RawObject, WatchLine},
     },
     model::{
@@ -185,7 +185,8 @@ impl Io {
         let res = request::send(&self.client, req, LIST_TIMEOUT).await;
         self.count_request("list", res.as_ref().map_or_else(|f| f.code, |_| 200));
         let bytes = request::body(res?, LIST_TIMEOUT).await?;
-        let mut page: List<RawObject> = serde_json::from_slice(&bytes).map_err(|e| Failure {
+        let plan = Plan::new(self.watch.subs.kind, &self.watch.subs.targets);
+        let mut page: List<RawObject> = decode_list(&bytes, plan).map_err(|e| Failure {
             cause: ErrorCause::Decode,
             code: 200,
             message: format!("decoding list of {}: {e}", self.watch.key.gvk.label()),

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use crate::ingest::wire::RawObject;
+use crate::ingest::wire::{RawObject, opt_str};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -22,7 +22,7 @@ pub(super) struct WorkloadSpec<'a> {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UpdateStrategy<'a> {
-    #[serde(rename = "type", borrow)]
+    #[serde(default, borrow, rename = "type", deserialize_with = "opt_str")]
     pub(super) type_: Option<Cow<'a, str>>,
     pub(super) rolling_update: Option<RollingUpdate>,
 }
@@ -55,7 +55,7 @@ pub(crate) struct PodOwnSpec<'a> {
     pub(super) containers: Vec<ImageOnly<'a>>,
     #[serde(borrow, default)]
     pub(super) init_containers: Vec<ImageOnly<'a>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub(super) node_name: Option<Cow<'a, str>>,
 }
 
@@ -71,12 +71,12 @@ pub(crate) struct ImageOnly<'a> {
 /// The two labels a pod's workload revision is read from; other labels are skipped.
 #[derive(Debug, Clone, Deserialize, Default)]
 pub(crate) struct RevisionLabels<'a> {
-    #[serde(rename = "pod-template-hash", borrow)]
+    #[serde(default, borrow, rename = "pod-template-hash", deserialize_with = "opt_str")]
     pub(super) template_hash: Option<Cow<'a, str>>,
-    #[serde(rename = "controller-revision-hash", borrow)]
+    #[serde(default, borrow, rename = "controller-revision-hash", deserialize_with = "opt_str")]
     pub(super) revision: Option<Cow<'a, str>>,
     /// The DaemonSet template generation the pod was created from.
-    #[serde(rename = "pod-template-generation", borrow)]
+    #[serde(default, borrow, rename = "pod-template-generation", deserialize_with = "opt_str")]
     pub(super) template_generation: Option<Cow<'a, str>>,
 }
 
@@ -86,7 +86,12 @@ pub(crate) struct RevisionLabels<'a> {
 /// Deployment's to that of the ReplicaSet of the current template).
 #[derive(Deserialize, Default)]
 pub(super) struct WorkloadAnnotations<'a> {
-    #[serde(rename = "deprecated.daemonset.template.generation", borrow)]
+    #[serde(
+        default,
+        borrow,
+        rename = "deprecated.daemonset.template.generation",
+        deserialize_with = "opt_str"
+    )]
     pub(super) template_generation: Option<Cow<'a, str>>,
     #[serde(rename = "deployment.kubernetes.io/revision", borrow)]
     pub(super) revision: Option<Cow<'a, str>>,
@@ -106,7 +111,7 @@ pub(super) struct Container<'a> {
 pub(super) struct EnvVar<'a> {
     #[serde(borrow)]
     pub(super) name: Cow<'a, str>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub(super) value: Option<Cow<'a, str>>,
 }
 
@@ -123,9 +128,9 @@ pub(super) struct WorkloadStatus<'a> {
     pub(super) updated_number_scheduled: Option<i64>,
     pub(super) number_available: Option<i64>,
     pub(super) number_ready: Option<i64>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub(super) update_revision: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub(super) current_revision: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub(super) conditions: Vec<Condition<'a>>,
@@ -137,7 +142,7 @@ pub(super) struct Condition<'a> {
     pub(super) type_: Cow<'a, str>,
     #[serde(borrow, default)]
     pub(super) status: Cow<'a, str>,
-    #[serde(borrow, default)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub(super) reason: Option<Cow<'a, str>>,
 }
 
@@ -196,9 +201,9 @@ impl<'de> Deserialize<'de> for ReadyCondition {
 pub(super) struct ContainerStatus<'a> {
     #[serde(borrow)]
     pub(super) name: Cow<'a, str>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub(super) image: Option<Cow<'a, str>>,
-    #[serde(rename = "imageID", borrow)]
+    #[serde(default, borrow, rename = "imageID", deserialize_with = "opt_str")]
     pub(super) image_id: Option<Cow<'a, str>>,
     #[serde(default)]
     pub(super) restart_count: u32,
@@ -220,9 +225,9 @@ pub(crate) struct OwnerRef<'a> {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct LeaseSpec<'a> {
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub(super) holder_identity: Option<Cow<'a, str>>,
-    #[serde(borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_str")]
     pub(super) renew_time: Option<Cow<'a, str>>,
     pub(super) lease_transitions: Option<i64>,
 }
