@@ -388,7 +388,7 @@ mod tests {
         assert!(
             extract(
                 Kind::ReplicaSet,
-                &raw(r#"{"metadata":{"labels":["x"]}}"#),
+                &raw(r#"{"metadata":{"labels":"x"}}"#),
                 &[],
                 &mut Interner::default()
             )
