@@ -34,13 +34,18 @@ impl<'a> IntoIterator for &'a Records {
 
 impl Records {
     /// The map to change; copied first (keys and pointers) when a snapshot still shares it.
+    /// For adding and removing records: a record changes only through [`Records::get_mut`].
     pub(crate) fn make_mut(&mut self) -> &mut BTreeMap<ObjKey, Arc<ObjectRecord>> {
         Arc::make_mut(&mut self.0)
     }
 
     /// The record of `key` to change in place; copied first when a snapshot still shares it.
+    /// It takes a fresh stamp ([`ObjectRecord::stamp`]): whatever the caller changes, readers
+    /// see a new version.
     pub(crate) fn get_mut(&mut self, key: &ObjKey) -> Option<&mut ObjectRecord> {
-        self.make_mut().get_mut(key).map(Arc::make_mut)
+        let r = self.make_mut().get_mut(key).map(Arc::make_mut)?;
+        r.stamp = super::state::next_stamp();
+        Some(r)
     }
 }
 
@@ -56,6 +61,7 @@ mod tests {
             kind: None,
             last_progress: 0.0,
             template_changed: 0.0,
+            stamp: crate::store::state::next_stamp(),
         }
     }
 
@@ -69,5 +75,7 @@ mod tests {
         live.make_mut().insert(("n".into(), "b".into()), Arc::new(record("u3")));
         assert_eq!((&*snap[&k].uid, snap.len()), ("u1", 1));
         assert_eq!((&*live[&k].uid, live.len()), ("u2", 2));
+        // The changed record is a new version; the snapshot's is the old one.
+        assert_ne!(snap[&k].stamp(), live[&k].stamp());
     }
 }
