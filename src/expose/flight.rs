@@ -197,6 +197,25 @@ mod tests {
     use std::io::Read;
 
     #[test]
+    fn spares_keep_the_two_largest_buffers_and_come_back_when_the_bytes_drop() {
+        let spare = Arc::new(Spare::default());
+        for cap in [10, 30, 20] {
+            spare.put(String::with_capacity(cap));
+        }
+        assert_eq!(spare.take().capacity(), 30);
+        assert_eq!(spare.take().capacity(), 20);
+        assert_eq!(spare.take().capacity(), 0, "no third buffer kept");
+        let mut buf = String::with_capacity(64);
+        buf.push_str("stallwatch_up 1\n");
+        let plain = Bytes::from_owner(Recycled { buf, spare: Arc::downgrade(&spare) });
+        let shared = plain.clone();
+        drop(plain);
+        assert_eq!(spare.take().capacity(), 0, "a clone still holds the bytes");
+        drop(shared);
+        assert_eq!(spare.take().capacity(), 64);
+    }
+
+    #[test]
     fn gzip_round_trip() {
         let z = compress(b"stallwatch_up 1\n");
         let mut d = flate2::read::GzDecoder::new(&z[..]);
