@@ -12,13 +12,16 @@ use crate::{
     judge::view::ObjView,
 };
 
+/// Where a family writes an object's series: `(extra labels, value)`.
+pub(super) type Emit<'e> = &'e mut dyn FnMut(&[(&str, &str)], f64);
+
 /// How one family's series of an object are written.
 #[derive(Clone, Copy)]
 pub(super) enum Lines {
     /// Any number of series, each `(extra labels, value)`; what they say depends only on the
     /// object's record, its target and its verdict (what [`super::cache`] keys on), never on
     /// the clock, so they are pre-rendered whole.
-    Whole(fn(&ObjView, &mut dyn FnMut(&[(&str, &str)], f64))),
+    Whole(fn(&ObjView, Emit<'_>)),
     /// At most one series, without extra labels, whose value is a duration read from the
     /// clock at render (`now`): its head (name and labels) is pre-rendered when `present`,
     /// which like [`Lines::Whole`] must not depend on the clock.
@@ -38,7 +41,7 @@ fn reason(v: &Verdict) -> &'static str {
 }
 
 /// Emits `value` as the object's one series when there is one.
-fn one(emit: &mut dyn FnMut(&[(&str, &str)], f64), value: Option<f64>) {
+fn one(emit: Emit<'_>, value: Option<f64>) {
     if let Some(v) = value {
         emit(&[], v);
     }
@@ -47,7 +50,7 @@ fn one(emit: &mut dyn FnMut(&[(&str, &str)], f64), value: Option<f64>) {
 const fn whole(
     name: &'static str,
     help: &'static str,
-    lines: fn(&ObjView, &mut dyn FnMut(&[(&str, &str)], f64)),
+    lines: fn(&ObjView, Emit<'_>),
 ) -> Family {
     Family { name, help, lines: Lines::Whole(lines) }
 }
