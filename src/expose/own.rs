@@ -47,11 +47,7 @@ fn one(emit: Emit<'_>, value: Option<f64>) {
     }
 }
 
-const fn whole(
-    name: &'static str,
-    help: &'static str,
-    lines: fn(&ObjView, Emit<'_>),
-) -> Family {
+const fn whole(name: &'static str, help: &'static str, lines: fn(&ObjView, Emit<'_>)) -> Family {
     Family { name, help, lines: Lines::Whole(lines) }
 }
 
