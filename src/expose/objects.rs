@@ -84,13 +84,22 @@ pub(super) fn encode(x: &mut Writer, view: &View, entries: &[&Entry]) {
 /// from the clock ([`super::own`]).
 fn own(o: &mut ObjectFamilies) {
     let now = o.view.now;
+    // Each entry's lines gathered family by family in one pass over the entries, so that each
+    // entry is read once rather than once per family, and the copies below walk in order.
+    let n = o.entries.len();
+    let mut lines: Vec<&str> = vec![""; n * FAMILIES.len()];
+    for (k, e) in o.entries.iter().enumerate() {
+        for i in 0..FAMILIES.len() {
+            lines[i * n + k] = e.lines(i);
+        }
+    }
     for (i, f) in FAMILIES.iter().enumerate() {
+        let family = &lines[i * n..(i + 1) * n];
         let mut fam = o.x.family(f.name, f.help, Type::Gauge);
         match f.lines {
-            Lines::Whole(_) => o.entries.iter().for_each(|e| fam.raw(e.lines(i))),
+            Lines::Whole(_) => family.iter().for_each(|l| fam.raw(l)),
             Lines::Clock { value, .. } => {
-                for (obj, e) in o.view.objects.iter().zip(o.entries) {
-                    let head = e.lines(i);
+                for (obj, head) in o.view.objects.iter().zip(family) {
                     if !head.is_empty() {
                         fam.value_after(head, value(obj, now));
                     }
