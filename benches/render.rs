@@ -6,26 +6,62 @@
 //! - `render_pods/N`: text 0.0.4 for the `workloads` preset over a fixed 300 workloads
 //!   (286 Deployments, 4 DaemonSets, 10 StatefulSets) with N pods (1k, 10k, 50k). The output is
 //!   the same size at every N, so a render proportional to what it writes takes the same time
-//!   whatever the pod count.
+//!   whatever the pod count;
+//! - `snapshot_write/N`: the writer's side, over a store of N tracked custom resources: one watch
+//!   event applied alone (`alone`), and one applied while a render still holds the previous
+//!   snapshot (`while_rendered`), which copies the watch's map nodes and the changed record.
+//!
+//! Each render is the scrape's: into the buffer of the previous exposition once it is dropped,
+//! with the objects' lines pre-rendered by earlier renders. The first render of each store
+//! prints its size and the heap the renderer keeps afterwards (pre-rendered lines and the spare
+//! output buffer), counted by a global allocator.
 //!
 //! A filter picks groups: `cargo bench --bench render -- render_pods`; a store is built only
 //! for the benchmarks the filter selects, so `valgrind --tool=callgrind` can count one of them
 //! (docs/benchmarks.md).
 
-use std::{hint::black_box, sync::Arc, time::Duration};
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    hint::black_box,
+    sync::{
+        Arc,
+        atomic::{AtomicIsize, Ordering},
+    },
+    time::Duration,
+};
 
-use criterion::{Criterion, criterion_group, criterion_main};
-use support::filled_store;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use support::{event, filled_store};
 #[path = "support/mod.rs"]
 mod support;
 
 use stallwatch::{
     config::Config,
     expose::{self, Format, SelfState},
-    ingest::wire::RawObject,
-    store::{Store, Watch},
+    ingest::{
+        decode::{Plan, decode_line},
+        wire::{RawObject, WatchLine},
+    },
+    store::{Store, Watch, WatchState},
     watch::plan,
 };
+
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 const NOW: f64 = 1_704_070_000.0;
 const WORKLOADS: usize = 300;
@@ -110,12 +146,78 @@ fn group(c: &mut Criterion, name: &str, sizes: &[usize], seconds: u64, store: im
         g.bench_function(n.to_string(), |b| {
             let r = built.get_or_insert_with(|| {
                 let r = expose::Renderer::store_only(store(n), Arc::new(SelfState::default()), || NOW);
-                let out = r.render(Format::Text004).unwrap();
-                let series = out.lines().filter(|l| !l.starts_with('#')).count();
-                println!("{name}/{n}: {} bytes, {series} series", out.len());
+                let before = LIVE.load(Ordering::Relaxed);
+                let out = r.exposition(Format::Text004).unwrap().plain;
+                let text = std::str::from_utf8(&out).unwrap();
+                let (len, series) = (text.len(), text.lines().filter(|l| !l.starts_with('#')).count());
+                drop(out);
+                let kept = LIVE.load(Ordering::Relaxed) - before;
+                let cached = r.cached_bytes();
+                println!(
+                    "{name}/{n}: {} bytes, {series} series; renderer keeps {kept} B of heap \
+                     ({cached} B pre-rendered lines, the rest the spare output buffer)",
+                    len,
+                );
                 r
             });
-            b.iter(|| black_box(r.render(Format::Text004).unwrap()))
+            b.iter(|| black_box(r.exposition(Format::Text004).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+/// One watch event (a changed custom resource) applied to a store of `n`, alone or while a
+/// render still holds the previous snapshot.
+fn snapshot_write(c: &mut Criterion) {
+    let mut g = c.benchmark_group("snapshot_write");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    for n in [1_000usize, 10_000, 100_000] {
+        let mut built = None;
+        let mut setup_once = || {
+            built
+                .get_or_insert_with(|| {
+                    let w = filled_store(n).watches().pop().expect("one watch");
+                    // Changed objects: the first 64 with a new resourceVersion and phase,
+                    // decoded once (the lines live as long as the bench).
+                    let lines: &'static [String] = Vec::leak(
+                        (0..64)
+                            .map(|i| {
+                                event(i)
+                                    .replace(r#""resourceVersion":""#, r#""resourceVersion":"9"#)
+                                    .replace("Running", "Failed")
+                            })
+                            .collect(),
+                    );
+                    let objs: Vec<RawObject<'static>> = lines
+                        .iter()
+                        .map(|l| match decode_line(l, Plan::new(w.subs.kind, &w.subs.targets)).unwrap() {
+                            WatchLine::Modified(o) => o,
+                            _ => unreachable!(),
+                        })
+                        .collect();
+                    (w, objs)
+                })
+                .clone()
+        };
+        let mut i = 0;
+        g.bench_function(format!("alone/{n}"), |b| {
+            let (w, objs) = setup_once();
+            b.iter(|| {
+                i += 1;
+                w.write(|s| s.apply(&w.subs, &objs[i % objs.len()], NOW))
+            })
+        });
+        g.bench_function(format!("while_rendered/{n}"), |b| {
+            let (w, objs) = setup_once();
+            b.iter_batched(
+                || w.read(WatchState::snapshot),
+                |snap| {
+                    i += 1;
+                    w.write(|s| s.apply(&w.subs, &objs[i % objs.len()], NOW));
+                    snap
+                },
+                BatchSize::PerIteration,
+            )
         });
     }
     g.finish();
@@ -124,6 +226,7 @@ fn group(c: &mut Criterion, name: &str, sizes: &[usize], seconds: u64, store: im
 fn benches(c: &mut Criterion) {
     group(c, "render_pods", &[1_000, 10_000, 50_000], 5, workload_store);
     group(c, "render_objects", &[1_000, 10_000, 100_000], 10, filled_store);
+    snapshot_write(c);
 }
 
 criterion_group!(render, benches);

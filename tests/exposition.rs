@@ -363,3 +363,80 @@ fn promtool_check(out: &str) {
     let report = format!("{}{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr));
     assert!(res.status.success() && report.trim().is_empty(), "promtool check metrics:\n{report}");
 }
+
+/// The renderer's clock in [`a_kept_renderer_writes_what_a_fresh_one_does`], as f64 bits.
+static MOVING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn moving() -> f64 {
+    f64::from_bits(MOVING.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// A renderer keeps its objects' lines pre-rendered between scrapes: after every event, and as
+/// the clock passes `stalledAfter` with nothing else changing, it writes exactly what a new
+/// renderer writes from the same store at the same instant, in both formats.
+#[test]
+fn a_kept_renderer_writes_what_a_fresh_one_does() {
+    let set = |t: f64| MOVING.store(t.to_bits(), std::sync::atomic::Ordering::Relaxed);
+    let compare = |kept: &Renderer, store: &Arc<Store>, step: &str| {
+        for format in [Format::Text004, Format::OpenMetrics] {
+            let fresh = Renderer::store_only(store.clone(), Arc::new(SelfState::default()), moving);
+            let want = fresh.render(format).unwrap();
+            assert_eq!(kept.render(format).unwrap(), want, "{step}, {format:?}");
+            let x = kept.exposition(format).unwrap();
+            assert_eq!(std::str::from_utf8(&x.plain).unwrap(), want, "{step}, {format:?}, reused buffer");
+        }
+    };
+    // The widgets: created, updated, converging, deleted.
+    let config = Config::parse(CONFIG, "test.yaml").unwrap();
+    let (key, subs) = plan(&config).remove(0);
+    let watch = Arc::new(Watch::new(key, subs.clone()));
+    let store = Arc::new(Store::default());
+    store.set_watches(vec![watch.clone()]);
+    let kept = Renderer::store_only(store.clone(), Arc::new(SelfState::default()), moving);
+    for (i, (line, t)) in EVENTS.iter().zip(TIMES).enumerate() {
+        set(*t);
+        watch.write(|s| match serde_json::from_str::<WatchLine<RawObject>>(line).unwrap() {
+            WatchLine::Added(o) | WatchLine::Modified(o) => {
+                s.apply(&subs, &o, *t);
+            }
+            WatchLine::Deleted(o) => {
+                s.delete(&o);
+            }
+            _ => unreachable!(),
+        });
+        compare(&kept, &store, &format!("widgets after event {i}"));
+    }
+    for t in [NOW, NOW + 600.0, NOW + 3600.0] {
+        set(t);
+        compare(&kept, &store, &format!("widgets at {t}"));
+    }
+    // A reload that changes only judgement (other ready phases) keeps the records.
+    let config = Config::parse(&CONFIG.replace("ready: [Running]", "ready: [Pending]"), "test.yaml").unwrap();
+    store.set_watches(vec![Arc::new(watch.rejudged(plan(&config).remove(0).1))]);
+    compare(&kept, &store, "widgets after a reload");
+    // KubeArmor: links, images, workloads, pods and a warning, arriving one by one.
+    let config = Config::parse("stalledAfter: 15m\ntargets: [{preset: kubearmor}]\n", "test.yaml").unwrap();
+    let watches: Vec<Arc<Watch>> =
+        plan(&config).into_iter().map(|(key, subs)| Arc::new(Watch::new(key, subs))).collect();
+    let store = Arc::new(Store::default());
+    store.set_watches(watches.clone());
+    let kept = Renderer::store_only(store.clone(), Arc::new(SelfState::default()), moving);
+    let t0 = 1_704_069_600.0;
+    for (i, (kind, json)) in KUBEARMOR.iter().enumerate() {
+        set(t0 + i as f64);
+        let obj: RawObject = serde_json::from_str(json).unwrap();
+        let value: serde_json::Value = serde_json::from_str(json).unwrap();
+        for w in watches.iter().filter(|w| w.key.gvk.kind == *kind && served(&w.key, &value)) {
+            w.write(|s| {
+                s.apply(&w.subs, &obj, t0 + i as f64);
+                s.health.synced = true;
+                s.health.attempted = true;
+            });
+        }
+        compare(&kept, &store, &format!("kubearmor after {kind} {i}"));
+    }
+    for t in [t0 + 60.0, t0 + 1000.0, t0 + 5000.0] {
+        set(t);
+        compare(&kept, &store, &format!("kubearmor at {t}"));
+    }
+}

@@ -7,15 +7,20 @@
 //! Warning counts of objects that are no longer rendered.
 //!
 //! Nothing is pre-registered per object: the set of objects changes with every event and
-//! config reload, and prometheus-client cannot unregister. Durations (`*_seconds` without
-//! `timestamp`) are computed here from the clock, so they never freeze between events.
+//! config reload, and prometheus-client cannot unregister. Instead the renderer keeps each
+//! object's own lines pre-rendered ([`own`], [`cache`]) from one render to the next, rewritten
+//! only when the object or its verdict changed, so a render costs about what it writes.
+//! Durations (`*_seconds` without `timestamp`) are computed here from the clock at every
+//! render, so they never freeze between events.
 
+mod cache;
 pub mod collectors;
 pub mod context;
 pub mod flight;
 mod links;
 pub mod negotiate;
 pub mod objects;
+mod own;
 pub mod process;
 mod shard;
 pub mod writer;
@@ -75,6 +80,11 @@ pub(crate) struct Inner {
     flights: flight::Flights,
     /// Keeps `warning_events_total` from going down between scrapes.
     warnings: std::sync::Mutex<WarningCounters>,
+    /// The tracked objects' pre-rendered lines ([`cache`]); a render holds it while it writes
+    /// them, so renders of the two formats take turns for that part.
+    lines: std::sync::Mutex<cache::LineCache>,
+    /// Output buffers no scrape holds any more, reused by the next render ([`flight::Spare`]).
+    spare: Arc<flight::Spare>,
 }
 
 impl Renderer {
@@ -108,6 +118,8 @@ impl Renderer {
                 clock,
                 flights: Default::default(),
                 warnings: Default::default(),
+                lines: Default::default(),
+                spare: Default::default(),
             }),
         }
     }
@@ -115,7 +127,18 @@ impl Renderer {
     /// One complete exposition in `format`, at the renderer's clock, rendered now on the
     /// calling thread (tests, benches, `diagnose`). The server uses [`Renderer::scrape`].
     pub fn render(&self, format: Format) -> Result<String, fmt::Error> {
-        self.inner.render(format)
+        self.inner.render(format, String::new())
+    }
+
+    /// One complete exposition in `format` as a scrape gets it, rendered now on the calling
+    /// thread into a buffer of an earlier exposition that nobody holds any more (benches).
+    pub fn exposition(&self, format: Format) -> Result<Exposition, fmt::Error> {
+        self.inner.exposition(format)
+    }
+
+    /// Bytes the pre-rendered lines of the last render hold (for sizing).
+    pub fn cached_bytes(&self) -> usize {
+        self.inner.lines.lock().unwrap_or_else(|e| e.into_inner()).bytes()
     }
 
     /// Drops the Warning counts of objects that are no longer rendered, as a render does, without
@@ -158,16 +181,24 @@ impl Inner {
         }
     }
 
-    fn render(&self, format: Format) -> Result<String, fmt::Error> {
+    /// Renders into `buf` (cleared first; its allocation is reused).
+    fn render(&self, format: Format, buf: String) -> Result<String, fmt::Error> {
         // Each watch is locked only while it is copied, never for the encode.
         let ws = self.store.watches();
         let locked = Locked::new(&ws);
         let mut view = View::new(&locked, (self.clock)());
         view.keep_shard(self.me.shard());
         view.count_warnings(&mut self.warnings.lock().unwrap_or_else(|e| e.into_inner()));
-        // About 2.6 KB per object; reserving avoids regrowing a large buffer.
-        let mut x = Writer::new(format, 64 * 1024 + view.objects.len() * 2600);
-        objects::encode(&mut x, &view);
+        let mut x = Writer::reusing(format, buf);
+        {
+            let mut cache = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+            let targets = ws.iter().flat_map(|w| w.subs.targets.iter().cloned()).collect();
+            let entries = cache.refresh(&view, targets);
+            // Reserving avoids regrowing (and copying) a large buffer mid-render.
+            let size = entries.iter().map(|e| e.bytes()).sum::<usize>();
+            x.out.reserve(64 * 1024 + size);
+            objects::encode(&mut x, &view, &entries);
+        }
         self.prune_warnings(&locked, &view);
         drop(view);
         drop(locked);

@@ -1,38 +1,24 @@
 //! The per-object families (docs/metrics.md): tracked objects, images, rollouts and context,
 //! rendered from one [`View`] with the direct writer of [`crate::expose::writer`].
 
-use super::links;
+use super::{
+    cache::Entry,
+    links,
+    own::{FAMILIES, Lines},
+};
 use crate::{
     expose::writer::{Type, Writer, gauge_bool, labels},
     judge::converge::{LinkedWorkload, SlotRow},
-    judge::verdict::{self, Status, Verdict},
     judge::view::{ObjView, View},
 };
 
-fn reason(v: &Verdict) -> &'static str {
-    v.reason.map_or("", |r| r.label())
-}
-
-/// Escaped label sets of every object and workload, computed once per render.
+/// Escaped label sets of every workload, computed once per render (the objects' are cached).
 struct Prefixes {
-    objects: Vec<String>,
     workloads: Vec<String>,
 }
 
 impl Prefixes {
     fn new(view: &View) -> Prefixes {
-        let objects = view
-            .objects
-            .iter()
-            .map(|o| {
-                labels(&[
-                    ("target", &o.target.name),
-                    ("kind", &o.target.resource.kind),
-                    ("namespace", o.namespace),
-                    ("name", o.name),
-                ])
-            })
-            .collect();
         let workloads = view
             .workloads
             .iter()
@@ -45,27 +31,19 @@ impl Prefixes {
                 ])
             })
             .collect();
-        Prefixes { objects, workloads }
+        Prefixes { workloads }
     }
 }
 
 pub(super) struct ObjectFamilies<'a, 'v> {
     x: &'a mut Writer,
     view: &'a View<'v>,
+    /// The cached lines of `view.objects`, in the same order.
+    entries: &'a [&'a Entry],
     p: &'a Prefixes,
 }
 
 impl ObjectFamilies<'_, '_> {
-    /// One gauge per object; `value` returns None to skip the object.
-    fn obj(&mut self, name: &str, help: &str, value: impl Fn(&ObjView) -> Option<f64>) {
-        let mut f = self.x.family(name, help, Type::Gauge);
-        for (o, p) in self.view.objects.iter().zip(&self.p.objects) {
-            if let Some(v) = value(o) {
-                f.sample(p, &[], v);
-            }
-        }
-    }
-
     /// Any number of series per object, with extra labels.
     pub(super) fn obj_each(
         &mut self,
@@ -75,8 +53,8 @@ impl ObjectFamilies<'_, '_> {
         series: impl Fn(&ObjView, &mut dyn FnMut(&[(&str, &str)], f64)),
     ) {
         let mut f = self.x.family(name, help, ty);
-        for (o, p) in self.view.objects.iter().zip(&self.p.objects) {
-            series(o, &mut |extra, v| f.sample(p, extra, v));
+        for (o, e) in self.view.objects.iter().zip(self.entries) {
+            series(o, &mut |extra, v| f.sample(e.prefix(), extra, v));
         }
     }
 
@@ -88,11 +66,13 @@ impl ObjectFamilies<'_, '_> {
     }
 }
 
-/// Writes every per-object family of `view`.
-pub fn encode(x: &mut Writer, view: &View) {
+/// Writes every per-object family of `view`; `entries` are the cached lines of
+/// `view.objects`, in the same order ([`super::cache::LineCache::refresh`]).
+pub(super) fn encode(x: &mut Writer, view: &View, entries: &[&Entry]) {
     let p = Prefixes::new(view);
-    let mut out = ObjectFamilies { x, view, p: &p };
-    objects(&mut out);
+    let mut out = ObjectFamilies { x, view, entries, p: &p };
+    own(&mut out);
+    warnings(&mut out);
     images(&mut out);
     links::workload_links(&mut out);
     rollouts(&mut out);
@@ -100,100 +80,37 @@ pub fn encode(x: &mut Writer, view: &View) {
     super::context::encode(out.x, view);
 }
 
-fn objects(o: &mut ObjectFamilies) {
+/// The tracked objects' own families: pre-rendered lines copied from the cache, durations
+/// from the clock ([`super::own`]).
+fn own(o: &mut ObjectFamilies) {
     let now = o.view.now;
-    o.obj("generation", "metadata.generation of the tracked object.", |o| {
-        o.tf.facts.generation.map(|g| g as f64)
-    });
-    o.obj(
-        "observed_generation",
-        "Observed generation the object reports (absent when it reports none).",
-        |o| o.tf.facts.observed_generation.map(|g| g as f64),
-    );
-    o.obj("generation_lag", "metadata.generation minus the observed generation, when reported.", |o| {
-        Some((o.tf.facts.generation? - o.tf.facts.observed_generation?) as f64)
-    });
-    o.obj(
-        "generation_observed",
-        "1 when the current generation has been observed: reported by the object, or for kinds that report none derived from its workloads.",
-        |o| o.generation_observed().map(gauge_bool),
-    );
-    o.obj("generation_first_seen_timestamp_seconds", "When the current generation was first seen.", |o| {
-        Some(o.tf.generation_first_seen)
-    });
-    o.obj(
-        "generation_unobserved_seconds",
-        "Seconds since the current generation was first seen while it is not observed; 0 once observed.",
-        |o| {
-            o.generation_observed()
-                .map(|seen| if seen { 0.0 } else { (now - o.tf.generation_first_seen).max(0.0) })
-        },
-    );
-    o.obj_each("phase", "1 for the current phase of the object.", Type::Gauge, |o, emit| {
-        if let (Some(_), Some(p)) = (&o.target.phase, &o.tf.facts.phase) {
-            emit(&[("phase", p)], 1.0);
+    // Each entry's lines gathered family by family in one pass over the entries, so that each
+    // entry is read once rather than once per family, and the copies below walk in order.
+    let n = o.entries.len();
+    let mut lines: Vec<&str> = vec![""; n * FAMILIES.len()];
+    for (k, e) in o.entries.iter().enumerate() {
+        for i in 0..FAMILIES.len() {
+            lines[i * n + k] = e.lines(i);
         }
-    });
-    o.obj("phase_ready", "1 when the current phase is one of the target's ready phases.", |o| {
-        verdict::phase_ready(o.target, o.tf).map(gauge_bool)
-    });
-    o.obj("phase_since_timestamp_seconds", "When the current phase began.", |o| {
-        o.target.phase.as_ref().map(|_| o.tf.phase_since)
-    });
-    o.obj("phase_duration_seconds", "Seconds in the current phase, computed at scrape time.", |o| {
-        o.target.phase.as_ref().map(|_| (now - o.tf.phase_since).max(0.0))
-    });
-    o.obj_each("condition", "1 per condition present on the object.", Type::Gauge, |o, emit| {
-        for c in &o.tf.facts.conditions {
-            emit(&[("type", &c.type_), ("status", &c.status), ("reason", &c.reason)], 1.0);
-        }
-    });
-    o.obj_each(
-        "condition_since_timestamp_seconds",
-        "The condition's lastTransitionTime.",
-        Type::Gauge,
-        |o, emit| {
-            for c in &o.tf.facts.conditions {
-                if let Some(t) = c.last_transition {
-                    emit(&[("type", &c.type_)], t);
+    }
+    for (i, f) in FAMILIES.iter().enumerate() {
+        let family = &lines[i * n..(i + 1) * n];
+        let mut fam = o.x.family(f.name, f.help, Type::Gauge);
+        match f.lines {
+            Lines::Whole(_) => family.iter().for_each(|l| fam.raw(l)),
+            Lines::Clock { value, .. } => {
+                for (obj, head) in o.view.objects.iter().zip(family) {
+                    if !head.is_empty() {
+                        fam.value_after(head, value(obj, now));
+                    }
                 }
             }
-        },
-    );
-    o.obj_each(
-        "status",
-        "The verdict: 1 for the current status (Current, InProgress, Stalled, Failed, Terminating) with its reason.",
-        Type::Gauge,
-        |o, emit| emit(&[("status", o.verdict.status.label()), ("reason", reason(&o.verdict))], 1.0),
-    );
-    o.obj("unconverged_since_timestamp_seconds", "When the object stopped being Current.", |o| {
-        o.verdict.unconverged_since
-    });
-    o.obj("unconverged_seconds", "Seconds since the object stopped being Current; 0 while Current.", |o| {
-        Some(o.verdict.unconverged_since.map_or(0.0, |s| (now - s).max(0.0)))
-    });
-    o.obj_each(
-        "stalled",
-        "1 while the verdict is Stalled or Failed, with its reason; else 0.",
-        Type::Gauge,
-        |o, emit| {
-            let stalled = matches!(o.verdict.status, Status::Stalled | Status::Failed);
-            emit(&[("reason", if stalled { reason(&o.verdict) } else { "" })], gauge_bool(stalled));
-        },
-    );
-    o.obj("stalled_since_timestamp_seconds", "When the verdict became Stalled or Failed.", |o| {
-        o.verdict.stalled_since
-    });
-    o.obj_each(
-        "status_write_timestamp_seconds",
-        "Last write of the status subresource per field manager (metadata.managedFields).",
-        Type::Gauge,
-        |o, emit| {
-            for (m, t) in &o.tf.facts.status_writes {
-                emit(&[("manager", m)], *t);
-            }
-        },
-    );
+        }
+    }
+}
+
+/// Warning events of each tracked object: counters kept by the renderer, so never cached.
+fn warnings(o: &mut ObjectFamilies) {
     let view = o.view;
     o.obj_each(
         "warning_events",

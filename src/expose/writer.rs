@@ -2,8 +2,9 @@
 //!
 //! These families hold one series per object per metric (a few million lines at 100k
 //! objects), so they are written straight into the output buffer: each object's label set is
-//! escaped once per render and copied into every series, and values are formatted with
-//! itoa/ryu. prometheus-client still encodes the small fixed families (watch health, self,
+//! escaped once and copied into every series, values are formatted with itoa/ryu, and the
+//! lines that did not change since the previous render are copied as they were
+//! ([`Family::raw`], kept by the renderer's cache). prometheus-client still encodes the small fixed families (watch health, self,
 //! process) and the output formats are identical in shape.
 
 use crate::{expose::Format, model::text};
@@ -24,7 +25,13 @@ pub struct Writer {
 impl Writer {
     /// An empty exposition with `capacity` bytes reserved.
     pub fn new(format: Format, capacity: usize) -> Writer {
-        Writer { out: String::with_capacity(capacity), format }
+        Writer::reusing(format, String::with_capacity(capacity))
+    }
+
+    /// An exposition written into `out` (cleared first), reusing its allocation.
+    pub fn reusing(format: Format, mut out: String) -> Writer {
+        out.clear();
+        Writer { out, format }
     }
 
     /// Writes the HELP and TYPE lines and returns a writer for the family's samples.
@@ -67,26 +74,48 @@ impl Family<'_> {
     /// One sample: `prefix` is an already escaped `k="v",…` list (see [`labels`]); `extra`
     /// labels are escaped here.
     pub fn sample(&mut self, prefix: &str, extra: &[(&str, &str)], value: f64) {
-        let o = &mut *self.out;
-        o.push_str(&self.sample);
-        if !prefix.is_empty() || !extra.is_empty() {
-            o.push('{');
-            o.push_str(prefix);
-            for (i, (k, v)) in extra.iter().enumerate() {
-                if i > 0 || !prefix.is_empty() {
-                    o.push(',');
-                }
-                o.push_str(k);
-                o.push_str("=\"");
-                escape_into(o, v);
-                o.push('"');
-            }
-            o.push('}');
-        }
-        o.push(' ');
-        push_value(o, value);
-        o.push('\n');
+        sample(self.out, &self.sample, prefix, extra, value);
     }
+
+    /// Appends bytes already written as whole samples of this family (pre-rendered lines).
+    pub fn raw(&mut self, lines: &str) {
+        self.out.push_str(lines);
+    }
+
+    /// Appends a pre-rendered [`head`] and the value that completes it.
+    pub fn value_after(&mut self, head: &str, value: f64) {
+        self.out.push_str(head);
+        push_value(self.out, value);
+        self.out.push('\n');
+    }
+}
+
+/// One sample line of the family whose sample name is `name` (with `stallwatch_`, and
+/// `_total` for a counter), as [`Family::sample`] writes it.
+pub fn sample(out: &mut String, name: &str, prefix: &str, extra: &[(&str, &str)], value: f64) {
+    head(out, name, prefix, extra);
+    push_value(out, value);
+    out.push('\n');
+}
+
+/// A sample line up to its value: the name, the labels and the space before the value.
+pub fn head(out: &mut String, name: &str, prefix: &str, extra: &[(&str, &str)]) {
+    out.push_str(name);
+    if !prefix.is_empty() || !extra.is_empty() {
+        out.push('{');
+        out.push_str(prefix);
+        for (i, (k, v)) in extra.iter().enumerate() {
+            if i > 0 || !prefix.is_empty() {
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push_str("=\"");
+            escape_into(out, v);
+            out.push('"');
+        }
+        out.push('}');
+    }
+    out.push(' ');
 }
 
 /// A boolean as a sample value: 1 or 0.

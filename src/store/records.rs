@@ -34,6 +34,8 @@ impl<'a> IntoIterator for &'a Records {
 
 impl Records {
     /// The map to change; copied first (keys and pointers) when a snapshot still shares it.
+    /// A record changed in place (`WatchState::apply`) takes a fresh stamp
+    /// ([`ObjectRecord::stamp`]), so readers that cache by stamp see a new version.
     pub(crate) fn make_mut(&mut self) -> &mut BTreeMap<ObjKey, Arc<ObjectRecord>> {
         Arc::make_mut(&mut self.0)
     }
@@ -51,6 +53,7 @@ mod tests {
             kind: None,
             last_progress: 0.0,
             template_changed: 0.0,
+            stamp: crate::store::state::next_stamp(),
         }
     }
 
@@ -60,9 +63,14 @@ mod tests {
         let k: ObjKey = ("n".into(), "a".into());
         live.make_mut().insert(k.clone(), Arc::new(record("u1")));
         let snap = live.clone();
-        Arc::make_mut(live.make_mut().get_mut(&k).unwrap()).uid = "u2".into();
+        // Changed in place as `WatchState::apply` does: copied first, with a fresh stamp.
+        let changed = Arc::make_mut(live.make_mut().get_mut(&k).unwrap());
+        changed.uid = "u2".into();
+        changed.stamp = crate::store::state::next_stamp();
         live.make_mut().insert(("n".into(), "b".into()), Arc::new(record("u3")));
         assert_eq!((&*snap[&k].uid, snap.len()), ("u1", 1));
         assert_eq!((&*live[&k].uid, live.len()), ("u2", 2));
+        // The changed record is a new version; the snapshot's is the old one.
+        assert_ne!(snap[&k].stamp(), live[&k].stamp());
     }
 }

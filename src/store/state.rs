@@ -37,6 +37,23 @@ pub struct ObjectRecord {
     /// Workloads: the last time the pod template changed (a new generation, other images or
     /// other pinned env values); the clock of a desired image that a new template may carry.
     pub template_changed: f64,
+    /// Which version of the record this is, unique in the process: a new record and every
+    /// change through [`Records`] take a fresh one, so a reader that kept something derived
+    /// from a record (the exposition's pre-rendered lines) can tell it is still current.
+    pub(super) stamp: u64,
+}
+
+impl ObjectRecord {
+    /// This version's stamp: equal stamps mean the same record, unchanged.
+    pub fn stamp(&self) -> u64 {
+        self.stamp
+    }
+}
+
+/// A stamp no record has had yet.
+pub(super) fn next_stamp() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// `(namespace, name)`; reference-counted so a render's snapshot shares the keys too.
@@ -133,6 +150,7 @@ fn new_record(
         kind,
         last_progress: past(writes.last_status().or(created)),
         template_changed: past(writes.other.or(created)),
+        stamp: next_stamp(),
     }
 }
 
@@ -193,6 +211,8 @@ impl WatchState {
         match entry {
             Entry::Occupied(mut e) if same_uid => {
                 let old = Arc::make_mut(e.get_mut());
+                // Changed in place: a new stamp, so the render's cached lines of it are rewritten.
+                old.stamp = next_stamp();
                 old.per_target = old
                     .per_target
                     .iter()

@@ -386,13 +386,8 @@ mod tests {
             }))
         );
         assert!(
-            extract(
-                Kind::ReplicaSet,
-                &raw(r#"{"metadata":{"labels":"x"}}"#),
-                &[],
-                &mut Interner::default()
-            )
-            .is_none()
+            extract(Kind::ReplicaSet, &raw(r#"{"metadata":{"labels":"x"}}"#), &[], &mut Interner::default())
+                .is_none()
         );
         // The Deployment names its current ReplicaSet's revision; a pod its ReplicaSet's hash.
         let d = r#"{"metadata":{"generation":1,"annotations":{"deployment.kubernetes.io/revision":"4"}},"spec":{},"status":{}}"#;
