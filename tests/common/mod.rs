@@ -823,4 +823,5 @@ impl Drop for ClusterRbac {
 }
 
 /// The KubeArmor story's fixtures and test operator (tests/common/kubearmor.rs).
+pub mod generic;
 pub mod kubearmor;
