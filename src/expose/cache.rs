@@ -5,13 +5,17 @@
 //! Where they live, and why here: the lines are exposition (names, escaped labels, value
 //! formatting), so they belong to `expose`, not to the store; keeping them in the renderer
 //! also keeps data flowing one way, since the store never learns what a render made of it.
-//! An entry is keyed by the record's stamp ([`ObjectRecord::stamp`], fresh for every new or
-//! changed record) and its target, and holds the verdict it was written for: a changed record
-//! is a new key, a verdict that moved with the clock (`stalledAfter` passed) or with linked
-//! workloads rewrites the entry in place. Every render drops the entries it did not use (deleted
-//! objects, old versions, targets of an older config), so the cache holds at most one entry per
-//! rendered object and target. Lines whose value is a duration keep only their head; the render
-//! writes the value from its clock.
+//!
+//! The lines are kept family-major in chunks of consecutive objects (in the order of
+//! `view.objects`): a chunk holds, per family, the lines of all its objects back to back, so a
+//! render copies each family of a chunk with one sequential copy rather than gathering a few
+//! lines from every object. A chunk ends after an object whose key hashes to a boundary (or at
+//! a size cap), so an object added, changed or deleted moves the boundaries only around it:
+//! only the chunks whose objects changed are rewritten. An object is identified by its
+//! record's stamp ([`ObjectRecord::stamp`], fresh for every new or changed record), its target
+//! and the verdict its lines were written for: a chunk is reused only when every one of its
+//! objects is the same by all three. Every render drops the chunks it did not use. Lines whose
+//! value is a duration keep only their head; the render writes the value from its clock.
 //!
 //! The bytes are the same in both formats: every cached family is a gauge, and gauge samples
 //! are written alike in OpenMetrics and text 0.0.4.
@@ -19,8 +23,8 @@
 //! [`ObjectRecord::stamp`]: crate::store::ObjectRecord::stamp
 
 use std::{
-    collections::{HashMap, hash_map},
-    hash::{BuildHasherDefault, Hasher},
+    collections::HashMap,
+    hash::{BuildHasher, BuildHasherDefault, Hasher},
     sync::Arc,
 };
 
@@ -36,130 +40,191 @@ use crate::{
     },
 };
 
-/// What an entry's lines were written for besides its key: the verdict, and whether the
+/// What an object's lines were written for besides its key: the verdict, and whether the
 /// generation is observed (derived from linked workloads for some kinds).
 type Judged = (Verdict, Option<bool>);
 
-/// One object's pre-rendered lines for one target.
-#[derive(Debug)]
-pub(super) struct Entry {
-    judged: Judged,
-    /// The render that last used the entry.
-    seen: u64,
-    /// The escaped label set, then each family's lines, back to back.
-    text: String,
-    /// Where the label set ends, then where each family's lines end.
-    ends: [usize; FAMILIES.len() + 1],
-}
-
-impl Entry {
-    fn new(o: &ObjView, judged: Judged, seen: u64) -> Entry {
-        let prefix = labels(&[
-            ("target", &o.target.name),
-            ("kind", &o.target.resource.kind),
-            ("namespace", o.namespace),
-            ("name", o.name),
-        ]);
-        let mut text = String::with_capacity(prefix.len() * 26 + 1024);
-        text.push_str(&prefix);
-        let mut ends = [0; FAMILIES.len() + 1];
-        ends[0] = text.len();
-        for (f, end) in FAMILIES.iter().zip(&mut ends[1..]) {
-            match f.lines {
-                Lines::Whole(lines) => lines(o, &mut |extra, v| {
-                    text.push_str("stallwatch_");
-                    writer::sample(&mut text, f.name, &prefix, extra, v);
-                }),
-                Lines::Clock { present, .. } => {
-                    if present(o) {
-                        text.push_str("stallwatch_");
-                        writer::head(&mut text, f.name, &prefix, &[]);
-                    }
-                }
-            }
-            *end = text.len();
-        }
-        text.shrink_to_fit();
-        Entry { judged, seen, text, ends }
-    }
-
-    /// The object's escaped label set (`target`, `kind`, `namespace`, `name`).
-    pub(super) fn prefix(&self) -> &str {
-        &self.text[..self.ends[0]]
-    }
-
-    /// The lines of family `i` of [`FAMILIES`] (whole lines, or the head of a clock line).
-    pub(super) fn lines(&self, i: usize) -> &str {
-        &self.text[self.ends[i]..self.ends[i + 1]]
-    }
-
-    /// Bytes held, for sizing.
-    pub(super) fn bytes(&self) -> usize {
-        self.text.capacity() + std::mem::size_of::<Entry>()
-    }
-}
-
 /// (record stamp, target address). The address is unique while the target lives, and the
-/// cache keeps the targets of its entries alive ([`LineCache::targets`]).
+/// cache keeps the targets of its chunks alive ([`LineCache::targets`]).
 type Key = (u64, usize);
 
 fn key(o: &ObjView) -> Key {
     (o.tracked.stamp(), std::ptr::from_ref(o.target) as usize)
 }
 
-/// The entries of every object the last render wrote.
+/// A chunk ends after an object whose key hash is 0 modulo this (objects per chunk on average).
+const SPAN: u64 = 256;
+/// ... or after this many objects.
+const CAP: usize = 1024;
+
+/// The pre-rendered lines of a run of consecutive objects, family-major.
+#[derive(Debug)]
+pub(super) struct Chunk {
+    /// What each object's lines were written for, in order.
+    ids: Vec<(Key, Judged)>,
+    /// The render that last used the chunk.
+    seen: u64,
+    /// The objects' escaped label sets (`target`, `kind`, `namespace`, `name`), back to back.
+    prefixes: String,
+    /// Where each object's label set ends in `prefixes`.
+    prefix_ends: Vec<u32>,
+    /// Per family, the lines of every object (a clock family: the heads).
+    text: [String; FAMILIES.len()],
+    /// Per clock family (in the order of [`FAMILIES`]), where each object's head ends.
+    head_ends: Vec<Vec<u32>>,
+}
+
+fn offset(s: &str) -> u32 {
+    u32::try_from(s.len()).unwrap_or(u32::MAX)
+}
+
+fn cut<'s>(s: &'s str, ends: &[u32], k: usize) -> &'s str {
+    let start = if k == 0 { 0 } else { ends[k - 1] as usize };
+    &s[start..ends[k] as usize]
+}
+
+impl Chunk {
+    fn new(objs: &[ObjView], ids: Vec<(Key, Judged)>, seen: u64) -> Chunk {
+        let mut prefixes = String::new();
+        let mut prefix_ends = Vec::with_capacity(objs.len());
+        let mut text: [String; FAMILIES.len()] = Default::default();
+        let mut head_ends: Vec<Vec<u32>> = Vec::new();
+        for o in objs {
+            prefixes.push_str(&labels(&[
+                ("target", &o.target.name),
+                ("kind", &o.target.resource.kind),
+                ("namespace", o.namespace),
+                ("name", o.name),
+            ]));
+            prefix_ends.push(offset(&prefixes));
+        }
+        let mut clock = 0;
+        for (f, out) in FAMILIES.iter().zip(&mut text) {
+            match f.lines {
+                Lines::Whole(lines) => {
+                    for (k, o) in objs.iter().enumerate() {
+                        let prefix = cut(&prefixes, &prefix_ends, k);
+                        lines(o, &mut |extra, v| {
+                            out.push_str("stallwatch_");
+                            writer::sample(out, f.name, prefix, extra, v);
+                        });
+                    }
+                }
+                Lines::Clock { present, .. } => {
+                    let mut ends = Vec::with_capacity(objs.len());
+                    for (k, o) in objs.iter().enumerate() {
+                        if present(o) {
+                            out.push_str("stallwatch_");
+                            writer::head(out, f.name, cut(&prefixes, &prefix_ends, k), &[]);
+                        }
+                        ends.push(offset(out));
+                    }
+                    head_ends.push(ends);
+                    clock += 1;
+                }
+            }
+            out.shrink_to_fit();
+        }
+        debug_assert_eq!(clock, head_ends.len());
+        prefixes.shrink_to_fit();
+        Chunk { ids, seen, prefixes, prefix_ends, text, head_ends }
+    }
+
+    /// Object `k`'s escaped label set.
+    pub(super) fn prefix(&self, k: usize) -> &str {
+        cut(&self.prefixes, &self.prefix_ends, k)
+    }
+
+    /// The lines of every object of the chunk in family `i` of [`FAMILIES`] (a whole family).
+    pub(super) fn lines(&self, i: usize) -> &str {
+        &self.text[i]
+    }
+
+    /// Object `k`'s head in family `i`, the `c`-th clock family of [`FAMILIES`] (empty when
+    /// the object has no such series).
+    pub(super) fn head(&self, i: usize, c: usize, k: usize) -> &str {
+        cut(&self.text[i], &self.head_ends[c], k)
+    }
+
+    /// Objects in the chunk.
+    pub(super) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Bytes held, for sizing.
+    pub(super) fn bytes(&self) -> usize {
+        let vecs = self.ids.capacity() * std::mem::size_of::<(Key, Judged)>()
+            + (self.prefix_ends.capacity() + self.head_ends.iter().map(Vec::capacity).sum::<usize>()) * 4;
+        self.text.iter().map(String::capacity).sum::<usize>()
+            + self.prefixes.capacity()
+            + vecs
+            + std::mem::size_of::<Chunk>()
+    }
+}
+
+/// The chunks of every object the last render wrote, keyed by their first object.
 #[derive(Debug, Default)]
 pub(super) struct LineCache {
-    entries: HashMap<Key, Entry, BuildHasherDefault<KeyHasher>>,
-    /// The targets the entries were written for, kept alive so that no new target can take an
-    /// address an entry is keyed by until the next render has dropped that entry.
+    chunks: HashMap<Key, Chunk, BuildHasherDefault<KeyHasher>>,
+    /// The targets the chunks were written for, kept alive so that no new target can take an
+    /// address a chunk's object is keyed by until the next render has dropped that chunk.
     targets: Vec<Arc<Target>>,
     renders: u64,
 }
 
 impl LineCache {
-    /// Brings the entries of `view`'s objects up to date, drops every other, and returns them
-    /// in the order of `view.objects`. `targets` are the running watches' targets (every
-    /// target of the view).
-    pub(super) fn refresh(&mut self, view: &View, targets: Vec<Arc<Target>>) -> Vec<&Entry> {
+    /// Brings the chunks of `view`'s objects up to date, drops every other, and returns them
+    /// in the order of `view.objects` (their lengths add up to it). `targets` are the running
+    /// watches' targets (every target of the view).
+    pub(super) fn refresh(&mut self, view: &View, targets: Vec<Arc<Target>>) -> Vec<&Chunk> {
         self.renders += 1;
         let now = self.renders;
-        for o in &view.objects {
-            let judged = (o.verdict, o.generation_observed());
-            match self.entries.entry(key(o)) {
-                hash_map::Entry::Occupied(mut e) => {
-                    let e = e.get_mut();
-                    if e.judged == judged {
-                        e.seen = now;
-                    } else {
-                        *e = Entry::new(o, judged, now);
-                    }
-                }
-                hash_map::Entry::Vacant(e) => {
-                    e.insert(Entry::new(o, judged, now));
+        let hasher = BuildHasherDefault::<KeyHasher>::default();
+        let mut firsts = Vec::new();
+        let mut start = 0;
+        while start < view.objects.len() {
+            let mut end = start;
+            let mut ids = Vec::new();
+            while end < view.objects.len() {
+                let o = &view.objects[end];
+                let k = key(o);
+                ids.push((k, (o.verdict, o.generation_observed())));
+                end += 1;
+                if hasher.hash_one(k) % SPAN == 0 || ids.len() >= CAP {
+                    break;
                 }
             }
+            let first = ids[0].0;
+            match self.chunks.get_mut(&first) {
+                Some(c) if c.ids == ids => c.seen = now,
+                _ => {
+                    self.chunks.insert(first, Chunk::new(&view.objects[start..end], ids, now));
+                }
+            }
+            firsts.push(first);
+            start = end;
         }
-        self.entries.retain(|_, e| e.seen == now);
+        self.chunks.retain(|_, c| c.seen == now);
         self.targets = targets;
-        view.objects.iter().map(|o| &self.entries[&key(o)]).collect()
+        firsts.iter().map(|k| &self.chunks[k]).collect()
     }
 
-    /// Bytes the entries hold (for sizing).
+    /// Bytes the chunks hold (for sizing).
     pub(super) fn bytes(&self) -> usize {
-        self.entries.values().map(Entry::bytes).sum::<usize>()
-            + self.entries.capacity() * std::mem::size_of::<(Key, Entry)>()
+        self.chunks.values().map(Chunk::bytes).sum::<usize>()
+            + self.chunks.capacity() * std::mem::size_of::<(Key, Chunk)>()
     }
 }
 
 /// A hasher for [`Key`]: stamps are distinct small integers and addresses distinct, so a
-/// multiply-rotate mix is enough, and a render hashes every key twice.
+/// multiply-rotate mix is enough.
 #[derive(Debug, Default)]
 pub(super) struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // The high bits of the product are the well mixed ones (chunk boundaries use the low).
+        self.0.rotate_left(29)
     }
 
     fn write(&mut self, bytes: &[u8]) {

@@ -193,11 +193,11 @@ impl Inner {
         {
             let mut cache = self.lines.lock().unwrap_or_else(|e| e.into_inner());
             let targets = ws.iter().flat_map(|w| w.subs.targets.iter().cloned()).collect();
-            let entries = cache.refresh(&view, targets);
+            let chunks = cache.refresh(&view, targets);
             // Reserving avoids regrowing (and copying) a large buffer mid-render.
-            let size = entries.iter().map(|e| e.bytes()).sum::<usize>();
+            let size = chunks.iter().map(|c| c.bytes()).sum::<usize>();
             x.out.reserve(64 * 1024 + size);
-            objects::encode(&mut x, &view, &entries);
+            objects::encode(&mut x, &view, &chunks);
         }
         self.prune_warnings(&locked, &view);
         drop(view);

@@ -2,7 +2,7 @@
 //! rendered from one [`View`] with the direct writer of [`crate::expose::writer`].
 
 use super::{
-    cache::Entry,
+    cache::Chunk,
     links,
     own::{FAMILIES, Lines},
 };
@@ -39,7 +39,9 @@ pub(super) struct ObjectFamilies<'a, 'v> {
     x: &'a mut Writer,
     view: &'a View<'v>,
     /// The cached lines of `view.objects`, in the same order.
-    entries: &'a [&'a Entry],
+    chunks: &'a [&'a Chunk],
+    /// The escaped label set of each of `view.objects`.
+    prefixes: &'a [&'a str],
     p: &'a Prefixes,
 }
 
@@ -53,8 +55,8 @@ impl ObjectFamilies<'_, '_> {
         series: impl Fn(&ObjView, &mut dyn FnMut(&[(&str, &str)], f64)),
     ) {
         let mut f = self.x.family(name, help, ty);
-        for (o, e) in self.view.objects.iter().zip(self.entries) {
-            series(o, &mut |extra, v| f.sample(e.prefix(), extra, v));
+        for (o, prefix) in self.view.objects.iter().zip(self.prefixes) {
+            series(o, &mut |extra, v| f.sample(prefix, extra, v));
         }
     }
 
@@ -66,11 +68,12 @@ impl ObjectFamilies<'_, '_> {
     }
 }
 
-/// Writes every per-object family of `view`; `entries` are the cached lines of
+/// Writes every per-object family of `view`; `chunks` are the cached lines of
 /// `view.objects`, in the same order ([`super::cache::LineCache::refresh`]).
-pub(super) fn encode(x: &mut Writer, view: &View, entries: &[&Entry]) {
+pub(super) fn encode(x: &mut Writer, view: &View, chunks: &[&Chunk]) {
     let p = Prefixes::new(view);
-    let mut out = ObjectFamilies { x, view, entries, p: &p };
+    let prefixes: Vec<&str> = chunks.iter().flat_map(|c| (0..c.len()).map(|k| c.prefix(k))).collect();
+    let mut out = ObjectFamilies { x, view, chunks, prefixes: &prefixes, p: &p };
     own(&mut out);
     warnings(&mut out);
     images(&mut out);
@@ -84,26 +87,23 @@ pub(super) fn encode(x: &mut Writer, view: &View, entries: &[&Entry]) {
 /// from the clock ([`super::own`]).
 fn own(o: &mut ObjectFamilies) {
     let now = o.view.now;
-    // Each entry's lines gathered family by family in one pass over the entries, so that each
-    // entry is read once rather than once per family, and the copies below walk in order.
-    let n = o.entries.len();
-    let mut lines: Vec<&str> = vec![""; n * FAMILIES.len()];
-    for (k, e) in o.entries.iter().enumerate() {
-        for i in 0..FAMILIES.len() {
-            lines[i * n + k] = e.lines(i);
-        }
-    }
+    let mut clock = 0;
     for (i, f) in FAMILIES.iter().enumerate() {
-        let family = &lines[i * n..(i + 1) * n];
         let mut fam = o.x.family(f.name, f.help, Type::Gauge);
         match f.lines {
-            Lines::Whole(_) => family.iter().for_each(|l| fam.raw(l)),
+            // One sequential copy per chunk.
+            Lines::Whole(_) => o.chunks.iter().for_each(|c| fam.raw(c.lines(i))),
             Lines::Clock { value, .. } => {
-                for (obj, head) in o.view.objects.iter().zip(family) {
-                    if !head.is_empty() {
-                        fam.value_after(head, value(obj, now));
+                let mut objs = o.view.objects.iter();
+                for c in o.chunks {
+                    for (k, obj) in (0..c.len()).zip(&mut objs) {
+                        let head = c.head(i, clock, k);
+                        if !head.is_empty() {
+                            fam.value_after(head, value(obj, now));
+                        }
                     }
                 }
+                clock += 1;
             }
         }
     }
