@@ -11,12 +11,7 @@
 //!
 //! It also prints the store's heap bytes per object, counted by a global allocator.
 
-use std::{
-    alloc::{GlobalAlloc, Layout, System},
-    hint::black_box,
-    sync::atomic::{AtomicIsize, Ordering},
-    time::Duration,
-};
+use std::{hint::black_box, time::Duration};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use support::{event, ingest, list_page, pod_event, pod_setup, reconcile_page, setup};
@@ -25,31 +20,18 @@ mod support;
 
 use stallwatch::store::{Subscribers, WatchState};
 
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
+/// Counts live heap bytes, for the bytes-per-item figures.
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: support::Counting = support::Counting;
 
 fn bytes_per_object() {
     for n in [1_000usize, 10_000, 100_000] {
         let lines: Vec<String> = (0..n).map(event).collect();
         let avg = lines.iter().map(String::len).sum::<usize>() / n;
         let (w, targets) = setup();
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = support::live_bytes();
         w.write(|s| lines.iter().for_each(|l| ingest(s, &targets, l)));
-        let after = LIVE.load(Ordering::Relaxed);
+        let after = support::live_bytes();
         println!(
             "store: {n} objects, event size {avg} B, heap {} B per object",
             (after - before) / n as isize
@@ -118,9 +100,9 @@ fn pods(c: &mut Criterion) {
         let lines: Vec<String> = (0..n).map(pod_event).collect();
         let avg = lines.iter().map(String::len).sum::<usize>() / n;
         let (w, subs) = pod_setup();
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = support::live_bytes();
         w.write(|s| lines.iter().for_each(|l| ingest(s, &subs, l)));
-        let after = LIVE.load(Ordering::Relaxed);
+        let after = support::live_bytes();
         println!("pods: {n} pods, event size {avg} B, heap {} B per pod", (after - before) / n as isize);
         drop(w);
         event_group(c, format!("pods_{n}"), &lines, &subs, 10);
@@ -145,9 +127,9 @@ fn workload_bytes() {
             v = i % 3
         ))
         .collect();
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = support::live_bytes();
     w.write(|s| lines.iter().for_each(|l| ingest(s, &subs, l)));
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = support::live_bytes();
     println!("workloads: {n} DaemonSets, heap {} B per workload", (after - before) / n as isize);
 }
 

@@ -20,15 +20,7 @@
 //! for the benchmarks the filter selects, so `valgrind --tool=callgrind` can count one of them
 //! (docs/benchmarks.md).
 
-use std::{
-    alloc::{GlobalAlloc, Layout, System},
-    hint::black_box,
-    sync::{
-        Arc,
-        atomic::{AtomicIsize, Ordering},
-    },
-    time::Duration,
-};
+use std::{hint::black_box, sync::Arc, time::Duration};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use support::{event, filled_store};
@@ -46,22 +38,9 @@ use stallwatch::{
     watch::plan,
 };
 
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
+/// Counts live heap bytes, for the bytes-per-item figures.
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: support::Counting = support::Counting;
 
 const NOW: f64 = 1_704_070_000.0;
 const WORKLOADS: usize = 300;
@@ -146,12 +125,12 @@ fn group(c: &mut Criterion, name: &str, sizes: &[usize], seconds: u64, store: im
         g.bench_function(n.to_string(), |b| {
             let r = built.get_or_insert_with(|| {
                 let r = expose::Renderer::store_only(store(n), Arc::new(SelfState::default()), || NOW);
-                let before = LIVE.load(Ordering::Relaxed);
+                let before = support::live_bytes();
                 let out = r.exposition(Format::Text004).unwrap().plain;
                 let text = std::str::from_utf8(&out).unwrap();
                 let (len, series) = (text.len(), text.lines().filter(|l| !l.starts_with('#')).count());
                 drop(out);
-                let kept = LIVE.load(Ordering::Relaxed) - before;
+                let kept = support::live_bytes() - before;
                 let cached = r.cached_bytes();
                 println!(
                     "{name}/{n}: {} bytes, {series} series; renderer keeps {kept} B of heap \

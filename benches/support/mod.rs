@@ -4,7 +4,13 @@
 //! `tests/bench_support.rs` checks that its events are realistic and decode.
 #![allow(dead_code)] // each includer uses a different part
 
-use std::sync::Arc;
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    sync::{
+        Arc,
+        atomic::{AtomicIsize, Ordering},
+    },
+};
 
 use stallwatch::{
     config::Config,
@@ -96,4 +102,27 @@ pub fn pod_setup() -> (Arc<Watch>, Subscribers) {
     let (key, subs) =
         plan(&c).into_iter().find(|(k, _)| k.gvk.kind == "Pod").expect("the workloads preset watches pods");
     (Arc::new(Watch::new(key, subs.clone())), subs)
+}
+
+/// The system allocator, counting live heap bytes: a bench that installs it as its
+/// `#[global_allocator]` reads heap per item with [`live_bytes`] before and after building.
+pub struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is passed straight to the system allocator; the counter only observes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+/// Heap bytes live now, as counted by [`Counting`] (0 where it is not the global allocator).
+pub fn live_bytes() -> isize {
+    LIVE.load(Ordering::Relaxed)
 }
