@@ -23,10 +23,20 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
         let kind = k.kind;
         by_key.entry(k).or_insert_with(|| Subscribers { kind, ..Default::default() })
     }
-    let pods = || Gvk::new("", "v1", "Pod");
-    // A Deployment's current template hash is on its ReplicaSets, which carry its pods' labels:
-    // they are watched beside its pods, with the pods' selector.
-    let replica_sets = || Gvk::new("apps", "v1", "ReplicaSet");
+    /// A workload's pods, and a Deployment's ReplicaSets beside them with the pods' selector
+    /// (its current template hash is on its ReplicaSets, which carry its pods' labels).
+    fn add_pods(
+        by_key: &mut BTreeMap<WatchKey, Subscribers>,
+        workload: Option<Kind>,
+        ns: &str,
+        selector: &str,
+        shard: Option<crate::model::shard::ShardKey>,
+    ) {
+        add(by_key, key(Gvk::new("", "v1", "Pod"), ns, selector, "").sharded(shard));
+        if workload == Some(Kind::Deployment) {
+            add(by_key, key(Gvk::new("apps", "v1", "ReplicaSet"), ns, selector, "").sharded(shard));
+        }
+    }
     for t in &config.targets {
         let namespaces: Vec<&str> = if t.namespaces.is_empty() {
             vec![""]
@@ -42,10 +52,7 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
             // Workloads need their pods to count outdated ones (OnDelete).
             if Kind::of(&t.resource).is_some_and(Kind::is_workload) {
                 let selector = t.pods_selector.as_deref().unwrap_or("");
-                add(&mut by_key, key(pods(), ns, selector, "").sharded(namespace_shard(t)));
-                if Kind::of(&t.resource) == Some(Kind::Deployment) {
-                    add(&mut by_key, key(replica_sets(), ns, selector, "").sharded(namespace_shard(t)));
-                }
+                add_pods(&mut by_key, Kind::of(&t.resource), ns, selector, namespace_shard(t));
             }
             if t.events {
                 let k = key(Gvk::new("", "v1", "Event"), ns, "", "type=Warning");
@@ -56,11 +63,7 @@ pub fn plan(config: &Config) -> Vec<(WatchKey, Subscribers)> {
             let link = &rule.workloads;
             add(&mut by_key, link_key(t, link));
             let selector = link.pod_selector.as_deref().unwrap_or("");
-            add(&mut by_key, key(pods(), link_namespace(t, link), selector, "").sharded(link_shard(t, link)));
-            if link.kind == Kind::Deployment {
-                let rs = key(replica_sets(), link_namespace(t, link), selector, "");
-                add(&mut by_key, rs.sharded(link_shard(t, link)));
-            }
+            add_pods(&mut by_key, Some(link.kind), link_namespace(t, link), selector, link_shard(t, link));
             if let Some(o) = &rule.overridden_by {
                 let subs = add(&mut by_key, override_key(t, rule, o));
                 if !subs.env.contains(&o.env) {
