@@ -6,6 +6,7 @@
 
 pub mod builtin;
 pub mod decode;
+pub mod proto;
 pub mod intern;
 pub mod target;
 pub mod wire;

@@ -119,17 +119,25 @@ impl<'a> Writes<'a> {
         let Some(t) = mf.time.as_deref().and_then(parse_time) else {
             return;
         };
-        match mf.subresource.as_deref() {
-            Some("status") => {
-                let manager = mf.manager.unwrap_or_default();
-                match self.status.iter_mut().find(|(m, _)| *m == manager) {
-                    Some((_, old)) => *old = old.max(t),
-                    None => self.status.push((manager, t)),
-                }
-            }
+        self.record(mf.manager.unwrap_or_default(), mf.subresource.as_deref(), t);
+    }
+
+    /// Folds in one entry's write: `manager` wrote at `t` (Unix seconds) to `subresource`.
+    /// Call [`Writes::finish`] after the last entry.
+    pub(crate) fn record(&mut self, manager: Cow<'a, str>, subresource: Option<&str>, t: f64) {
+        match subresource {
+            Some("status") => match self.status.iter_mut().find(|(m, _)| *m == manager) {
+                Some((_, old)) => *old = old.max(t),
+                None => self.status.push((manager, t)),
+            },
             None | Some("") => self.other = Some(self.other.map_or(t, |o| o.max(t))),
             Some(_) => {}
         }
+    }
+
+    /// Orders the status writes by manager, as the entries' order must not matter.
+    pub(crate) fn finish(&mut self) {
+        self.status.sort_by(|a, b| a.0.cmp(&b.0));
     }
 
     /// The most recent status write of any manager.
@@ -155,7 +163,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Writes<'a> {
                         while let Some(mf) = seq.next_element::<ManagedField>()? {
                             w.add(mf);
                         }
-                        w.status.sort_by(|a, b| a.0.cmp(&b.0));
+                        w.finish();
                         Ok(w)
                     }
                 }
