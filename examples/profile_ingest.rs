@@ -4,7 +4,8 @@
 //! `cargo run --release --example profile_ingest -- [cr|pod] [ingest|skip|list|list-skip|list-general] 10000 20`
 //! (`list`: the same objects as list pages of 500, decoded and reconciled as a re-list does;
 //! `list-general`: the same through the general decode, as lists were read before the single
-//! read).
+//! read). Pods also have `proto` and `proto-list`: the same pods served in protobuf, and
+//! `print N`, which writes pod N's object in JSON (the input of `tests/perf/pod-protobuf`).
 //!
 //! Under `valgrind --tool=callgrind` the instruction counts of `ingest` and `skip` over the same
 //! events give a ratio that does not depend on what else runs on the machine
@@ -23,6 +24,17 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "ingest".into());
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let reps: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20);
+    if mode == "print" {
+        let line = bench_support::pod_event(n);
+        let start = line.find(r#""object":"#).expect("an event") + r#""object":"#.len();
+        println!("{}", &line[start..line.len() - 1]);
+        return;
+    }
+    let frames: Vec<Vec<u8>> = match (kind.as_str(), mode.as_str()) {
+        ("pod", "proto") => (0..n).map(bench_support::pod_proto).collect(),
+        ("pod", "proto-list") => (0..n).step_by(500).map(|i| bench_support::proto_page(i, (i + 500).min(n))).collect(),
+        _ => Vec::new(),
+    };
     let (lines, subs): (Vec<String>, _) = match kind.as_str() {
         "pod" => ((0..n).map(bench_support::pod_event).collect(), bench_support::pod_setup().1),
         "cr" => ((0..n).map(bench_support::event).collect(), bench_support::setup().1),
@@ -58,7 +70,17 @@ fn main() {
                 }
                 stores.push(std::hint::black_box(s));
             }
-            other => panic!("mode {other:?}: use ingest, skip, list, list-skip or list-general"),
+            "proto" => {
+                let mut s = WatchState::default();
+                frames.iter().for_each(|f| bench_support::ingest_proto(&mut s, &subs, f));
+                stores.push(std::hint::black_box(s));
+            }
+            "proto-list" => {
+                let mut s = WatchState::default();
+                frames.iter().for_each(|p| bench_support::reconcile_proto_page(&mut s, &subs, p));
+                stores.push(std::hint::black_box(s));
+            }
+            other => panic!("mode {other:?}: use ingest, skip, list, list-skip, list-general, proto or proto-list"),
         }
     }
     let per = t.elapsed().as_secs_f64() / (n * reps.max(1)) as f64;
