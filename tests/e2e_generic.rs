@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Ns, Restore, Stallwatch, apply, apply_crd, kubectl, kubectl_status, note, plane};
+use common::{Ns, Restore, Stallwatch, apply, apply_crd, kubectl, kubectl_status, note, plane, proxy::DropProxy};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
@@ -549,4 +549,67 @@ async fn an_env_change_on_a_stuck_deployment_leaves_its_old_pods_outdated_until_
         let hashes: BTreeSet<&str> = pods.iter().map(|(h, _)| h.as_str()).collect();
         if pods.len() == 2 && hashes.len() == 1 { Ok(()) } else { Err(format!("{pods:?}")) }
     });
+}
+
+// ------------------------------------------------------------------ (g) pods in protobuf
+
+/// Pods are read in protobuf, the form the API server serves built-in kinds in (the proxy sees
+/// the `Content-Type` of each response on the wire), with the same facts as JSON; and a pod
+/// event lost on the way is found by the next re-list, itself in protobuf.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_are_read_in_protobuf_and_a_lost_pod_event_is_found_by_the_relist() {
+    let _shared = PLANE_LOCK.read().await;
+    let ns_guard = Ns::new("gen-proto");
+    let ns = ns_guard.name.as_str();
+    apply(&deployment_yaml(ns, "web", "example.com/web:v1", 2));
+    let ns_match = ns.to_string();
+    let proxy = DropProxy::start(common::client().await, move |obj| {
+        obj["metadata"]["namespace"].as_str() == Some(&ns_match)
+    })
+    .await;
+    let dir = std::env::temp_dir().join(common::unique("stallwatch-e2e-proto"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("kubeconfig");
+    common::write_kubeconfig(&kubeconfig, &proxy.url(), None);
+    let sw = Stallwatch::start("proto", &workloads_config(ns, "15m", ""), &kubeconfig);
+    let web = [("kind", "Deployment"), ("namespace", ns), ("name", "web")];
+    let pods = [("resource", "v1/Pod"), ("watch_namespace", ns)];
+    let families = &["stallwatch_workload_pods", "stallwatch_resync_drift", "stallwatch_watch_errors", "stallwatch_synced"];
+    sw.wait_for("the Deployment's 2 pods, read through the proxy", Duration::from_secs(90), families, |m| {
+        m.is("stallwatch_synced", &pods, 1.0) && m.is("stallwatch_workload_pods", &web, 2.0)
+    });
+    let (lists, watches) = proxy.protobuf_responses();
+    assert!(lists + watches > 0, "no response came in protobuf (lists {lists}, watches {watches})");
+    note(format!("in protobuf so far: {lists} list pages, {watches} watches"));
+
+    note("dropping the namespace's watch events; the Deployment is scaled to 4");
+    let m0 = sw.scrape().expect("scrape");
+    let added0 = m0.sum("stallwatch_resync_drift_total", &with(&pods, &[("change", "added")]));
+    proxy.set_dropping(true);
+    kubectl(&["-n", ns, "scale", "deployment/web", "--replicas=4"]);
+    common::eventually("pod events dropped", Duration::from_secs(30), || {
+        if proxy.dropped() > 0 { Ok(()) } else { Err("none dropped yet".into()) }
+    });
+    let m = sw.wait_for(
+        "the lost pods found by a re-list and counted as drift",
+        Duration::from_secs(100),
+        families,
+        |m| {
+            m.sum("stallwatch_resync_drift_total", &with(&pods, &[("change", "added")])) > added0
+                && m.is("stallwatch_workload_pods", &web, 4.0)
+        },
+    );
+    let (lists, watches) = proxy.protobuf_responses();
+    note(format!(
+        "dropped {} events; drift added {added0} -> {}; in protobuf: {lists} list pages, {watches} watches",
+        proxy.dropped(),
+        m.sum("stallwatch_resync_drift_total", &with(&pods, &[("change", "added")])),
+    ));
+    assert!(lists > 0 && watches > 0, "lists and watches both in protobuf: {lists} / {watches}");
+    assert_eq!(
+        m.sum("stallwatch_watch_errors_total", &with(&pods, &[("cause", "decode")])),
+        0.0,
+        "no protobuf response failed to decode:\n{}",
+        m.dump(&["stallwatch_watch_errors"])
+    );
 }

@@ -3,7 +3,7 @@
 //! It listens on plain HTTP on 127.0.0.1 (so stallwatch's kubeconfig needs no credentials) and
 //! forwards every request with a `kube::Client` built from the admin kubeconfig (which holds the
 //! TLS and client certificate). Responses are streamed back; the responses of watch requests are
-//! streamed line by line, and while dropping is on, ADDED and MODIFIED lines whose object
+//! streamed event by event (JSON lines, or protobuf frames for pods), and while dropping is on, ADDED and MODIFIED lines whose object
 //! matches the predicate are silently left out: exactly what a lost watch event looks like to a
 //! client. Lists, discovery and every other request pass unchanged.
 
@@ -32,6 +32,9 @@ struct State {
     dropping: AtomicBool,
     dropped: AtomicU64,
     forwarded_watch_lines: AtomicU64,
+    /// Responses the API server sent in protobuf, per kind of request: lists, watches.
+    protobuf_lists: AtomicU64,
+    protobuf_watches: AtomicU64,
     predicate: Box<Predicate>,
 }
 
@@ -54,6 +57,8 @@ impl DropProxy {
             dropping: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             forwarded_watch_lines: AtomicU64::new(0),
+            protobuf_lists: AtomicU64::new(0),
+            protobuf_watches: AtomicU64::new(0),
             predicate: Box::new(predicate),
         });
         let st = state.clone();
@@ -88,6 +93,11 @@ impl DropProxy {
 
     pub fn forwarded_watch_lines(&self) -> u64 {
         self.state.forwarded_watch_lines.load(Ordering::SeqCst)
+    }
+
+    /// (lists, watches) the API server answered in protobuf (`Content-Type` seen on the wire).
+    pub fn protobuf_responses(&self) -> (u64, u64) {
+        (self.state.protobuf_lists.load(Ordering::SeqCst), self.state.protobuf_watches.load(Ordering::SeqCst))
     }
 }
 
@@ -137,11 +147,16 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
     }
     rparts.headers.remove(http::header::CONTENT_LENGTH);
     let data = rbody.into_data_stream().map_err(|e| -> BoxError { Box::new(e) });
+    let protobuf = stallwatch::ingest::proto::is_protobuf(rparts.headers.get(http::header::CONTENT_TYPE));
+    if protobuf {
+        let counter = if watch { &st.protobuf_watches } else { &st.protobuf_lists };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
     let body: Body = if watch && rparts.status.is_success() {
         let st2 = st.clone();
-        let lines = lines(data.boxed()).filter_map(move |line| {
+        let lines = units(data.boxed(), protobuf).filter_map(move |line| {
             let keep = match &line {
-                Ok(l) => !should_drop(&st2, l),
+                Ok(l) => !should_drop(&st2, l, protobuf),
                 Err(_) => true,
             };
             async move { keep.then_some(line.map(Frame::data)) }
@@ -153,8 +168,25 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
     Ok(Response::from_parts(rparts, body))
 }
 
-fn should_drop(st: &State, line: &Bytes) -> bool {
-    let Ok(ev) = serde_json::from_slice::<Value>(line) else { return false };
+/// A protobuf watch frame (length prefix and event) as the JSON the predicate reads: its type
+/// and its object's name and namespace.
+fn frame_as_json(frame: &[u8]) -> Option<Value> {
+    use stallwatch::ingest::{proto::decode_event, wire::WatchLine};
+    let (ty, o) = match decode_event(frame.get(4..)?).ok()? {
+        WatchLine::Added(o) => ("ADDED", o),
+        WatchLine::Modified(o) => ("MODIFIED", o),
+        WatchLine::Deleted(o) => ("DELETED", o),
+        _ => return Some(serde_json::json!({"type": "BOOKMARK"})),
+    };
+    Some(serde_json::json!({"type": ty, "object": {"metadata": {"name": o.meta.name, "namespace": o.meta.namespace}}}))
+}
+
+fn should_drop(st: &State, line: &Bytes, protobuf: bool) -> bool {
+    let ev = match protobuf {
+        true => frame_as_json(line),
+        false => serde_json::from_slice::<Value>(line).ok(),
+    };
+    let Some(ev) = ev else { return false };
     let ty = ev["type"].as_str().unwrap_or("");
     if matches!(ty, "ADDED" | "MODIFIED")
         && st.dropping.load(Ordering::SeqCst)
@@ -167,15 +199,28 @@ fn should_drop(st: &State, line: &Bytes) -> bool {
     false
 }
 
-/// Re-chunks a byte stream into complete lines (each with its `\n`); a trailing partial line is
-/// emitted at the end.
-fn lines(
+/// The length of the first whole unit of a watch body in `buf`: a line with its `\n`, or a
+/// protobuf frame with its 4-byte length.
+fn unit_len(buf: &[u8], protobuf: bool) -> Option<usize> {
+    match protobuf {
+        true => {
+            let n = u32::from_be_bytes(buf.get(..4)?.try_into().ok()?) as usize + 4;
+            (buf.len() >= n).then_some(n)
+        }
+        false => buf.iter().position(|b| *b == b'\n').map(|i| i + 1),
+    }
+}
+
+/// Re-chunks a watch body into whole units (lines, or protobuf frames); a trailing partial
+/// unit is emitted at the end.
+fn units(
     data: futures::stream::BoxStream<'static, Result<Bytes, BoxError>>,
+    protobuf: bool,
 ) -> impl futures::Stream<Item = Result<Bytes, BoxError>> + Send + 'static {
-    futures::stream::unfold((data, Vec::<u8>::new(), false), |(mut data, mut buf, mut done)| async move {
+    futures::stream::unfold((data, Vec::<u8>::new(), false), move |(mut data, mut buf, mut done)| async move {
         loop {
-            if let Some(i) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=i).collect();
+            if let Some(n) = unit_len(&buf, protobuf) {
+                let line: Vec<u8> = buf.drain(..n).collect();
                 return Some((Ok(Bytes::from(line)), (data, buf, done)));
             }
             if done {
