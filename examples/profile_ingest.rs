@@ -32,7 +32,9 @@ fn main() {
     }
     let frames: Vec<Vec<u8>> = match (kind.as_str(), mode.as_str()) {
         ("pod", "proto") => (0..n).map(bench_support::pod_proto).collect(),
-        ("pod", "proto-list") => (0..n).step_by(500).map(|i| bench_support::proto_page(i, (i + 500).min(n))).collect(),
+        ("pod", "proto-list") => {
+            (0..n).step_by(500).map(|i| bench_support::proto_page(i, (i + 500).min(n))).collect()
+        }
         _ => Vec::new(),
     };
     let (lines, subs): (Vec<String>, _) = match kind.as_str() {
@@ -80,7 +82,9 @@ fn main() {
                 frames.iter().for_each(|p| bench_support::reconcile_proto_page(&mut s, &subs, p));
                 stores.push(std::hint::black_box(s));
             }
-            other => panic!("mode {other:?}: use ingest, skip, list, list-skip, list-general, proto or proto-list"),
+            other => {
+                panic!("mode {other:?}: use ingest, skip, list, list-skip, list-general, proto or proto-list")
+            }
         }
     }
     let per = t.elapsed().as_secs_f64() / (n * reps.max(1)) as f64;

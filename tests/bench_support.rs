@@ -49,13 +49,33 @@ fn protobuf_pods_are_the_json_pods_as_kubernetes_encodes_them() {
         w_ours.write(|s| support::ingest_proto(s, &subs, &ours));
         w_json.write(|s| ingest(s, &subs, &json_line));
         let facts = |w: &std::sync::Arc<stallwatch::store::Watch>| {
-            w.read(|s| s.objects.iter().map(|(k, t)| format!("{k:?} {} {} {:?} {:?} {}", t.uid, t.resource_version, t.per_target, t.kind, t.last_progress)).collect::<Vec<_>>())
+            w.read(|s| {
+                s.objects
+                    .iter()
+                    .map(|(k, t)| {
+                        format!(
+                            "{k:?} {} {} {:?} {:?} {}",
+                            t.uid, t.resource_version, t.per_target, t.kind, t.last_progress
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
         };
         assert_eq!(facts(&w_ours), facts(&w_go), "pod {i}: our protobuf and Kubernetes' give the same facts");
         assert_eq!(facts(&w_go), facts(&w_json), "pod {i}: protobuf and JSON give the same facts");
         let ratio = ours.len() as f64 / go.len() as f64;
-        eprintln!("pod {i}: protobuf event {} B (Kubernetes' encoder {} B), JSON event {} B", ours.len(), go.len(), json_line.len());
-        assert!((0.97..=1.03).contains(&ratio), "pod {i}: {} bytes against Kubernetes' {}", ours.len(), go.len());
+        eprintln!(
+            "pod {i}: protobuf event {} B (Kubernetes' encoder {} B), JSON event {} B",
+            ours.len(),
+            go.len(),
+            json_line.len()
+        );
+        assert!(
+            (0.97..=1.03).contains(&ratio),
+            "pod {i}: {} bytes against Kubernetes' {}",
+            ours.len(),
+            go.len()
+        );
         let (a, b) = (decode_event(&go).unwrap(), decode_event(&ours).unwrap());
         assert_eq!(format!("{a:?}"), format!("{b:?}"), "pod {i}: the same object read");
     }

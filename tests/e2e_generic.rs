@@ -14,7 +14,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Ns, Restore, Stallwatch, apply, apply_crd, kubectl, kubectl_status, note, plane, proxy::DropProxy};
+use common::{
+    Ns, Restore, Stallwatch, apply, apply_crd, kubectl, kubectl_status, note, plane, proxy::DropProxy,
+};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
@@ -574,7 +576,12 @@ async fn pods_are_read_in_protobuf_and_a_lost_pod_event_is_found_by_the_relist()
     let sw = Stallwatch::start("proto", &workloads_config(ns, "15m", ""), &kubeconfig);
     let web = [("kind", "Deployment"), ("namespace", ns), ("name", "web")];
     let pods = [("resource", "v1/Pod"), ("watch_namespace", ns)];
-    let families = &["stallwatch_workload_pods", "stallwatch_resync_drift", "stallwatch_watch_errors", "stallwatch_synced"];
+    let families = &[
+        "stallwatch_workload_pods",
+        "stallwatch_resync_drift",
+        "stallwatch_watch_errors",
+        "stallwatch_synced",
+    ];
     sw.wait_for("the Deployment's 2 pods, read through the proxy", Duration::from_secs(90), families, |m| {
         m.is("stallwatch_synced", &pods, 1.0) && m.is("stallwatch_workload_pods", &web, 2.0)
     });

@@ -133,7 +133,8 @@ pub fn live_bytes() -> isize {
 /// field of the JSON is written, so the two forms are the same object (`tests/bench_support.rs`
 /// checks it against Kubernetes' own encoder of the JSON, `tests/fixtures/protobuf`).
 pub fn pod_proto(i: usize) -> Vec<u8> {
-    proto::encode::watch_frame("MODIFIED", &proto::encode::envelope("v1", "Pod", pod_message(i)))[4..].to_vec()
+    proto::encode::watch_frame("MODIFIED", &proto::encode::envelope("v1", "Pod", pod_message(i)))[4..]
+        .to_vec()
 }
 
 /// [`pod_proto`]`(i)`'s `v1.Pod` message.
@@ -203,7 +204,13 @@ pub fn pod_message(i: usize) -> M {
         .str(4, "--log-level=info")
         .str(4, "--node=$(NODE_NAME)")
         .str(5, "")
-        .msg(7, M::new().str(1, "NODE_NAME").str(2, "").msg(3, M::new().msg(1, M::new().str(1, "v1").str(2, "spec.nodeName"))))
+        .msg(
+            7,
+            M::new()
+                .str(1, "NODE_NAME")
+                .str(2, "")
+                .msg(3, M::new().msg(1, M::new().str(1, "v1").str(2, "spec.nodeName"))),
+        )
         .msg(7, M::new().str(1, "MODE").str(2, "enforce"))
         .msg(8, res(res(res(M::new(), 1, "memory", "256Mi"), 2, "cpu", "100m"), 2, "memory", "128Mi"))
         .msg(9, M::new().str(1, "host-proc").bool(2, true).str(3, "/host/proc").str(4, "").str(6, ""))
@@ -219,7 +226,17 @@ pub fn pod_message(i: usize) -> M {
         .msg(
             10,
             M::new()
-                .msg(1, M::new().msg(2, M::new().str(1, "/healthz").msg(2, M::new().int(1, 0).int(2, 8080).str(3, "")).str(3, "").str(4, "HTTP")))
+                .msg(
+                    1,
+                    M::new().msg(
+                        2,
+                        M::new()
+                            .str(1, "/healthz")
+                            .msg(2, M::new().int(1, 0).int(2, 8080).str(3, ""))
+                            .str(3, "")
+                            .str(4, "HTTP"),
+                    ),
+                )
                 .int(3, 1)
                 .int(4, 10)
                 .int(5, 1)
@@ -252,7 +269,10 @@ pub fn pod_message(i: usize) -> M {
                 1,
                 M::new().msg(
                     1,
-                    M::new().msg(1, M::new().msg(2, M::new().str(1, "metadata.name").str(2, "In").str(3, &node_name))),
+                    M::new().msg(
+                        1,
+                        M::new().msg(2, M::new().str(1, "metadata.name").str(2, "In").str(3, &node_name)),
+                    ),
                 ),
             ),
         )
@@ -263,8 +283,9 @@ pub fn pod_message(i: usize) -> M {
         .msg(22, toleration("node.kubernetes.io/unreachable", "NoExecute"))
         .str(24, "")
         .int(25, 0);
-    let condition =
-        |ty: &str, s: i64| M::new().str(1, ty).str(2, "True").msg(3, M::new()).time(4, t(s)).str(5, "").str(6, "");
+    let condition = |ty: &str, s: i64| {
+        M::new().str(1, ty).str(2, "True").msg(3, M::new()).time(4, t(s)).str(5, "").str(6, "")
+    };
     let id = format!("containerd://{i:016}");
     let status = M::new()
         .str(1, "Running")

@@ -6,8 +6,8 @@
 
 pub mod builtin;
 pub mod decode;
-pub mod proto;
 pub mod intern;
+pub mod proto;
 pub mod target;
 pub mod wire;
 

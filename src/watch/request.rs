@@ -24,7 +24,8 @@ pub(super) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 
 /// The failure of a non-2xx response: the API's Status message when the body is one.
 pub(super) fn status_failure(code: u16, headers: &http::HeaderMap, body: &[u8]) -> Failure {
-    let status = serde_json::from_slice::<ApiStatus>(body).ok().or_else(|| crate::ingest::proto::decode_status(body));
+    let status =
+        serde_json::from_slice::<ApiStatus>(body).ok().or_else(|| crate::ingest::proto::decode_status(body));
     let message = match status {
         Some(s) if !s.message.is_empty() || !s.reason.is_empty() => {
             format!("{} ({code}): {}", s.reason, s.message)

@@ -360,9 +360,8 @@ impl Io {
     /// last resourceVersion, in JSON); a JSON line that cannot be read is skipped.
     fn apply_frame(&mut self, frame: &Frame, initial: bool) -> Result<Option<Event>, Failure> {
         let line = match frame {
-            Frame::Json(line) => {
-                decode_line(line, Plan::new(self.watch.subs.kind, &self.watch.subs.targets)).map_err(|e| e.to_string())
-            }
+            Frame::Json(line) => decode_line(line, Plan::new(self.watch.subs.kind, &self.watch.subs.targets))
+                .map_err(|e| e.to_string()),
             Frame::Proto(bytes) => match proto::decode_event(bytes) {
                 Ok(l) => Ok(l),
                 Err(e) => return Err(self.protobuf_failed("a watch event", &e)),
@@ -371,7 +370,11 @@ impl Io {
         self.apply_line(line, initial)
     }
 
-    fn apply_line(&mut self, line: Result<WatchLine<RawObject>, String>, initial: bool) -> Result<Option<Event>, Failure> {
+    fn apply_line(
+        &mut self,
+        line: Result<WatchLine<RawObject>, String>,
+        initial: bool,
+    ) -> Result<Option<Event>, Failure> {
         let t = now();
         let targets = &self.watch.subs;
         let progress = |rv: &str| Ok(Some(Event::Progress { rv: rv.to_string() }));
@@ -468,3 +471,7 @@ impl Io {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;

@@ -178,7 +178,9 @@ fn frame_as_json(frame: &[u8]) -> Option<Value> {
         WatchLine::Deleted(o) => ("DELETED", o),
         _ => return Some(serde_json::json!({"type": "BOOKMARK"})),
     };
-    Some(serde_json::json!({"type": ty, "object": {"metadata": {"name": o.meta.name, "namespace": o.meta.namespace}}}))
+    Some(
+        serde_json::json!({"type": ty, "object": {"metadata": {"name": o.meta.name, "namespace": o.meta.namespace}}}),
+    )
 }
 
 fn should_drop(st: &State, line: &Bytes, protobuf: bool) -> bool {
@@ -217,27 +219,30 @@ fn units(
     data: futures::stream::BoxStream<'static, Result<Bytes, BoxError>>,
     protobuf: bool,
 ) -> impl futures::Stream<Item = Result<Bytes, BoxError>> + Send + 'static {
-    futures::stream::unfold((data, Vec::<u8>::new(), false), move |(mut data, mut buf, mut done)| async move {
-        loop {
-            if let Some(n) = unit_len(&buf, protobuf) {
-                let line: Vec<u8> = buf.drain(..n).collect();
-                return Some((Ok(Bytes::from(line)), (data, buf, done)));
-            }
-            if done {
-                if buf.is_empty() {
-                    return None;
+    futures::stream::unfold(
+        (data, Vec::<u8>::new(), false),
+        move |(mut data, mut buf, mut done)| async move {
+            loop {
+                if let Some(n) = unit_len(&buf, protobuf) {
+                    let line: Vec<u8> = buf.drain(..n).collect();
+                    return Some((Ok(Bytes::from(line)), (data, buf, done)));
                 }
-                let rest = std::mem::take(&mut buf);
-                return Some((Ok(Bytes::from(rest)), (data, buf, done)));
-            }
-            match data.next().await {
-                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
-                Some(Err(e)) => {
-                    done = true;
-                    return Some((Err(e), (data, buf, done)));
+                if done {
+                    if buf.is_empty() {
+                        return None;
+                    }
+                    let rest = std::mem::take(&mut buf);
+                    return Some((Ok(Bytes::from(rest)), (data, buf, done)));
                 }
-                None => done = true,
+                match data.next().await {
+                    Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                    Some(Err(e)) => {
+                        done = true;
+                        return Some((Err(e), (data, buf, done)));
+                    }
+                    None => done = true,
+                }
             }
-        }
-    })
+        },
+    )
 }

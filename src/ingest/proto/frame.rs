@@ -13,7 +13,8 @@ use super::{
     wire::{Fields, map_entry},
 };
 use crate::ingest::wire::{
-    ApiStatus, BookmarkAnnotations, BookmarkMeta, BookmarkObject, List, ListMeta, RawObject, ShardInfo, WatchLine,
+    ApiStatus, BookmarkAnnotations, BookmarkMeta, BookmarkObject, List, ListMeta, RawObject, ShardInfo,
+    WatchLine,
 };
 
 /// The largest watch frame read: etcd keeps objects under 1.5 MiB, so a frame this large is a
@@ -61,7 +62,8 @@ pub fn decode_event(frame: &[u8]) -> Result<WatchLine<RawObject<'_>>, ProtoError
             _ => {}
         }
     }
-    let (kind, raw) = envelope(object.ok_or_else(|| ProtoError::Shape("a watch event without an object".into()))?)?;
+    let (kind, raw) =
+        envelope(object.ok_or_else(|| ProtoError::Shape("a watch event without an object".into()))?)?;
     let object = || match kind == "Pod" {
         true => pod(raw),
         false => Err(ProtoError::Shape(format!("a {ty} event carries a {kind:?}, not a Pod"))),
@@ -78,7 +80,8 @@ pub fn decode_event(frame: &[u8]) -> Result<WatchLine<RawObject<'_>>, ProtoError
 
 /// A bookmark's object: its resourceVersion and the annotation that ends a streamed list.
 fn bookmark(b: &[u8]) -> Result<BookmarkObject, ProtoError> {
-    let mut meta = BookmarkMeta { resource_version: String::new(), annotations: BookmarkAnnotations::default() };
+    let mut meta =
+        BookmarkMeta { resource_version: String::new(), annotations: BookmarkAnnotations::default() };
     for f in Fields::new(b) {
         if let (1, m) = f? {
             for g in Fields::new(m.bytes(1)?) {
@@ -180,7 +183,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
         let n = u32::from_be_bytes(len) as usize;
         if n > MAX_FRAME {
-            return Some(Err(std::io::Error::new(std::io::ErrorKind::InvalidData, ProtoError::FrameTooLarge(n))));
+            return Some(Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                ProtoError::FrameTooLarge(n),
+            )));
         }
         let mut frame = vec![0; n];
         Some(self.inner.read_exact(&mut frame).await.map(|()| frame))

@@ -82,7 +82,12 @@ fn label<'a>(b: &'a [u8], labels: &mut RevisionLabels<'a>) -> Result<(), ProtoEr
 }
 
 fn owner(b: &[u8]) -> Result<OwnerRef<'_>, ProtoError> {
-    let mut o = OwnerRef { kind: Cow::Borrowed(""), name: Cow::Borrowed(""), uid: Cow::Borrowed(""), controller: false };
+    let mut o = OwnerRef {
+        kind: Cow::Borrowed(""),
+        name: Cow::Borrowed(""),
+        uid: Cow::Borrowed(""),
+        controller: false,
+    };
     for f in Fields::new(b) {
         match f? {
             (1, v) => o.kind = v.text(1)?,

@@ -33,7 +33,12 @@ fn pod_message(name: &str) -> Message {
         .entry(12, "note", "x")
         .msg(
             13,
-            Message::new().str(5, "apps/v1").str(1, "ReplicaSet").str(3, "web-7d4b9").str(4, "x").bool(6, true),
+            Message::new()
+                .str(5, "apps/v1")
+                .str(1, "ReplicaSet")
+                .str(3, "web-7d4b9")
+                .str(4, "x")
+                .bool(6, true),
         )
         .str(14, "example.com/finalizer")
         .msg(
@@ -132,8 +137,14 @@ fn a_pod_in_protobuf_has_the_facts_and_metadata_of_its_json() {
     assert!(matches!(f, Some(builtin::BuiltinFacts::Pod(_))), "{f:?}");
     assert_eq!(f, facts(&json));
     let (m, j) = (&pb.meta, &json.meta);
-    assert_eq!((&m.name, &m.namespace, &m.uid, &m.resource_version), (&j.name, &j.namespace, &j.uid, &j.resource_version));
-    assert_eq!((m.generation, &m.creation_timestamp, &m.deletion_timestamp), (j.generation, &j.creation_timestamp, &j.deletion_timestamp));
+    assert_eq!(
+        (&m.name, &m.namespace, &m.uid, &m.resource_version),
+        (&j.name, &j.namespace, &j.uid, &j.resource_version)
+    );
+    assert_eq!(
+        (m.generation, &m.creation_timestamp, &m.deletion_timestamp),
+        (j.generation, &j.creation_timestamp, &j.deletion_timestamp)
+    );
     assert_eq!(m.writes, j.writes);
     assert_eq!(target::writes(m, &mut Interner::default()), target::writes(j, &mut Interner::default()));
     assert!(pb.fields.is_empty(), "nothing is kept raw");
@@ -147,7 +158,10 @@ fn values_json_omits_when_empty_read_as_absent() {
     let spec = Message::new().str(10, "").msg(2, Message::new().str(1, "app").str(2, ""));
     let frame = event("ADDED", "Pod", Message::new().msg(1, meta).msg(2, spec).msg(3, status));
     let o = object(decode_event(&frame).unwrap());
-    assert_eq!((o.meta.namespace.as_deref(), o.meta.generation, o.meta.creation_timestamp.as_deref()), (None, None, None));
+    assert_eq!(
+        (o.meta.namespace.as_deref(), o.meta.generation, o.meta.creation_timestamp.as_deref()),
+        (None, None, None)
+    );
     let json = r#"{"type":"ADDED","object":{"metadata":{"name":"p"},"spec":{"containers":[{"name":"app","image":""}]},
         "status":{"containerStatuses":[{"name":"app","image":"","imageID":""}]}}}"#;
     let j = object(decode_line(json, Plan::new(Some(Kind::Pod), &[])).unwrap());
@@ -155,7 +169,10 @@ fn values_json_omits_when_empty_read_as_absent() {
     let g = Message::new().msg(1, Message::new().str(1, "p").int(7, 4).time(9, 1_704_067_200));
     let frame = event("DELETED", "Pod", g);
     let o = object(decode_event(&frame).unwrap());
-    assert_eq!((o.meta.generation, o.meta.deletion_timestamp.as_deref()), (Some(4), Some("2024-01-01T00:00:00Z")));
+    assert_eq!(
+        (o.meta.generation, o.meta.deletion_timestamp.as_deref()),
+        (Some(4), Some("2024-01-01T00:00:00Z"))
+    );
 }
 
 #[test]
@@ -168,19 +185,28 @@ fn bookmarks_errors_and_odd_events() {
         event("BOOKMARK", "Pod", Message::new().msg(1, meta))
     };
     let b = bookmark(true);
-    assert!(matches!(decode_event(&b), Ok(WatchLine::Bookmark(b)) if b.metadata.resource_version == "12345" && b.metadata.initial_events_end()));
+    assert!(
+        matches!(decode_event(&b), Ok(WatchLine::Bookmark(b)) if b.metadata.resource_version == "12345" && b.metadata.initial_events_end())
+    );
     let b = bookmark(false);
     assert!(matches!(decode_event(&b), Ok(WatchLine::Bookmark(b)) if !b.metadata.initial_events_end()));
-    let status = Message::new().str(2, "Failure").str(3, "too old resource version: 1 (5)").str(4, "Expired").int(6, 410);
+    let status = Message::new()
+        .str(2, "Failure")
+        .str(3, "too old resource version: 1 (5)")
+        .str(4, "Expired")
+        .int(6, 410);
     let e = event("ERROR", "Status", status.clone());
-    assert!(matches!(decode_event(&e), Ok(WatchLine::Error(s)) if s.code == 410 && s.reason == "Expired" && s.message.starts_with("too old")));
+    assert!(
+        matches!(decode_event(&e), Ok(WatchLine::Error(s)) if s.code == 410 && s.reason == "Expired" && s.message.starts_with("too old"))
+    );
     let e = decode_event(&event("NOPE", "Pod", pod_message("a"))).unwrap_err();
     assert_eq!(e, ProtoError::Shape("unknown event type \"NOPE\"".into()));
     let e = decode_event(&event("ADDED", "Status", status.clone())).unwrap_err();
     assert!(e.to_string().contains("carries a \"Status\""), "{e}");
     let e = decode_event(&event("ADDED", "Pod", Message::new().msg(2, Message::new()))).unwrap_err();
     assert!(e.to_string().contains("without metadata"), "{e}");
-    let no_envelope = Message::new().str(1, "ADDED").msg(2, Message::new().bytes(1, b"{\"metadata\":{}}")).into_bytes();
+    let no_envelope =
+        Message::new().str(1, "ADDED").msg(2, Message::new().bytes(1, b"{\"metadata\":{}}")).into_bytes();
     assert_eq!(decode_event(&no_envelope).unwrap_err(), ProtoError::Envelope);
     assert_eq!(decode_status(&envelope("v1", "Status", status)).map(|s| s.code), Some(410));
     assert!(decode_status(b"{\"kind\":\"Status\"}").is_none(), "JSON is not read here");
@@ -196,7 +222,10 @@ fn a_pod_list_page_and_its_metadata() {
     let list = Message::new().msg(1, meta).msg(2, pod_message("a")).msg(2, pod_message("b"));
     let body = envelope("v1", "PodList", list);
     let l = decode_list(&body).unwrap();
-    assert_eq!((l.metadata.resource_version.as_str(), l.metadata.continue_token.as_deref()), ("777", Some("next-token")));
+    assert_eq!(
+        (l.metadata.resource_version.as_str(), l.metadata.continue_token.as_deref()),
+        ("777", Some("next-token"))
+    );
     assert!(l.metadata.shard_info.as_ref().is_some_and(|s| s.selector.starts_with("shardRange(")));
     let names: Vec<&str> = l.items.iter().map(|o| &*o.meta.name).collect();
     assert_eq!(names, ["a", "b"]);
@@ -206,7 +235,11 @@ fn a_pod_list_page_and_its_metadata() {
     assert_eq!((l.metadata.continue_token, l.items.len(), l.metadata.shard_info.is_none()), (None, 0, true));
     let e = decode_list(&envelope("v1", "ConfigMapList", Message::new())).unwrap_err();
     assert!(e.to_string().contains("ConfigMapList"), "{e}");
-    let compressed = b"k8s\0".iter().copied().chain(Message::new().msg(2, Message::new()).str(3, "gzip").into_bytes()).collect::<Vec<u8>>();
+    let compressed = b"k8s\0"
+        .iter()
+        .copied()
+        .chain(Message::new().msg(2, Message::new()).str(3, "gzip").into_bytes())
+        .collect::<Vec<u8>>();
     assert!(decode_list(&compressed).unwrap_err().to_string().contains("compressed"));
 }
 
@@ -225,7 +258,11 @@ fn truncated_or_corrupt_bytes_are_errors_never_panics() {
         let _ = decode_event(&flipped);
         flipped[i] ^= 0xff;
     }
-    assert_eq!(decode_event(&[0x0b]).unwrap_err(), ProtoError::WireType { field: 1, wire: 3 }, "groups are not Kubernetes'");
+    assert_eq!(
+        decode_event(&[0x0b]).unwrap_err(),
+        ProtoError::WireType { field: 1, wire: 3 },
+        "groups are not Kubernetes'"
+    );
     let long = [&[0x08][..], &[0xff; 11]].concat();
     assert_eq!(decode_event(&long).unwrap_err(), ProtoError::LongVarint(1));
     assert_eq!(decode_event(&[0x0a, 0x05, b'A']).unwrap_err(), ProtoError::Truncated(2));
@@ -244,7 +281,10 @@ fn strings_that_are_not_utf8_read_as_json_writes_them() {
 #[tokio::test]
 async fn frames_are_read_one_at_a_time_to_the_end() {
     let mut stream = watch_frame("ADDED", &envelope("v1", "Pod", pod_message("a")));
-    stream.extend(watch_frame("BOOKMARK", &envelope("v1", "Pod", Message::new().msg(1, Message::new().str(6, "5")))));
+    stream.extend(watch_frame(
+        "BOOKMARK",
+        &envelope("v1", "Pod", Message::new().msg(1, Message::new().str(6, "5"))),
+    ));
     let mut r = FrameReader::new(futures::io::Cursor::new(stream.clone()));
     let first = r.next().await.unwrap().unwrap();
     assert!(matches!(decode_event(&first), Ok(WatchLine::Added(o)) if o.meta.name == "a"));

@@ -69,7 +69,11 @@ impl<'a> Fields<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], ProtoError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(ProtoError::Truncated(self.pos))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(ProtoError::Truncated(self.pos))?;
         let b = &self.buf[self.pos..end];
         self.pos = end;
         Ok(b)
