@@ -120,6 +120,41 @@ pub fn phase_ready(target: &Target, t: &TimedFacts) -> Option<bool> {
     Some(t.facts.phase.as_deref().is_some_and(|p| rule.ready.iter().any(|r| r == p)))
 }
 
+/// The active reasons of a verdict, folded: the first reason and the first failure, the
+/// earliest start, and the two stall clocks.
+struct Active {
+    first: Option<Reason>,
+    first_failed: Option<Reason>,
+    /// The earliest start of any reason.
+    since: f64,
+    /// The earliest start of the reasons a rollout cannot explain.
+    hard: f64,
+    /// The earliest start of the others, each restarted by the last rollout progress.
+    soft: f64,
+    last_progress: Option<f64>,
+}
+
+impl Active {
+    fn new(last_progress: Option<f64>) -> Active {
+        let inf = f64::INFINITY;
+        Active { first: None, first_failed: None, since: inf, hard: inf, soft: inf, last_progress }
+    }
+
+    /// A reason active since `since`; `failed` marks a failure, `hard` a reason whose clock
+    /// runs regardless of rollout progress.
+    fn add(&mut self, reason: Reason, since: f64, failed: bool, hard: bool) {
+        self.first.get_or_insert(reason);
+        if failed {
+            self.first_failed.get_or_insert(reason);
+        }
+        self.since = self.since.min(since);
+        match hard {
+            true => self.hard = self.hard.min(since),
+            false => self.soft = self.soft.min(since.max(self.last_progress.unwrap_or(since))),
+        }
+    }
+}
+
 /// The verdict for one object at `now` from its facts and evidence.
 pub fn judge(target: &Target, t: &TimedFacts, ev: &Evidence, now: f64) -> Verdict {
     let f = &t.facts;
@@ -131,32 +166,31 @@ pub fn judge(target: &Target, t: &TimedFacts, ev: &Evidence, now: f64) -> Verdic
             stalled_since: None,
         };
     }
-    // Every active reason with the time it started and whether it is a failure; the first
-    // listed is reported, so the more specific causes come before the generic ones.
-    // The last flag marks reasons a progressing rollout cannot explain: their clock runs
-    // regardless of rollout progress.
-    let mut active: Vec<(Reason, f64, bool, bool)> = Vec::new();
+    // Every active reason with the time it started and whether it is a failure, folded as it
+    // is found (no list: this runs for every object at every render); the first found is
+    // reported, so the more specific causes are added before the generic ones.
+    let mut active = Active::new(ev.last_progress);
     if let Some(since) = ev.workload_missing_since {
-        active.push((Reason::WorkloadMissing, since, false, true));
+        active.add(Reason::WorkloadMissing, since, false, true);
     }
     if generation_observed(t) == Some(false) {
-        active.push((Reason::GenerationNotObserved, t.generation_first_seen, false, true));
+        active.add(Reason::GenerationNotObserved, t.generation_first_seen, false, true);
     }
     if ev.image_mismatch {
         let since = ev.image_mismatch_since.unwrap_or(t.generation_first_seen);
-        active.push((Reason::ImageNotRolledOut, since, false, true));
+        active.add(Reason::ImageNotRolledOut, since, false, true);
     }
     if let Some(since) = ev.rollout_incomplete_since {
-        active.push((Reason::RolloutNotProgressing, since, ev.rollout_failed, false));
+        active.add(Reason::RolloutNotProgressing, since, ev.rollout_failed, false);
     }
     if let Some(since) = ev.pods_outdated_since {
-        active.push((Reason::PodsOutdated, since, false, false));
+        active.add(Reason::PodsOutdated, since, false, false);
     }
-    if ev.derived_generation_observed == Some(false) && active.is_empty() {
-        active.push((Reason::GenerationNotObserved, t.generation_first_seen, false, false));
+    if ev.derived_generation_observed == Some(false) && active.first.is_none() {
+        active.add(Reason::GenerationNotObserved, t.generation_first_seen, false, false);
     }
     if phase_ready(target, t) == Some(false) {
-        active.push((Reason::PhaseNotReady, t.phase_since, false, false));
+        active.add(Reason::PhaseNotReady, t.phase_since, false, false);
     }
     for c in &f.conditions {
         let since = c.last_transition.unwrap_or(t.generation_first_seen);
@@ -164,10 +198,10 @@ pub fn judge(target: &Target, t: &TimedFacts, ev: &Evidence, now: f64) -> Verdic
         let progressing = PROGRESSING_CONDITIONS.contains(&&*c.type_) && &*c.status == "True";
         let not_ready = target.conditions.ready.iter().any(|r| **r == *c.type_) && &*c.status != "True";
         if failed || progressing || not_ready {
-            active.push((Reason::ConditionNotReady, since, failed, false));
+            active.add(Reason::ConditionNotReady, since, failed, false);
         }
     }
-    let Some(&(reason, ..)) = active.first() else {
+    let Some(reason) = active.first else {
         return Verdict {
             status: Status::Current,
             reason: None,
@@ -175,14 +209,11 @@ pub fn judge(target: &Target, t: &TimedFacts, ev: &Evidence, now: f64) -> Verdic
             stalled_since: None,
         };
     };
-    let min = |it: &mut dyn Iterator<Item = f64>| it.fold(f64::INFINITY, f64::min);
-    let since = min(&mut active.iter().map(|a| a.1)).min(now);
-    let failed = active.iter().any(|a| a.2);
+    let since = active.since.min(now);
+    let failed = active.first_failed.is_some();
     // The stall clock: reasons a rollout explains restart it whenever a rollout of the object
     // (own or linked) moves, so a long healthy rollout is never Stalled; the others keep theirs.
-    let hard = min(&mut active.iter().filter(|a| a.3).map(|a| a.1));
-    let soft = min(&mut active.iter().filter(|a| !a.3).map(|a| a.1.max(ev.last_progress.unwrap_or(a.1))));
-    let clock = hard.min(soft).min(now);
+    let clock = active.hard.min(active.soft).min(now);
     let stalled_at = clock + target.stalled_after.as_secs_f64();
     let status = if failed {
         Status::Failed
@@ -196,10 +227,7 @@ pub fn judge(target: &Target, t: &TimedFacts, ev: &Evidence, now: f64) -> Verdic
         Status::Failed => Some(since),
         _ => None,
     };
-    let reason = match active.iter().find(|a| a.2) {
-        Some(a) => a.0,
-        None => reason,
-    };
+    let reason = active.first_failed.unwrap_or(reason);
     // A rollout that moved within `stalledAfter` is progressing, whatever else is late.
     let reason = match (reason, ev.rollout_incomplete_since) {
         (Reason::RolloutNotProgressing, Some(since))

@@ -73,7 +73,10 @@ impl<'a> View<'a> {
     /// Builds the view of the locked store at `now`.
     pub fn new(locked: &'a Locked<'a>, now: f64) -> View<'a> {
         let index = Index::new(locked.guards.iter().map(|(w, g)| (&w.key, &**g)).collect());
-        let mut objects = Vec::new();
+        // Sized once: at 100k objects the vector is tens of MB, and growing it by doubling
+        // copied it several times and faulted in fresh pages at every render.
+        let tracked: usize = locked.guards.iter().map(|(w, g)| w.subs.targets.len() * g.objects.len()).sum();
+        let mut objects = Vec::with_capacity(tracked);
         let mut targets: Vec<&Target> = Vec::new();
         let mut warnings: Warnings = HashMap::new();
         for (w, g) in &locked.guards {
