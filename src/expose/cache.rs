@@ -72,6 +72,8 @@ pub(super) struct Chunk {
     text: [String; FAMILIES.len()],
     /// Per clock family (in the order of [`FAMILIES`]), where each object's head ends.
     head_ends: Vec<Vec<u32>>,
+    /// Per clock family, each object's `since` (NaN for `None`).
+    since: Vec<Vec<f64>>,
 }
 
 fn offset(s: &str) -> u32 {
@@ -89,6 +91,7 @@ impl Chunk {
         let mut prefix_ends = Vec::with_capacity(objs.len());
         let mut text: [String; FAMILIES.len()] = Default::default();
         let mut head_ends: Vec<Vec<u32>> = Vec::new();
+        let mut since: Vec<Vec<f64>> = Vec::new();
         for o in objs {
             prefixes.push_str(&labels(&[
                 ("target", &o.target.name),
@@ -110,16 +113,19 @@ impl Chunk {
                         });
                     }
                 }
-                Lines::Clock { present, .. } => {
+                Lines::Clock { present, since: from } => {
                     let mut ends = Vec::with_capacity(objs.len());
+                    let mut starts = Vec::with_capacity(objs.len());
                     for (k, o) in objs.iter().enumerate() {
                         if present(o) {
                             out.push_str("stallwatch_");
                             writer::head(out, f.name, cut(&prefixes, &prefix_ends, k), &[]);
                         }
                         ends.push(offset(out));
+                        starts.push(from(o).unwrap_or(f64::NAN));
                     }
                     head_ends.push(ends);
+                    since.push(starts);
                     clock += 1;
                 }
             }
@@ -127,7 +133,7 @@ impl Chunk {
         }
         debug_assert_eq!(clock, head_ends.len());
         prefixes.shrink_to_fit();
-        Chunk { ids, seen, prefixes, prefix_ends, text, head_ends }
+        Chunk { ids, seen, prefixes, prefix_ends, text, head_ends, since }
     }
 
     /// Object `k`'s escaped label set.
@@ -146,6 +152,11 @@ impl Chunk {
         cut(&self.text[i], &self.head_ends[c], k)
     }
 
+    /// Object `k`'s `since` in the `c`-th clock family (see [`Lines::Clock`]).
+    pub(super) fn since(&self, c: usize, k: usize) -> Option<f64> {
+        Some(self.since[c][k]).filter(|s| !s.is_nan())
+    }
+
     /// Objects in the chunk.
     pub(super) fn len(&self) -> usize {
         self.ids.len()
@@ -154,7 +165,8 @@ impl Chunk {
     /// Bytes held, for sizing.
     pub(super) fn bytes(&self) -> usize {
         let vecs = self.ids.capacity() * std::mem::size_of::<(Key, Judged)>()
-            + (self.prefix_ends.capacity() + self.head_ends.iter().map(Vec::capacity).sum::<usize>()) * 4;
+            + (self.prefix_ends.capacity() + self.head_ends.iter().map(Vec::capacity).sum::<usize>()) * 4
+            + self.since.iter().map(Vec::capacity).sum::<usize>() * 8;
         self.text.iter().map(String::capacity).sum::<usize>()
             + self.prefixes.capacity()
             + vecs

@@ -4,7 +4,7 @@
 use super::{
     cache::Chunk,
     links,
-    own::{FAMILIES, Lines},
+    own::{FAMILIES, Lines, seconds_since},
 };
 use crate::{
     expose::writer::{Type, Writer, gauge_bool, labels},
@@ -93,13 +93,13 @@ fn own(o: &mut ObjectFamilies) {
         match f.lines {
             // One sequential copy per chunk.
             Lines::Whole(_) => o.chunks.iter().for_each(|c| fam.raw(c.lines(i))),
-            Lines::Clock { value, .. } => {
-                let mut objs = o.view.objects.iter();
+            // Heads and starts from the cache, the value from the clock: the objects are not read.
+            Lines::Clock { .. } => {
                 for c in o.chunks {
-                    for (k, obj) in (0..c.len()).zip(&mut objs) {
+                    for k in 0..c.len() {
                         let head = c.head(i, clock, k);
                         if !head.is_empty() {
-                            fam.value_after(head, value(obj, now));
+                            fam.value_after(head, seconds_since(c.since(clock, k), now));
                         }
                     }
                 }

@@ -22,10 +22,16 @@ pub(super) enum Lines {
     /// object's record, its target and its verdict (what [`super::cache`] keys on), never on
     /// the clock, so they are pre-rendered whole.
     Whole(fn(&ObjView, Emit<'_>)),
-    /// At most one series, without extra labels, whose value is a duration read from the
-    /// clock at render (`now`): its head (name and labels) is pre-rendered when `present`,
-    /// which like [`Lines::Whole`] must not depend on the clock.
-    Clock { present: fn(&ObjView) -> bool, value: fn(&ObjView, f64) -> f64 },
+    /// At most one series, without extra labels, whose value is the seconds from `since` to
+    /// the clock at render (`now`; 0 when `since` is `None`, never negative): its head (name
+    /// and labels) and `since` are pre-rendered when `present`. Like [`Lines::Whole`], neither
+    /// may depend on the clock, so a render reads only the cache, never the object.
+    Clock { present: fn(&ObjView) -> bool, since: fn(&ObjView) -> Option<f64> },
+}
+
+/// The value of a [`Lines::Clock`] series at `now` for its `since`.
+pub(super) fn seconds_since(since: Option<f64>, now: f64) -> f64 {
+    since.map_or(0.0, |s| (now - s).max(0.0))
 }
 
 /// One gauge family of the table.
@@ -82,13 +88,7 @@ pub(super) const FAMILIES: [Family; 18] = [
         help: "Seconds since the current generation was first seen while it is not observed; 0 once observed.",
         lines: Lines::Clock {
             present: |o| o.generation_observed().is_some(),
-            value: |o, now| {
-                if o.generation_observed() == Some(true) {
-                    0.0
-                } else {
-                    (now - o.tf.generation_first_seen).max(0.0)
-                }
-            },
+            since: |o| (o.generation_observed() != Some(true)).then_some(o.tf.generation_first_seen),
         },
     },
     whole("phase", "1 for the current phase of the object.", |o, e| {
@@ -107,7 +107,7 @@ pub(super) const FAMILIES: [Family; 18] = [
         help: "Seconds in the current phase, computed at scrape time.",
         lines: Lines::Clock {
             present: |o| o.target.phase.is_some(),
-            value: |o, now| (now - o.tf.phase_since).max(0.0),
+            since: |o| Some(o.tf.phase_since),
         },
     },
     whole("condition", "1 per condition present on the object.", |o, e| {
@@ -135,7 +135,7 @@ pub(super) const FAMILIES: [Family; 18] = [
         help: "Seconds since the object stopped being Current; 0 while Current.",
         lines: Lines::Clock {
             present: |_| true,
-            value: |o, now| o.verdict.unconverged_since.map_or(0.0, |s| (now - s).max(0.0)),
+            since: |o| o.verdict.unconverged_since,
         },
     },
     whole("stalled", "1 while the verdict is Stalled or Failed, with its reason; else 0.", |o, e| {
