@@ -7,14 +7,19 @@
 //! - `decode_value`: building a `serde_json::Value` (the DOM we avoid);
 //! - `ingest`: decode + extract + store, as the watch loop does;
 //! - `list_skip` / `list_ingest` (`lists_*`): the same objects as list pages of 500, the floor
-//!   and decode + reconcile as a re-list does.
+//!   and decode + reconcile as a re-list does;
+//! - pods only: `ingest_protobuf` and `list_ingest_protobuf`, the same pods as the API server
+//!   serves them in protobuf (checked against Kubernetes' encoder in `tests/bench_support.rs`).
 //!
 //! It also prints the store's heap bytes per object, counted by a global allocator.
 
 use std::{hint::black_box, time::Duration};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use support::{event, ingest, list_page, pod_event, pod_setup, reconcile_page, setup};
+use support::{
+    event, ingest, ingest_proto, list_page, pod_event, pod_proto, pod_setup, proto_page, reconcile_page,
+    reconcile_proto_page, setup,
+};
 #[path = "support/mod.rs"]
 mod support;
 
@@ -94,6 +99,31 @@ fn list_group(c: &mut Criterion, name: String, lines: &[String], subs: &Subscrib
     g.finish();
 }
 
+/// The same pods in protobuf, as watch events and as list pages of 500 (the JSON floor of the
+/// same pods is in the group of the same name).
+fn protobuf_group(c: &mut Criterion, name: String, n: usize, subs: &Subscribers) {
+    let frames: Vec<Vec<u8>> = (0..n).map(pod_proto).collect();
+    let pages: Vec<Vec<u8>> = (0..n).step_by(500).map(|i| proto_page(i, (i + 500).min(n))).collect();
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(n as u64));
+    g.bench_function("ingest_protobuf", |b| {
+        b.iter_batched_ref(
+            WatchState::default,
+            |s| frames.iter().for_each(|f| ingest_proto(s, subs, f)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("list_ingest_protobuf", |b| {
+        b.iter_batched_ref(
+            WatchState::default,
+            |s| pages.iter().for_each(|p| reconcile_proto_page(s, subs, p)),
+            BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
 /// Pods: the largest set. Heap per pod and ingest against the decode floor of the same events.
 fn pods(c: &mut Criterion) {
     for n in [10_000usize, 50_000] {
@@ -106,6 +136,7 @@ fn pods(c: &mut Criterion) {
         println!("pods: {n} pods, event size {avg} B, heap {} B per pod", (after - before) / n as isize);
         drop(w);
         event_group(c, format!("pods_{n}"), &lines, &subs, 10);
+        protobuf_group(c, format!("pods_{n}"), n, &subs);
         if n == 10_000 {
             list_group(c, format!("lists_pods_{n}"), &lines, &subs);
         }
