@@ -14,6 +14,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 }
 
 impl Message {
+    /// An empty message.
     pub fn new() -> Message {
         Message::default()
     }
@@ -25,6 +26,7 @@ impl Message {
         self
     }
 
+    /// A bool field (a varint of 0 or 1).
     pub fn bool(self, field: u32, v: bool) -> Message {
         self.int(field, i64::from(v))
     }
@@ -37,6 +39,7 @@ impl Message {
         self
     }
 
+    /// A string field.
     pub fn str(self, field: u32, s: &str) -> Message {
         self.bytes(field, s.as_bytes())
     }
@@ -56,6 +59,7 @@ impl Message {
         self.msg(field, Message::new().int(1, secs))
     }
 
+    /// The message's bytes (no envelope).
     pub fn into_bytes(self) -> Vec<u8> {
         self.0
     }

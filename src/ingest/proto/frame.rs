@@ -165,6 +165,7 @@ pub struct FrameReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// Frames of `inner`, a watch response's body.
     pub fn new(inner: R) -> FrameReader<R> {
         FrameReader { inner }
     }

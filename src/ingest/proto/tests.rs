@@ -1,3 +1,6 @@
+//! The protobuf reader against the JSON single read of the same pods (the same facts and
+//! metadata), its envelopes and frames, and hostile bytes (truncated, corrupt, not UTF-8).
+
 use std::borrow::Cow;
 
 use super::{
