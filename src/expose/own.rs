@@ -105,10 +105,7 @@ pub(super) const FAMILIES: [Family; 18] = [
     Family {
         name: "phase_duration_seconds",
         help: "Seconds in the current phase, computed at scrape time.",
-        lines: Lines::Clock {
-            present: |o| o.target.phase.is_some(),
-            since: |o| Some(o.tf.phase_since),
-        },
+        lines: Lines::Clock { present: |o| o.target.phase.is_some(), since: |o| Some(o.tf.phase_since) },
     },
     whole("condition", "1 per condition present on the object.", |o, e| {
         for c in &o.tf.facts.conditions {
@@ -133,10 +130,7 @@ pub(super) const FAMILIES: [Family; 18] = [
     Family {
         name: "unconverged_seconds",
         help: "Seconds since the object stopped being Current; 0 while Current.",
-        lines: Lines::Clock {
-            present: |_| true,
-            since: |o| o.verdict.unconverged_since,
-        },
+        lines: Lines::Clock { present: |_| true, since: |o| o.verdict.unconverged_since },
     },
     whole("stalled", "1 while the verdict is Stalled or Failed, with its reason; else 0.", |o, e| {
         let stalled = matches!(o.verdict.status, Status::Stalled | Status::Failed);

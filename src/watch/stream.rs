@@ -63,7 +63,6 @@ pub(super) struct Io {
     protobuf: bool,
 }
 
-
 impl Io {
     pub(super) fn new(client: Client, watch: Arc<Watch>, opts: WatchOptions) -> Io {
         let shard = watch
@@ -329,7 +328,6 @@ impl Io {
             }
         }
     }
-
 }
 
 mod apply;
