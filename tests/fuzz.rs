@@ -630,7 +630,7 @@ fn object_facts(o: &RawObject, targets: &[Arc<stallwatch::config::Target>]) -> S
     let pod = targets.is_empty().then(|| builtin::extract(Kind::Pod, o, &[], &mut strings));
     let m = &o.meta;
     let meta = (&m.name, &m.namespace, &m.uid, &m.resource_version, m.generation);
-    let times = (&m.creation_timestamp, &m.deletion_timestamp, &m.writes);
+    let times = (m.created, m.deleting, &m.writes);
     format!("{meta:?} {times:?} {per_target:?} {pod:?}")
 }
 

@@ -195,41 +195,21 @@ impl LineCache {
         let mut firsts = Vec::new();
         let mut start = 0;
         while start < view.objects.len() {
-            let first = key(&view.objects[start]);
-            // Compared in place with the chunk of the same first object: the ids are collected
-            // only for a chunk that must be written anew.
-            let old = self.chunks.get(&first).map(|c| &c.ids[..]);
-            let mut same = old.is_some();
-            let mut ids = Vec::new();
             let mut end = start;
+            let mut ids = Vec::new();
             while end < view.objects.len() {
                 let o = &view.objects[end];
                 let k = key(o);
-                let id = (k, (o.verdict, o.generation_observed()));
-                let n = end - start;
-                if same && old.and_then(|old| old.get(n)) != Some(&id) {
-                    same = false;
-                    ids.extend_from_slice(&old.unwrap_or_default()[..n]);
-                }
-                if !same {
-                    ids.push(id);
-                }
+                ids.push((k, (o.verdict, o.generation_observed())));
                 end += 1;
-                if hasher.hash_one(k) % SPAN == 0 || end - start >= CAP {
+                if hasher.hash_one(k) % SPAN == 0 || ids.len() >= CAP {
                     break;
                 }
             }
-            match old {
-                Some(old) if same && old.len() == end - start => {
-                    if let Some(c) = self.chunks.get_mut(&first) {
-                        c.seen = now;
-                    }
-                }
+            let first = ids[0].0;
+            match self.chunks.get_mut(&first) {
+                Some(c) if c.ids == ids => c.seen = now,
                 _ => {
-                    if same {
-                        // Every object matched, but the old chunk ran on past this one's end.
-                        ids = old.unwrap_or_default()[..end - start].to_vec();
-                    }
                     self.chunks.insert(first, Chunk::new(&view.objects[start..end], ids, now));
                 }
             }

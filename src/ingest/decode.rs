@@ -19,7 +19,7 @@ use crate::{
     ingest::{
         builtin::shapes::{OwnerRef, PodOwnSpec, PodStatus, RevisionLabels},
         target::{ConventionalStatus, conventional},
-        wire::{ApiStatus, BookmarkObject, List, Meta, RawObject, Text, WatchLine},
+        wire::{ApiStatus, BookmarkObject, List, Meta, RawObject, Text, WatchLine, opt_time, present},
     },
     model::Kind,
 };
@@ -271,6 +271,24 @@ impl<'de> Visitor<'de> for ObjectSeed {
     }
 }
 
+/// [`Meta::created`] as [`PodMetaSeed`] reads it: the field's own decode.
+struct OptTime(Option<f64>);
+
+impl<'de> serde::Deserialize<'de> for OptTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        opt_time(d).map(OptTime)
+    }
+}
+
+/// [`Meta::deleting`] as [`PodMetaSeed`] reads it.
+struct Present(bool);
+
+impl<'de> serde::Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        present(d).map(Present)
+    }
+}
+
 /// A pod's metadata: the common fields, with its labels and owners decoded in the same read
 /// (they are kept raw for other kinds). Field types are those of [`Meta`]'s own decode.
 struct PodMetaSeed;
@@ -300,8 +318,8 @@ impl<'de> Visitor<'de> for PodMetaSeed {
                 "uid" => (4, m.uid = map.next_value()?).0,
                 "resourceVersion" => (8, m.resource_version = map.next_value()?).0,
                 "generation" => (16, m.generation = map.next_value()?).0,
-                "creationTimestamp" => (32, m.creation_timestamp = map.next_value()?).0,
-                "deletionTimestamp" => (64, m.deletion_timestamp = map.next_value()?).0,
+                "creationTimestamp" => (32, m.created = map.next_value::<OptTime>()?.0).0,
+                "deletionTimestamp" => (64, m.deleting = map.next_value::<Present>()?.0).0,
                 "managedFields" => (128, m.writes = map.next_value()?).0,
                 "labels" => (256, labels = map.next_value::<Option<RevisionLabels>>()?).0,
                 "ownerReferences" => (512, owners = map.next_value::<Option<Vec<OwnerRef>>>()?).0,

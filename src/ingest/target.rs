@@ -88,8 +88,8 @@ pub fn extract(target: &Target, obj: &RawObject, strings: &mut Interner) -> Targ
         generation: obj.meta.generation,
         status_writes,
         last_spec_write,
-        created: obj.meta.creation_timestamp.as_deref().and_then(parse_time),
-        deleting: obj.meta.deletion_timestamp.is_some(),
+        created: obj.meta.created,
+        deleting: obj.meta.deleting,
         ..Default::default()
     };
     // The status decoded in the event's single read, else from its raw field; a status that

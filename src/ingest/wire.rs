@@ -83,10 +83,13 @@ pub struct Meta<'a> {
     pub resource_version: Cow<'a, str>,
     #[serde(default)]
     pub generation: Option<i64>,
-    #[serde(default, borrow, deserialize_with = "opt_str")]
-    pub creation_timestamp: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "opt_str")]
-    pub deletion_timestamp: Option<Cow<'a, str>>,
+    /// `creationTimestamp` in Unix seconds, parsed while read (`None`: absent, null or not a
+    /// time), so that protobuf's seconds need no text.
+    #[serde(default, rename = "creationTimestamp", deserialize_with = "opt_time")]
+    pub created: Option<f64>,
+    /// Whether `deletionTimestamp` is set: the object is being deleted.
+    #[serde(default, rename = "deletionTimestamp", deserialize_with = "present")]
+    pub deleting: bool,
     /// `managedFields`, folded while read (the entries are not kept).
     #[serde(default, borrow, rename = "managedFields")]
     pub writes: Writes<'a>,
@@ -185,6 +188,17 @@ pub struct ManagedField<'a> {
     pub subresource: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "opt_str")]
     pub time: Option<Cow<'a, str>>,
+}
+
+/// An optional RFC 3339 time as Unix seconds; a string that is not a time is absent (as
+/// [`parse_time`] says), anything but a string or null is an error.
+pub(crate) fn opt_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(Option::<Text>::deserialize(d)?.and_then(|t| parse_time(&t.0)))
+}
+
+/// Whether an optional string is set (a string; null is unset).
+pub(crate) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Option::<Text>::deserialize(d)?.is_some())
 }
 
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
@@ -384,7 +398,7 @@ mod tests {
         .unwrap();
         assert_eq!(o.meta.name, "a", "an escaped key is still its field");
         assert!(matches!(o.meta.namespace, Some(Cow::Borrowed("n"))));
-        assert!(matches!(&o.meta.creation_timestamp, Some(Cow::Owned(t)) if t == "2024-01-01T00:00:00Z"));
+        assert_eq!(o.meta.created, Some(1_704_067_200.0), "an escaped time is still read");
         assert!(matches!(&o.fields[..], [(Cow::Owned(k), _)] if k == "spec"));
         assert!(matches!(&o.fields[..], [(_, v)] if v.get() == "{}"));
         let e = serde_json::from_str::<RawObject>(r#"{"metadata":{"namespace":5}}"#).unwrap_err();

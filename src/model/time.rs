@@ -16,6 +16,12 @@ pub fn parse_time(s: &str) -> Option<f64> {
             ts.as_millisecond() as f64 / 1000.0
         }
     };
+    in_range(t)
+}
+
+/// Unix seconds as read from the wire (protobuf's `metav1.Time`), with the range
+/// [`parse_time`] accepts.
+pub fn in_range(t: f64) -> Option<f64> {
     (MIN_TIME..END_TIME).contains(&t).then_some(t)
 }
 

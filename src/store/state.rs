@@ -141,7 +141,7 @@ fn new_record(
     now: f64,
 ) -> ObjectRecord {
     let writes = &obj.meta.writes;
-    let created = obj.meta.creation_timestamp.as_deref().and_then(crate::model::time::parse_time);
+    let created = obj.meta.created;
     let past = |t: Option<f64>| t.filter(|t| *t <= now).unwrap_or(now);
     ObjectRecord {
         uid: obj.meta.uid.as_ref().into(),

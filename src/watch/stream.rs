@@ -37,6 +37,10 @@ use crate::{
     store::{Changes, ErrorCause, Reconcile, Watch},
 };
 
+mod apply;
+
+use apply::{Frame, Frames};
+
 const PAGE_SIZE: u32 = 500;
 /// A list page that takes longer than this is treated as a hung connection.
 const LIST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -57,6 +61,9 @@ pub(super) struct Io {
     listed: Changes,
     /// A sharded watch's shard, key and `shardSelector`.
     shard: Option<(Shard, ShardKey, String)>,
+    /// What this watch's JSON is decoded into during its single read (fixed by its kind and
+    /// targets).
+    plan: Plan,
     /// Ask for protobuf: a pod watch whose facts are the built-in pod facts (the API server
     /// serves built-in kinds in protobuf, read at about half the cost of JSON). Off for the
     /// watch's life once a protobuf response could not be read: JSON then.
@@ -70,8 +77,9 @@ impl Io {
             .shard
             .filter(|_| opts.shard.is_sharded())
             .map(|k| (opts.shard, k, opts.shard.selector(k)));
-        let protobuf = Plan::new(watch.subs.kind, &watch.subs.targets).pod;
-        Io { client, watch, opts, url: None, reconcile: None, listed: Changes::default(), shard, protobuf }
+        let plan = Plan::new(watch.subs.kind, &watch.subs.targets);
+        let (url, reconcile, listed) = (None, None, Changes::default());
+        Io { client, watch, opts, url, reconcile, listed, shard, plan, protobuf: plan.pod }
     }
 
     /// `req` asking for protobuf (JSON where the server has none) when this watch reads it.
@@ -88,10 +96,15 @@ impl Io {
         self.protobuf = false;
         tracing::warn!(resource = %self.watch.key.gvk.label(), namespace = %self.watch.key.namespace, error = %e,
             "{what} in protobuf could not be read; this watch asks for JSON from now on");
+        self.decode_failure(&format!("{what} in protobuf"), e)
+    }
+
+    /// A 2xx response whose body could not be decoded.
+    fn decode_failure(&self, what: &str, e: &dyn std::fmt::Display) -> Failure {
         Failure {
             cause: ErrorCause::Decode,
             code: 200,
-            message: format!("decoding {what} of {} in protobuf: {e}", self.watch.key.gvk.label()),
+            message: format!("decoding {what} of {}: {e}", self.watch.key.gvk.label()),
             retry_after: None,
         }
     }
@@ -212,15 +225,9 @@ impl Io {
         let res = res?;
         let protobuf = proto::is_protobuf(res.headers().get(http::header::CONTENT_TYPE));
         let bytes = request::body(res, LIST_TIMEOUT).await?;
-        let plan = Plan::new(self.watch.subs.kind, &self.watch.subs.targets);
         let decoded = match protobuf {
             true => proto::decode_list(&bytes).map_err(|e| self.protobuf_failed("a list page", &e)),
-            false => decode_list(&bytes, plan).map_err(|e| Failure {
-                cause: ErrorCause::Decode,
-                code: 200,
-                message: format!("decoding list of {}: {e}", self.watch.key.gvk.label()),
-                retry_after: None,
-            }),
+            false => decode_list(&bytes, self.plan).map_err(|e| self.decode_failure("a list page", &e)),
         };
         let mut page: List<RawObject> = decoded?;
         if let Some((_, _, sel)) = &self.shard {
@@ -329,10 +336,6 @@ impl Io {
         }
     }
 }
-
-mod apply;
-
-use apply::{Frame, Frames};
 
 #[cfg(test)]
 #[path = "stream_tests.rs"]

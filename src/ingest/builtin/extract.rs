@@ -249,7 +249,7 @@ fn pod_facts(
         revision,
         template_generation: labels.template_generation.as_deref().and_then(|g| g.parse().ok()),
         containers,
-        deleting: obj.meta.deletion_timestamp.is_some(),
+        deleting: obj.meta.deleting,
     }
 }
 

@@ -9,42 +9,42 @@ use crate::ingest::wire::{RawObject, opt_str};
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct WorkloadSpec<'a> {
-    pub(crate) replicas: Option<i64>,
+pub(super) struct WorkloadSpec<'a> {
+    pub(super) replicas: Option<i64>,
     #[serde(borrow)]
-    pub(crate) template: Option<PodTemplate<'a>>,
+    pub(super) template: Option<PodTemplate<'a>>,
     #[serde(borrow)]
-    pub(crate) update_strategy: Option<UpdateStrategy<'a>>,
+    pub(super) update_strategy: Option<UpdateStrategy<'a>>,
     #[serde(borrow)]
-    pub(crate) strategy: Option<UpdateStrategy<'a>>,
+    pub(super) strategy: Option<UpdateStrategy<'a>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct UpdateStrategy<'a> {
+pub(super) struct UpdateStrategy<'a> {
     #[serde(default, borrow, rename = "type", deserialize_with = "opt_str")]
-    pub(crate) type_: Option<Cow<'a, str>>,
-    pub(crate) rolling_update: Option<RollingUpdate>,
+    pub(super) type_: Option<Cow<'a, str>>,
+    pub(super) rolling_update: Option<RollingUpdate>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-pub(crate) struct RollingUpdate {
-    pub(crate) partition: Option<i64>,
+pub(super) struct RollingUpdate {
+    pub(super) partition: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
-pub(crate) struct PodTemplate<'a> {
+pub(super) struct PodTemplate<'a> {
     #[serde(borrow)]
-    pub(crate) spec: Option<PodSpec<'a>>,
+    pub(super) spec: Option<PodSpec<'a>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct PodSpec<'a> {
+pub(super) struct PodSpec<'a> {
     #[serde(borrow, default)]
-    pub(crate) containers: Vec<Container<'a>>,
+    pub(super) containers: Vec<Container<'a>>,
     #[serde(borrow, default)]
-    pub(crate) init_containers: Vec<Container<'a>>,
+    pub(super) init_containers: Vec<Container<'a>>,
 }
 
 /// A pod's own spec: only what the image triangle needs.
@@ -85,65 +85,65 @@ pub(crate) struct RevisionLabels<'a> {
 /// pods with it) and a Deployment's or ReplicaSet's revision (the Deployment controller sets the
 /// Deployment's to that of the ReplicaSet of the current template).
 #[derive(Deserialize, Default)]
-pub(crate) struct WorkloadAnnotations<'a> {
+pub(super) struct WorkloadAnnotations<'a> {
     #[serde(
         default,
         borrow,
         rename = "deprecated.daemonset.template.generation",
         deserialize_with = "opt_str"
     )]
-    pub(crate) template_generation: Option<Cow<'a, str>>,
+    pub(super) template_generation: Option<Cow<'a, str>>,
     #[serde(rename = "deployment.kubernetes.io/revision", borrow)]
-    pub(crate) revision: Option<Cow<'a, str>>,
+    pub(super) revision: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Container<'a> {
+pub(super) struct Container<'a> {
     #[serde(borrow)]
-    pub(crate) name: Cow<'a, str>,
+    pub(super) name: Cow<'a, str>,
     #[serde(borrow, default)]
-    pub(crate) image: Cow<'a, str>,
+    pub(super) image: Cow<'a, str>,
     #[serde(borrow, default)]
-    pub(crate) env: Vec<EnvVar<'a>>,
+    pub(super) env: Vec<EnvVar<'a>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct EnvVar<'a> {
+pub(super) struct EnvVar<'a> {
     #[serde(borrow)]
-    pub(crate) name: Cow<'a, str>,
+    pub(super) name: Cow<'a, str>,
     #[serde(default, borrow, deserialize_with = "opt_str")]
-    pub(crate) value: Option<Cow<'a, str>>,
+    pub(super) value: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct WorkloadStatus<'a> {
-    pub(crate) observed_generation: Option<i64>,
-    pub(crate) replicas: Option<i64>,
-    pub(crate) updated_replicas: Option<i64>,
-    pub(crate) available_replicas: Option<i64>,
-    pub(crate) ready_replicas: Option<i64>,
-    pub(crate) desired_number_scheduled: Option<i64>,
-    pub(crate) current_number_scheduled: Option<i64>,
-    pub(crate) updated_number_scheduled: Option<i64>,
-    pub(crate) number_available: Option<i64>,
-    pub(crate) number_ready: Option<i64>,
+pub(super) struct WorkloadStatus<'a> {
+    pub(super) observed_generation: Option<i64>,
+    pub(super) replicas: Option<i64>,
+    pub(super) updated_replicas: Option<i64>,
+    pub(super) available_replicas: Option<i64>,
+    pub(super) ready_replicas: Option<i64>,
+    pub(super) desired_number_scheduled: Option<i64>,
+    pub(super) current_number_scheduled: Option<i64>,
+    pub(super) updated_number_scheduled: Option<i64>,
+    pub(super) number_available: Option<i64>,
+    pub(super) number_ready: Option<i64>,
     #[serde(default, borrow, deserialize_with = "opt_str")]
-    pub(crate) update_revision: Option<Cow<'a, str>>,
+    pub(super) update_revision: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "opt_str")]
-    pub(crate) current_revision: Option<Cow<'a, str>>,
+    pub(super) current_revision: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    pub(crate) conditions: Vec<Condition<'a>>,
+    pub(super) conditions: Vec<Condition<'a>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-pub(crate) struct Condition<'a> {
+pub(super) struct Condition<'a> {
     #[serde(rename = "type", borrow)]
-    pub(crate) type_: Cow<'a, str>,
+    pub(super) type_: Cow<'a, str>,
     #[serde(borrow, default)]
-    pub(crate) status: Cow<'a, str>,
+    pub(super) status: Cow<'a, str>,
     #[serde(default, borrow, deserialize_with = "opt_str")]
-    pub(crate) reason: Option<Cow<'a, str>>,
+    pub(super) reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -151,11 +151,11 @@ pub(crate) struct Condition<'a> {
 /// A status with conditions: pods (with container statuses), nodes and APIServices.
 pub(crate) struct ObjectStatus<'a> {
     #[serde(borrow, default)]
-    pub(crate) conditions: Vec<Condition<'a>>,
+    pub(super) conditions: Vec<Condition<'a>>,
     #[serde(borrow, default)]
-    pub(crate) container_statuses: Vec<ContainerStatus<'a>>,
+    pub(super) container_statuses: Vec<ContainerStatus<'a>>,
     #[serde(borrow, default)]
-    pub(crate) init_container_statuses: Vec<ContainerStatus<'a>>,
+    pub(super) init_container_statuses: Vec<ContainerStatus<'a>>,
 }
 
 /// A pod's status as its single read decodes it: readiness is folded while the conditions are
@@ -224,29 +224,29 @@ pub(crate) struct OwnerRef<'a> {
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct LeaseSpec<'a> {
+pub(super) struct LeaseSpec<'a> {
     #[serde(default, borrow, deserialize_with = "opt_str")]
-    pub(crate) holder_identity: Option<Cow<'a, str>>,
+    pub(super) holder_identity: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "opt_str")]
-    pub(crate) renew_time: Option<Cow<'a, str>>,
-    pub(crate) lease_transitions: Option<i64>,
+    pub(super) renew_time: Option<Cow<'a, str>>,
+    pub(super) lease_transitions: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct InvolvedObject<'a> {
+pub(super) struct InvolvedObject<'a> {
     #[serde(borrow, default)]
-    pub(crate) kind: Cow<'a, str>,
+    pub(super) kind: Cow<'a, str>,
     #[serde(borrow, default)]
-    pub(crate) namespace: Cow<'a, str>,
+    pub(super) namespace: Cow<'a, str>,
     #[serde(borrow, default)]
-    pub(crate) name: Cow<'a, str>,
+    pub(super) name: Cow<'a, str>,
     #[serde(borrow, default)]
-    pub(crate) uid: Cow<'a, str>,
+    pub(super) uid: Cow<'a, str>,
 }
 
 /// A top-level field decoded into `T`; absent is `T::default()`, malformed is `None`.
-pub(crate) fn field<'a, T: Deserialize<'a> + Default>(obj: &RawObject<'a>, name: &str) -> Option<T> {
+pub(super) fn field<'a, T: Deserialize<'a> + Default>(obj: &RawObject<'a>, name: &str) -> Option<T> {
     match obj.field(name) {
         None => Some(T::default()),
         Some(raw) => serde_json::from_str(raw.get()).ok(),

@@ -19,7 +19,7 @@ use crate::{
         decode::{PodParts, Typed},
         wire::{Meta, RawObject, Writes},
     },
-    model::time::{END_TIME, MIN_TIME},
+    model::time::in_range,
 };
 
 /// Reads one `v1.Pod` message (no envelope).
@@ -43,11 +43,6 @@ fn nonempty(s: Cow<'_, str>) -> Option<Cow<'_, str>> {
     (!s.is_empty()).then_some(s)
 }
 
-/// A time as the RFC 3339 text the JSON form carries (the facts parse it from there).
-fn stamp(b: &[u8]) -> Result<Option<Cow<'static, str>>, ProtoError> {
-    Ok(time(b)?.and_then(|s| jiff::Timestamp::from_second(s).ok()).map(|t| Cow::Owned(t.to_string())))
-}
-
 fn metadata<'a>(b: &'a [u8], parts: &mut PodParts<'a>) -> Result<Meta<'a>, ProtoError> {
     let mut m = Meta::default();
     for f in Fields::new(b) {
@@ -57,8 +52,8 @@ fn metadata<'a>(b: &'a [u8], parts: &mut PodParts<'a>) -> Result<Meta<'a>, Proto
             (5, v) => m.uid = v.text(5)?,
             (6, v) => m.resource_version = v.text(6)?,
             (7, v) => m.generation = Some(v.int(7)?).filter(|&g| g != 0),
-            (8, v) => m.creation_timestamp = stamp(v.bytes(8)?)?,
-            (9, v) => m.deletion_timestamp = stamp(v.bytes(9)?)?,
+            (8, v) => m.created = time(v.bytes(8)?)?.and_then(|s| in_range(s as f64)),
+            (9, v) => m.deleting = time(v.bytes(9)?)?.is_some(),
             (11, v) => label(v.bytes(11)?, &mut parts.labels)?,
             (13, v) => parts.owners.push(owner(v.bytes(13)?)?),
             (17, v) => managed_field(v.bytes(17)?, &mut m.writes)?,
@@ -111,8 +106,7 @@ fn managed_field<'a>(b: &'a [u8], writes: &mut Writes<'a>) -> Result<(), ProtoEr
             _ => {}
         }
     }
-    let t = at.map(|s| s as f64).filter(|t| (MIN_TIME..END_TIME).contains(t));
-    if let Some(t) = t {
+    if let Some(t) = at.and_then(|s| in_range(s as f64)) {
         writes.record(manager, subresource.as_deref(), t);
     }
     Ok(())

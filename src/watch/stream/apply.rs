@@ -8,7 +8,7 @@ use super::Io;
 use crate::{
     clock::now,
     ingest::{
-        decode::{Plan, decode_line},
+        decode::decode_line,
         proto,
         wire::{RawObject, WatchLine},
     },
@@ -49,8 +49,7 @@ impl Io {
     /// last resourceVersion, in JSON); a JSON line that cannot be read is skipped.
     pub(super) fn apply_frame(&mut self, frame: &Frame, initial: bool) -> Result<Option<Event>, Failure> {
         let line = match frame {
-            Frame::Json(line) => decode_line(line, Plan::new(self.watch.subs.kind, &self.watch.subs.targets))
-                .map_err(|e| e.to_string()),
+            Frame::Json(line) => decode_line(line, self.plan).map_err(|e| e.to_string()),
             Frame::Proto(bytes) => match proto::decode_event(bytes) {
                 Ok(l) => Ok(l),
                 Err(e) => return Err(self.protobuf_failed("a watch event", &e)),
