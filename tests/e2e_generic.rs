@@ -564,9 +564,12 @@ async fn pods_are_read_in_protobuf_and_a_lost_pod_event_is_found_by_the_relist()
     let ns_guard = Ns::new("gen-proto");
     let ns = ns_guard.name.as_str();
     apply(&deployment_yaml(ns, "web", "example.com/web:v1", 2));
+    // Only the Deployment's pods (and its ReplicaSet, which the label change does not touch)
+    // lose events; the marker pod below passes.
     let ns_match = ns.to_string();
     let proxy = DropProxy::start(common::client().await, move |obj| {
         obj["metadata"]["namespace"].as_str() == Some(&ns_match)
+            && obj["metadata"]["name"].as_str().is_some_and(|n| n.starts_with("web-"))
     })
     .await;
     let dir = std::env::temp_dir().join(common::unique("stallwatch-e2e-proto"));
@@ -600,9 +603,16 @@ async fn pods_are_read_in_protobuf_and_a_lost_pod_event_is_found_by_the_relist()
     common::eventually("both pod events dropped", Duration::from_secs(30), || {
         if proxy.dropped() >= 2 { Ok(()) } else { Err(format!("dropped {}", proxy.dropped())) }
     });
+    // The re-list is pinned to exactly the resourceVersion the watch has reached, so it finds
+    // only what was lost before that version. A later event of the namespace (or the API
+    // server's next bookmark, about a minute away) carries the watch past the lost changes;
+    // the marker pod's event does so at once, and the next re-list (within 66 s) finds them.
+    // Without it, a re-list that came before the next bookmark would see the old labels, and
+    // the one after could be two minutes away.
+    kubectl(&["-n", ns, "run", "marker", "--image=example.com/marker:v1", "--restart=Never"]);
     let m = sw.wait_for(
         "the lost pod changes found by a re-list and counted as drift",
-        Duration::from_secs(100),
+        Duration::from_secs(150),
         families,
         |m| {
             m.sum("stallwatch_resync_drift_total", &with(&pods, &[("change", "modified")])) >= modified0 + 2.0
