@@ -595,7 +595,7 @@ async fn pods_are_read_in_protobuf_and_a_lost_pod_event_is_found_by_the_relist()
     // The lost events are pod label changes: nothing a controller acts on, so the test depends
     // only on the API server and stallwatch (a scale-up would wait on the controller manager,
     // which another test of this file restarts).
-    note("dropping the namespace's watch events; both pods get a new label");
+    note("dropping the Deployment's pod events; both pods get a new label, then a marker pod is created");
     let m0 = sw.scrape().expect("scrape");
     let modified0 = m0.sum("stallwatch_resync_drift_total", &with(&pods, &[("change", "modified")]));
     proxy.set_dropping(true);
