@@ -10,7 +10,7 @@ use futures::{AsyncRead, AsyncReadExt};
 use super::{
     ProtoError,
     pod::pod,
-    wire::{Fields, map_entry},
+    wire::{Fields, text_pair},
 };
 use crate::ingest::wire::{
     ApiStatus, BookmarkAnnotations, BookmarkMeta, BookmarkObject, List, ListMeta, RawObject, ShardInfo,
@@ -88,7 +88,7 @@ fn bookmark(b: &[u8]) -> Result<BookmarkObject, ProtoError> {
                 match g? {
                     (6, v) => meta.resource_version = v.text(6)?.into_owned(),
                     (12, v) => {
-                        let (k, v) = map_entry(v.bytes(12)?)?;
+                        let (k, v) = text_pair(v.bytes(12)?)?;
                         if k == "k8s.io/initial-events-end" {
                             meta.annotations.initial_events_end = Some(v.into_owned());
                         }

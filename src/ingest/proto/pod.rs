@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use super::{
     ProtoError,
-    wire::{Fields, map_entry, time},
+    wire::{Fields, text_pair, time},
 };
 use crate::{
     ingest::{
@@ -66,7 +66,7 @@ fn metadata<'a>(b: &'a [u8], parts: &mut PodParts<'a>) -> Result<Meta<'a>, Proto
 
 /// One `labels` entry: only the revision labels are kept.
 fn label<'a>(b: &'a [u8], labels: &mut RevisionLabels<'a>) -> Result<(), ProtoError> {
-    let (k, v) = map_entry(b)?;
+    let (k, v) = text_pair(b)?;
     match &*k {
         "pod-template-hash" => labels.template_hash = Some(v),
         "controller-revision-hash" => labels.revision = Some(v),
@@ -152,14 +152,7 @@ fn status(b: &[u8]) -> Result<PodStatus<'_>, ProtoError> {
 
 /// Whether one `PodCondition` is `Ready=True`.
 fn ready(b: &[u8]) -> Result<bool, ProtoError> {
-    let (mut ty, mut status) = (Cow::Borrowed(""), Cow::Borrowed(""));
-    for f in Fields::new(b) {
-        match f? {
-            (1, v) => ty = v.text(1)?,
-            (2, v) => status = v.text(2)?,
-            _ => {}
-        }
-    }
+    let (ty, status) = text_pair(b)?;
     Ok(ty == "Ready" && status == "True")
 }
 

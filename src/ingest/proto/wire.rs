@@ -112,8 +112,9 @@ impl<'a> Iterator for Fields<'a> {
     }
 }
 
-/// A `map<string, string>` entry: key 1, value 2.
-pub(super) fn map_entry(b: &[u8]) -> Result<(Cow<'_, str>, Cow<'_, str>), ProtoError> {
+/// Fields 1 and 2 of a message as text: a `map<string, string>` entry's key and value, or a
+/// `PodCondition`'s type and status (empty when absent, as protobuf omits empty strings).
+pub(super) fn text_pair(b: &[u8]) -> Result<(Cow<'_, str>, Cow<'_, str>), ProtoError> {
     let (mut k, mut v) = (Cow::Borrowed(""), Cow::Borrowed(""));
     for f in Fields::new(b) {
         match f? {
