@@ -604,11 +604,12 @@ async fn pods_are_read_in_protobuf_and_a_lost_pod_event_is_found_by_the_relist()
         if proxy.dropped() >= 2 { Ok(()) } else { Err(format!("dropped {}", proxy.dropped())) }
     });
     // The re-list is pinned to exactly the resourceVersion the watch has reached, so it finds
-    // only what was lost before that version. A later event of the namespace (or the API
-    // server's next bookmark, about a minute away) carries the watch past the lost changes;
-    // the marker pod's event does so at once, and the next re-list (within 66 s) finds them.
-    // Without it, a re-list that came before the next bookmark would see the old labels, and
-    // the one after could be two minutes away.
+    // only what was lost before that version. A later event of the namespace, or a bookmark,
+    // carries the watch past the lost changes; the marker pod's event does so at once, and the
+    // next re-list (within 66 s) finds them. Without it the first re-list here depends on a
+    // bookmark: this watch is the streamed list's connection, opened with the full watch
+    // timeout, so only the watch cache's minutely bookmark moves it, and a re-list due before
+    // that sees the old labels (CI failed so: the re-list after it came past the wait).
     kubectl(&["-n", ns, "run", "marker", "--image=example.com/marker:v1", "--restart=Never"]);
     let m = sw.wait_for(
         "the lost pod changes found by a re-list and counted as drift",
